@@ -1,0 +1,184 @@
+//! The clap command tree (SPEC §2).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "llm-inf-bench",
+    version,
+    about = "Benchmark LLM inference servers (vLLM, SGLang): provision, load, stream, measure, tear down",
+    propagate_version = true
+)]
+pub struct Cli {
+    /// More log output on stderr (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors and the final result.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Colour output.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run an experiment (provision, load, benchmark, collect).
+    Run(RunArgs),
+    /// List result files.
+    List(ListArgs),
+    /// Show one run's config, summary and metadata.
+    Show(ShowArgs),
+    /// Compare two runs side by side with deltas.
+    Compare(CompareArgs),
+    /// Export one run's per-request rows (csv or jsonl).
+    Export(ExportArgs),
+    /// Result commands (list, show, compare, export).
+    #[command(subcommand)]
+    Results(ResultsCommand),
+    /// Create the app config (~/.llm-inf-bench/config.yaml); never overwrites.
+    Init,
+    /// Read or change the app config.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Check the environment.
+    Doctor,
+    /// Run the built-in simulated inference server until Ctrl-C.
+    Simulate(SimulateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Experiment config (YAML).
+    pub config: PathBuf,
+    /// Validate and print the plan and cost; provision nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Skip the cost confirmation prompt.
+    #[arg(short = 'y', long)]
+    pub confirm: bool,
+    /// Use an already running server; skip provisioning and teardown.
+    #[arg(long, value_name = "URL")]
+    pub server_url: Option<String>,
+    /// Run name used in the run id instead of the config's name.
+    #[arg(short, long)]
+    pub name: Option<String>,
+    /// Do not terminate the server at the end (prints how to stop it).
+    #[arg(long)]
+    pub keep_server: bool,
+    /// Override metrics.output_dir.
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Results folder (default: the app config's output_dir, else ./results).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Run id, unique prefix/substring of one, or a path to a result file.
+    pub run: String,
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Baseline run (A).
+    pub a: String,
+    /// Candidate run (B); deltas are B relative to A.
+    pub b: String,
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Csv,
+    Jsonl,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    pub run: String,
+    #[arg(long, value_enum)]
+    pub format: ExportFormat,
+    /// Output file (default: stdout).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ResultsCommand {
+    List(ListArgs),
+    Show(ShowArgs),
+    Compare(CompareArgs),
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Set a key, e.g. `runpod.api_key` or `defaults.output_dir`.
+    Set { key: String, value: String },
+    /// Print a key's value (secrets redacted).
+    Get { key: String },
+    /// Print the app config's path.
+    Path,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FrameworkArg {
+    Vllm,
+    Sglang,
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Wire format and metric names to speak.
+    #[arg(long, value_enum, default_value_t = FrameworkArg::Vllm)]
+    pub framework: FrameworkArg,
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 8000)]
+    pub port: u16,
+    /// Engine profile (YAML with the keys of `infrastructure.simulation`).
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+    /// RNG seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Most sequences decoded at once.
+    #[arg(long)]
+    pub max_num_seqs: Option<usize>,
+    /// KV-cache capacity in tokens.
+    #[arg(long)]
+    pub kv_cache_tokens: Option<u64>,
+    /// Decode step time with one running sequence, ms.
+    #[arg(long)]
+    pub decode_step_ms: Option<f64>,
+    /// Fixed time before the first token, ms.
+    #[arg(long)]
+    pub base_ttft_ms: Option<f64>,
+    /// Fraction of requests answered with HTTP 500.
+    #[arg(long)]
+    pub error_rate: Option<f64>,
+    /// Fraction of streams cut mid-way.
+    #[arg(long)]
+    pub disconnect_rate: Option<f64>,
+}

@@ -1,0 +1,157 @@
+//! Raw experiment YAML, as written by the user (after `extends` merging).
+//!
+//! Every field is optional here so that validation can report *all* missing or wrong fields at
+//! once with their paths, instead of serde stopping at the first. The same structs serialize as
+//! the `experiment` block of a result file; the field names are the Python tool's (a public
+//! contract), fields added by this port sit beside them and are omitted when unset.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::sim::SimProfile;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExperiment {
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub extends: Option<String>,
+    #[serde(default)]
+    pub model: Option<RawModel>,
+    #[serde(default)]
+    pub framework: Option<String>,
+    #[serde(default)]
+    pub framework_options: Option<RawFrameworkOptions>,
+    #[serde(default)]
+    pub infrastructure: Option<RawInfrastructure>,
+    #[serde(default)]
+    pub workload: Option<RawWorkload>,
+    #[serde(default)]
+    pub metrics: Option<RawMetrics>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawModel {
+    pub name: Option<String>,
+    #[serde(default)]
+    pub quantization: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFrameworkOptions {
+    #[serde(default)]
+    pub max_model_len: Option<u32>,
+    #[serde(default)]
+    pub gpu_memory_utilization: Option<f64>,
+    #[serde(default)]
+    pub enable_prefix_caching: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra_args: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInfrastructure {
+    #[serde(default)]
+    pub provider: Option<String>,
+    #[serde(default)]
+    pub gpu_type: Option<String>,
+    #[serde(default)]
+    pub gpu_count: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub simulation: Option<SimProfile>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local: Option<RawLocal>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLocal {
+    #[serde(default)]
+    pub executable: Option<String>,
+    #[serde(default)]
+    pub args: Option<Vec<String>>,
+    #[serde(default)]
+    pub env: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub startup_timeout_s: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWorkload {
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub requests: Option<RawRequests>,
+    #[serde(default)]
+    pub parameters: Option<RawParameters>,
+    #[serde(default)]
+    pub batch_size: Option<i64>,
+    #[serde(default)]
+    pub concurrency: Option<i64>,
+    #[serde(default)]
+    pub sweep: Option<RawSweep>,
+    #[serde(default)]
+    pub conversation: Option<RawConversation>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRequests {
+    #[serde(default)]
+    pub source: Option<String>,
+    #[serde(default)]
+    pub count: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawParameters {
+    #[serde(default)]
+    pub max_tokens: Option<i64>,
+    #[serde(default)]
+    pub temperature: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore_eos: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSweep {
+    #[serde(default)]
+    pub concurrency: Option<Vec<i64>>,
+    #[serde(default)]
+    pub batch_size: Option<Vec<i64>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConversation {
+    #[serde(default)]
+    pub turns: Option<i64>,
+    #[serde(default)]
+    pub system_prompt: Option<String>,
+    #[serde(default)]
+    pub user_messages: Option<Vec<String>>,
+    #[serde(default)]
+    pub shared_prefix: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    #[serde(default)]
+    pub collect_gpu_metrics: Option<bool>,
+    #[serde(default)]
+    pub sample_interval_ms: Option<i64>,
+    #[serde(default)]
+    pub output_dir: Option<String>,
+}

@@ -1,0 +1,16 @@
+//! llm-inf-bench: benchmark LLM inference servers (vLLM, SGLang) end to end.
+//!
+//! Four phases (`orchestrator`): provision a server (`providers`), wait until it is healthy
+//! (`runners`), run a workload of streaming chat completions timing every token (`workloads`)
+//! while scraping the server's Prometheus metrics (`metrics`), then aggregate, write one JSON
+//! result per run and tear the server down. `output` renders events and reports; `cli` parses
+//! and dispatches.
+
+pub mod cli;
+pub mod config;
+pub mod events;
+pub mod metrics;
+pub mod providers;
+pub mod runners;
+pub mod sim;
+pub mod workloads;

@@ -1,0 +1,15 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use llm_inf_bench::cli::{self, Cli};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli::run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {}", cli::format_error(&err));
+            ExitCode::from(err.exit_code())
+        }
+    }
+}

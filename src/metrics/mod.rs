@@ -1,0 +1,4 @@
+//! Measurement data: per-request records, aggregation, server-metrics scraping, result files.
+
+pub mod request;
+pub mod result;

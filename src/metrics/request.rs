@@ -1,0 +1,196 @@
+//! One measured request: raw timings as stamped by the runner, metrics derived afterwards.
+//!
+//! The runner stores arrival offsets (µs since the request was sent) of every text-carrying
+//! chunk as `u32` — 4 bytes per token — and the end of the stream. TTFT, inter-token gaps,
+//! TPOT and E2E are pure functions of those, unit-tested with synthetic values.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Where `completion_tokens` came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenCountSource {
+    /// The server's `usage` chunk.
+    Usage,
+    /// Fallback: number of text-carrying chunks (servers may merge or skip tokens).
+    ChunkCount,
+}
+
+/// Why a request failed. The kind lets reports count failures by cause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// Non-2xx status before the stream started.
+    Http,
+    /// Could not connect (refused, DNS, TLS) or connect timeout.
+    Connect,
+    /// No bytes for longer than the idle read timeout.
+    Timeout,
+    /// Connection reset / body error mid-stream.
+    Transport,
+    /// `{"error": …}` object inside the stream.
+    StreamError,
+    /// A chunk that is not valid JSON (or not SSE at all).
+    Malformed,
+    /// Stream ended without `data: [DONE]`.
+    Incomplete,
+    /// Cancelled by the user (Ctrl-C) or a circuit breaker.
+    Cancelled,
+    /// Multi-turn: an earlier turn of the conversation failed.
+    Skipped,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl std::fmt::Display for RequestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Raw timings of one streamed response.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StreamTimings {
+    /// Arrival of each text-carrying chunk, µs since the request was sent.
+    pub token_offsets_us: Vec<u32>,
+    /// End of the stream (or the moment the failure was seen), µs since sent.
+    pub end_us: u64,
+}
+
+impl StreamTimings {
+    pub fn ttft_ms(&self) -> Option<f64> {
+        self.token_offsets_us.first().map(|&us| us as f64 / 1000.0)
+    }
+
+    /// Gaps between consecutive text-carrying chunks.
+    pub fn inter_token_ms(&self) -> impl Iterator<Item = f64> + '_ {
+        self.token_offsets_us
+            .windows(2)
+            .map(|w| w[1].saturating_sub(w[0]) as f64 / 1000.0)
+    }
+
+    pub fn e2e_ms(&self) -> f64 {
+        self.end_us as f64 / 1000.0
+    }
+}
+
+/// Everything recorded about one request of a workload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestRecord {
+    /// Position in the workload (0-based).
+    pub request_index: usize,
+    pub conversation_index: Option<usize>,
+    pub turn_index: Option<usize>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    /// How late the request was sent compared with when the workload meant to send it
+    /// (client-side lag, kept apart from latency).
+    pub send_delay_us: u64,
+    pub timings: StreamTimings,
+    pub prompt_tokens: Option<u64>,
+    pub completion_tokens: Option<u64>,
+    pub token_count_source: Option<TokenCountSource>,
+    pub error: Option<RequestError>,
+}
+
+impl RequestRecord {
+    pub fn is_success(&self) -> bool {
+        self.error.is_none()
+    }
+
+    pub fn ttft_ms(&self) -> Option<f64> {
+        self.timings.ttft_ms()
+    }
+
+    pub fn e2e_ms(&self) -> f64 {
+        self.timings.e2e_ms()
+    }
+
+    /// Time per output token after the first: (e2e − ttft) / (tokens − 1).
+    pub fn tpot_ms(&self) -> Option<f64> {
+        let ttft = self.ttft_ms()?;
+        let tokens = self.completion_tokens?;
+        if tokens < 2 {
+            return None;
+        }
+        Some((self.e2e_ms() - ttft) / (tokens - 1) as f64)
+    }
+
+    /// Mean of the inter-token gaps.
+    pub fn mean_tbt_ms(&self) -> Option<f64> {
+        let n = self.timings.token_offsets_us.len();
+        if n < 2 {
+            return None;
+        }
+        Some(self.timings.inter_token_ms().sum::<f64>() / (n - 1) as f64)
+    }
+
+    /// Generation speed: completion_tokens / (e2e − ttft).
+    pub fn tokens_per_second(&self) -> Option<f64> {
+        let ttft = self.ttft_ms()?;
+        let tokens = self.completion_tokens? as f64;
+        let gen_ms = self.e2e_ms() - ttft;
+        if gen_ms <= 0.0 {
+            return None;
+        }
+        Some(tokens / (gen_ms / 1000.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(offsets: &[u32], end_us: u64, tokens: Option<u64>) -> RequestRecord {
+        let now = Utc::now();
+        RequestRecord {
+            request_index: 0,
+            conversation_index: None,
+            turn_index: None,
+            started_at: now,
+            finished_at: now,
+            send_delay_us: 0,
+            timings: StreamTimings {
+                token_offsets_us: offsets.to_vec(),
+                end_us,
+            },
+            prompt_tokens: Some(10),
+            completion_tokens: tokens,
+            token_count_source: Some(TokenCountSource::Usage),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn derives_ttft_gaps_e2e_tpot() {
+        let r = record(&[80_000, 95_000, 110_500], 111_000, Some(3));
+        assert_eq!(r.ttft_ms(), Some(80.0));
+        let gaps: Vec<f64> = r.timings.inter_token_ms().collect();
+        assert_eq!(gaps, vec![15.0, 15.5]);
+        assert_eq!(r.e2e_ms(), 111.0);
+        assert_eq!(r.tpot_ms(), Some((111.0 - 80.0) / 2.0));
+        assert_eq!(r.mean_tbt_ms(), Some(15.25));
+        let tps = r.tokens_per_second().unwrap_or_default();
+        assert!((tps - 3.0 / 0.031).abs() < 1e-9);
+    }
+
+    #[test]
+    fn no_tokens_means_no_ttft_and_no_tpot() {
+        let r = record(&[], 5_000, None);
+        assert_eq!(r.ttft_ms(), None);
+        assert_eq!(r.tpot_ms(), None);
+        assert_eq!(r.mean_tbt_ms(), None);
+        assert_eq!(r.tokens_per_second(), None);
+    }
+
+    #[test]
+    fn single_token_has_no_tpot() {
+        let r = record(&[1_000], 2_000, Some(1));
+        assert_eq!(r.tpot_ms(), None);
+    }
+}

@@ -1,0 +1,51 @@
+//! Providers own the server's lifecycle: provision (a RunPod pod, a local process, the built-in
+//! simulator) and tear down. `teardown` must terminate everything `provision` created, even
+//! when `provision` itself failed half-way — providers remember what they created.
+
+pub mod runpod;
+
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Experiment;
+use crate::events::EventSink;
+
+/// A server ready for the health check.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ServerHandle {
+    pub base_url: String,
+    pub pod_id: Option<String>,
+    pub gpu_type: Option<String>,
+    pub gpu_count: Option<u32>,
+    pub cost_per_hr: Option<f64>,
+    /// Log file of a local server process.
+    pub server_log: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    #[error("{0}")]
+    Provision(String),
+    #[error("provisioning cancelled")]
+    Cancelled,
+    #[error("could not terminate {what}: {message}")]
+    Teardown { what: String, message: String },
+}
+
+#[async_trait]
+pub trait Provider: Send {
+    fn name(&self) -> &'static str;
+
+    /// Create and start the server; returns once it can be health-checked.
+    async fn provision(
+        &mut self,
+        experiment: &Experiment,
+        events: &EventSink,
+        cancel: &CancellationToken,
+    ) -> Result<ServerHandle, ProviderError>;
+
+    /// Terminate whatever was created. Idempotent; a no-op if nothing was created.
+    async fn teardown(&mut self, events: &EventSink) -> Result<(), ProviderError>;
+}

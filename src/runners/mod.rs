@@ -1,0 +1,141 @@
+//! Runners talk to an inference server: health check and streaming chat completions with
+//! per-token timing. One OpenAI-compatible implementation (`openai.rs`); vLLM and SGLang differ
+//! only in health-check cadence and a few request extras, so they are thin configurations of it.
+
+pub mod openai;
+pub mod sglang;
+pub mod vllm;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Framework, GenerationParams};
+use crate::metrics::request::{RequestError, StreamTimings, TokenCountSource};
+
+/// One chat message (`{"role": "...", "content": "..."}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    pub role: String,
+    pub content: String,
+}
+
+impl ChatMessage {
+    pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
+        Self {
+            role: role.into(),
+            content: content.into(),
+        }
+    }
+}
+
+/// What the runner measured for one request. Errors are data: a failed request still carries
+/// the timing gathered up to the failure.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatOutcome {
+    /// Wall-clock send time (for `started_at`); timings are monotonic offsets from the send.
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    pub finished_at: chrono::DateTime<chrono::Utc>,
+    pub timings: StreamTimings,
+    pub prompt_tokens: Option<u64>,
+    pub completion_tokens: Option<u64>,
+    pub token_count_source: Option<TokenCountSource>,
+    pub error: Option<RequestError>,
+    /// The assistant's reply text; only kept when asked for (multi-turn history).
+    pub reply: Option<String>,
+}
+
+/// Why the server never became ready.
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    #[error("server at {url} did not become healthy within {waited_s:.0} s (last attempt: {last})")]
+    HealthTimeout {
+        url: String,
+        waited_s: f64,
+        last: String,
+    },
+    #[error("health check cancelled")]
+    Cancelled,
+    #[error("could not build the HTTP client: {0}")]
+    Client(String),
+}
+
+/// Progress of a health check, for the loading-phase display.
+#[derive(Debug, Clone)]
+pub struct HealthProgress {
+    pub elapsed: Duration,
+    pub last_status: String,
+}
+
+#[async_trait]
+pub trait Runner: Send + Sync {
+    fn framework(&self) -> Framework;
+    fn base_url(&self) -> &str;
+    fn model(&self) -> &str;
+
+    /// Poll the framework's health endpoint until it answers 200 or `timeout` passes.
+    /// `on_wait` is called after each failed attempt (never between a chunk and its stamp).
+    async fn wait_healthy(
+        &self,
+        timeout: Duration,
+        cancel: &CancellationToken,
+        on_wait: &(dyn Fn(HealthProgress) + Send + Sync),
+    ) -> Result<(), RunnerError>;
+
+    /// Stream one chat completion and time every chunk. Never returns an error: failures are
+    /// recorded in the outcome. `keep_reply` asks for the reply text (multi-turn history).
+    async fn chat(
+        &self,
+        messages: &[ChatMessage],
+        params: &GenerationParams,
+        keep_reply: bool,
+        cancel: &CancellationToken,
+    ) -> ChatOutcome;
+}
+
+/// Timeouts of SPEC §5.
+#[derive(Debug, Clone, Copy)]
+pub struct RunnerTimeouts {
+    pub connect: Duration,
+    /// Longest silence allowed while a response is streaming.
+    pub idle_read: Duration,
+    /// Interval between health probes.
+    pub health_interval: Duration,
+}
+
+impl RunnerTimeouts {
+    pub fn for_framework(framework: Framework) -> Self {
+        Self {
+            connect: Duration::from_secs(10),
+            idle_read: Duration::from_secs(120),
+            health_interval: match framework {
+                Framework::Vllm => Duration::from_secs(5),
+                Framework::Sglang => Duration::from_secs(10),
+            },
+        }
+    }
+}
+
+/// Factory: the runner for `framework` at `base_url` serving `model`.
+/// `max_connections` sizes the HTTP connection pool (the workload's concurrency).
+pub fn create_runner(
+    framework: Framework,
+    base_url: &str,
+    model: &str,
+    timeouts: RunnerTimeouts,
+    max_connections: usize,
+) -> Result<std::sync::Arc<dyn Runner>, RunnerError> {
+    let flavor = match framework {
+        Framework::Vllm => vllm::flavor(),
+        Framework::Sglang => sglang::flavor(),
+    };
+    Ok(std::sync::Arc::new(openai::OpenAiRunner::new(
+        flavor,
+        base_url,
+        model,
+        timeouts,
+        max_connections,
+    )?))
+}
