@@ -6,6 +6,7 @@
 //! result per run and tear the server down. `output` renders events and reports; `cli` parses
 //! and dispatches.
 
+pub mod app_config;
 pub mod cli;
 pub mod config;
 pub mod events;

@@ -3,7 +3,12 @@
 //! Request tasks send each finished `RequestRecord` over a channel to one collector that owns
 //! the results and emits progress events — no shared result list, no lock on the hot path.
 
+pub mod batch;
+pub mod concurrent;
+mod engine;
+pub mod multi_turn;
 pub mod prompts;
+pub mod single;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -11,10 +16,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::GenerationParams;
+use crate::config::{Conversation, GenerationParams, WorkloadKind};
 use crate::events::EventSink;
 use crate::metrics::request::RequestRecord;
-use crate::runners::Runner;
+use crate::runners::{ChatMessage, Runner};
 
 pub use prompts::{PromptError, PromptSet};
 
@@ -54,3 +59,110 @@ pub enum WorkloadError {
     #[error("{0}")]
     Invalid(String),
 }
+
+/// Factory: the workload for `kind` over `count` requests (multi-turn: conversations), cycling
+/// through the prompt file.
+pub fn create_workload(
+    kind: &WorkloadKind,
+    prompts: &PromptSet,
+    count: usize,
+) -> Result<Box<dyn Workload>, WorkloadError> {
+    if prompts.is_empty() {
+        return Err(WorkloadError::Invalid(
+            "the prompt file has no prompts".into(),
+        ));
+    }
+    let messages = || match prompts {
+        PromptSet::Messages(list) => Ok((0..count).map(|i| list[i % list.len()].clone()).collect()),
+        PromptSet::Scripted(_) => Err(WorkloadError::Invalid(format!(
+            "workload type '{}' needs prompts in the messages format, not scripted turns",
+            kind.name()
+        ))),
+    };
+    Ok(match kind {
+        WorkloadKind::Single => Box::new(single::single(messages()?)),
+        WorkloadKind::Batch { batch_size } => {
+            Box::new(batch::BatchWorkload::new(messages()?, *batch_size))
+        }
+        WorkloadKind::Concurrent { concurrency } => Box::new(concurrent::ConcurrentWorkload::new(
+            messages()?,
+            *concurrency,
+        )),
+        WorkloadKind::MultiTurn {
+            conversation,
+            concurrency,
+        } => Box::new(multi_turn::MultiTurnWorkload::new(
+            scripts(prompts, conversation, count)?,
+            conversation.turns,
+            *concurrency,
+        )),
+    })
+}
+
+/// Conversation scripts: the opening messages (with the configured system prompt, prefixed by
+/// the shared prefix) and the follow-up user messages.
+fn scripts(
+    prompts: &PromptSet,
+    conversation: &Conversation,
+    count: usize,
+) -> Result<Vec<multi_turn::Script>, WorkloadError> {
+    let system: Option<String> = match (&conversation.shared_prefix, &conversation.system_prompt) {
+        (Some(prefix), Some(system)) => Some(format!("{prefix}\n\n{system}")),
+        (Some(only), None) | (None, Some(only)) => Some(only.clone()),
+        (None, None) => None,
+    };
+    let with_system = |mut opening: Vec<ChatMessage>| {
+        if let Some(system) = &system {
+            match opening.first_mut() {
+                // A prompt with its own system message keeps it, behind the shared prefix.
+                Some(first) if first.role == "system" => {
+                    if let Some(prefix) = &conversation.shared_prefix {
+                        first.content = format!("{prefix}\n\n{}", first.content);
+                    }
+                }
+                _ => opening.insert(0, ChatMessage::new("system", system.clone())),
+            }
+        }
+        opening
+    };
+    let needed = conversation.turns.saturating_sub(1);
+    (0..count)
+        .map(|i| match prompts {
+            PromptSet::Messages(list) => {
+                if conversation.user_messages.len() < needed {
+                    return Err(WorkloadError::Invalid(format!(
+                        "conversation.user_messages has {} follow-ups, {} turns need {needed}",
+                        conversation.user_messages.len(),
+                        conversation.turns
+                    )));
+                }
+                Ok(multi_turn::Script {
+                    opening: with_system(list[i % list.len()].clone()),
+                    follow_ups: conversation.user_messages.clone(),
+                })
+            }
+            PromptSet::Scripted(list) => {
+                let turns = &list[i % list.len()];
+                let Some((first, rest)) = turns.split_first() else {
+                    return Err(WorkloadError::Invalid(
+                        "a scripted conversation has no turns".into(),
+                    ));
+                };
+                if rest.len() < needed {
+                    return Err(WorkloadError::Invalid(format!(
+                        "a scripted conversation has {} turns, {} needed",
+                        turns.len(),
+                        conversation.turns
+                    )));
+                }
+                Ok(multi_turn::Script {
+                    opening: with_system(vec![ChatMessage::new("user", first.clone())]),
+                    follow_ups: rest.to_vec(),
+                })
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,109 @@
+//! Batch: groups of `batch_size` requests sent together; the next group starts when the whole
+//! group has finished. Stops early after 3 consecutive batches in which every request failed,
+//! or once half of all requests have failed.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use tokio::task::JoinSet;
+
+use super::engine::{self, Collector, HalfFailedBreaker, Position};
+use super::{Workload, WorkloadContext, WorkloadOutcome};
+use crate::runners::ChatMessage;
+
+/// Consecutive all-failed batches that stop the workload.
+const MAX_FAILED_BATCHES: usize = 3;
+
+pub struct BatchWorkload {
+    requests: Vec<Arc<Vec<ChatMessage>>>,
+    batch_size: usize,
+}
+
+impl BatchWorkload {
+    pub fn new(requests: Vec<Vec<ChatMessage>>, batch_size: usize) -> Self {
+        Self {
+            requests: requests.into_iter().map(Arc::new).collect(),
+            batch_size: batch_size.max(1),
+        }
+    }
+}
+
+#[async_trait]
+impl Workload for BatchWorkload {
+    fn total_requests(&self) -> usize {
+        self.requests.len()
+    }
+
+    async fn run(&self, ctx: WorkloadContext) -> WorkloadOutcome {
+        let todo: Vec<usize> = (0..self.requests.len())
+            .filter(|i| !ctx.already_done.contains(i))
+            .collect();
+        let planned = todo.len();
+        let stop = ctx.cancel.child_token();
+        let collector = Collector::spawn(
+            ctx.events.clone(),
+            ctx.on_record,
+            Box::new(HalfFailedBreaker::new(planned)),
+            stop.clone(),
+        );
+        let tx = collector.sender();
+        let mut failed_in_a_row = 0;
+        let mut tripped = None;
+        for batch in todo.chunks(self.batch_size) {
+            if stop.is_cancelled() {
+                break;
+            }
+            let intended = Instant::now();
+            let mut set = JoinSet::new();
+            for &index in batch {
+                let runner = Arc::clone(&ctx.runner);
+                let params = ctx.params.clone();
+                let messages = Arc::clone(&self.requests[index]);
+                let tx = tx.clone();
+                let stop = stop.clone();
+                set.spawn(async move {
+                    let (record, _) = engine::measure(
+                        runner.as_ref(),
+                        &messages,
+                        &params,
+                        Position::request(index),
+                        false,
+                        &stop,
+                        intended,
+                    )
+                    .await;
+                    let ok = record.is_success();
+                    tx.send(record);
+                    ok
+                });
+            }
+            let mut any_ok = false;
+            while let Some(done) = set.join_next().await {
+                match done {
+                    Ok(ok) => any_ok |= ok,
+                    Err(e) => tracing::error!("request task failed: {e}"),
+                }
+            }
+            failed_in_a_row = if any_ok { 0 } else { failed_in_a_row + 1 };
+            if failed_in_a_row >= MAX_FAILED_BATCHES && !ctx.cancel.is_cancelled() {
+                tripped = Some(format!(
+                    "circuit breaker: {MAX_FAILED_BATCHES} consecutive batches failed completely"
+                ));
+                stop.cancel();
+            }
+        }
+        drop(tx);
+        let (records, collector_tripped) = collector.finish().await;
+        let stopped_early = engine::stop_reason(
+            tripped.or(collector_tripped),
+            &ctx.cancel,
+            records.len(),
+            planned,
+        );
+        WorkloadOutcome {
+            records,
+            stopped_early,
+        }
+    }
+}

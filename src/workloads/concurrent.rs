@@ -1,0 +1,91 @@
+//! Concurrent: a pool of exactly `concurrency` in-flight requests; a new one starts as soon as
+//! one finishes. Stops early (cancelling the rest) once half of the requests have failed.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::engine::{self, Breaker, Collector, HalfFailedBreaker, NoBreaker, Position};
+use super::{Workload, WorkloadContext, WorkloadOutcome};
+use crate::runners::ChatMessage;
+
+pub struct ConcurrentWorkload {
+    requests: Vec<Arc<Vec<ChatMessage>>>,
+    concurrency: usize,
+    circuit_breaker: bool,
+}
+
+impl ConcurrentWorkload {
+    pub fn new(requests: Vec<Vec<ChatMessage>>, concurrency: usize) -> Self {
+        Self {
+            requests: requests.into_iter().map(Arc::new).collect(),
+            concurrency: concurrency.max(1),
+            circuit_breaker: true,
+        }
+    }
+
+    /// The single workload: one request at a time, in order, no circuit breaker (as the
+    /// original).
+    pub fn sequential(requests: Vec<Vec<ChatMessage>>) -> Self {
+        Self {
+            circuit_breaker: false,
+            ..Self::new(requests, 1)
+        }
+    }
+}
+
+#[async_trait]
+impl Workload for ConcurrentWorkload {
+    fn total_requests(&self) -> usize {
+        self.requests.len()
+    }
+
+    async fn run(&self, ctx: WorkloadContext) -> WorkloadOutcome {
+        let planned = self.requests.len() - ctx.already_done.len().min(self.requests.len());
+        let stop = ctx.cancel.child_token();
+        let breaker: Box<dyn Breaker> = if self.circuit_breaker {
+            Box::new(HalfFailedBreaker::new(planned))
+        } else {
+            Box::new(NoBreaker)
+        };
+        let collector = Collector::spawn(ctx.events.clone(), ctx.on_record, breaker, stop.clone());
+        // Collected first: a borrowing iterator held across an await is not `Send`.
+        let todo: Vec<(usize, Arc<Vec<ChatMessage>>)> = (0..self.requests.len())
+            .filter(|i| !ctx.already_done.contains(i))
+            .map(|i| (i, Arc::clone(&self.requests[i])))
+            .collect();
+        let tx = collector.sender();
+        engine::run_pool(
+            todo,
+            self.concurrency,
+            &stop,
+            |(index, messages), intended| {
+                let runner = Arc::clone(&ctx.runner);
+                let params = ctx.params.clone();
+                let tx = tx.clone();
+                let stop = stop.clone();
+                async move {
+                    let (record, _) = engine::measure(
+                        runner.as_ref(),
+                        &messages,
+                        &params,
+                        Position::request(index),
+                        false,
+                        &stop,
+                        intended,
+                    )
+                    .await;
+                    tx.send(record);
+                }
+            },
+        )
+        .await;
+        drop(tx);
+        let (records, tripped) = collector.finish().await;
+        let stopped_early = engine::stop_reason(tripped, &ctx.cancel, records.len(), planned);
+        WorkloadOutcome {
+            records,
+            stopped_early,
+        }
+    }
+}

@@ -1,0 +1,263 @@
+//! The machinery every workload shares: measuring one request into a record, the collector
+//! that owns results (and trips circuit breakers), and a bounded pool of request tasks.
+//!
+//! Request tasks never touch shared state: they send each record over an unbounded channel
+//! (sending never blocks) to the single collector task.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::GenerationParams;
+use crate::events::{Event, EventSink};
+use crate::metrics::request::{ErrorKind, RequestError, RequestRecord, StreamTimings};
+use crate::runners::{ChatMessage, Runner};
+
+/// Where a request sits in the workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Position {
+    pub request_index: usize,
+    pub conversation_index: Option<usize>,
+    pub turn_index: Option<usize>,
+}
+
+impl Position {
+    pub fn request(request_index: usize) -> Self {
+        Self {
+            request_index,
+            conversation_index: None,
+            turn_index: None,
+        }
+    }
+}
+
+/// Send one request and turn the runner's outcome into a record.
+/// `intended` is when the workload meant to send it (a pool slot became free).
+pub(crate) async fn measure(
+    runner: &dyn Runner,
+    messages: &[ChatMessage],
+    params: &GenerationParams,
+    position: Position,
+    keep_reply: bool,
+    cancel: &CancellationToken,
+    intended: Instant,
+) -> (RequestRecord, Option<String>) {
+    let send_delay_us = intended.elapsed().as_micros() as u64;
+    let outcome = runner.chat(messages, params, keep_reply, cancel).await;
+    let record = RequestRecord {
+        request_index: position.request_index,
+        conversation_index: position.conversation_index,
+        turn_index: position.turn_index,
+        started_at: outcome.started_at,
+        finished_at: outcome.finished_at,
+        send_delay_us,
+        timings: outcome.timings,
+        prompt_tokens: outcome.prompt_tokens,
+        completion_tokens: outcome.completion_tokens,
+        token_count_source: outcome.token_count_source,
+        error: outcome.error,
+    };
+    (record, outcome.reply)
+}
+
+/// A record for a multi-turn request that was never sent because an earlier turn failed.
+pub(crate) fn skipped(position: Position) -> RequestRecord {
+    let now = chrono::Utc::now();
+    RequestRecord {
+        request_index: position.request_index,
+        conversation_index: position.conversation_index,
+        turn_index: position.turn_index,
+        started_at: now,
+        finished_at: now,
+        send_delay_us: 0,
+        timings: StreamTimings::default(),
+        prompt_tokens: None,
+        completion_tokens: None,
+        token_count_source: None,
+        error: Some(RequestError {
+            kind: ErrorKind::Skipped,
+            message: "skipped: previous turn failed".to_string(),
+        }),
+    }
+}
+
+/// Decides, record by record, whether the workload must stop early.
+pub(crate) trait Breaker: Send {
+    /// Returns the reason when the breaker trips.
+    fn observe(&mut self, record: &RequestRecord) -> Option<String>;
+}
+
+/// Never trips (the single workload).
+pub(crate) struct NoBreaker;
+
+impl Breaker for NoBreaker {
+    fn observe(&mut self, _record: &RequestRecord) -> Option<String> {
+        None
+    }
+}
+
+/// Trips once total failures reach half of the planned requests.
+pub(crate) struct HalfFailedBreaker {
+    planned: usize,
+    failed: usize,
+}
+
+impl HalfFailedBreaker {
+    pub fn new(planned: usize) -> Self {
+        Self { planned, failed: 0 }
+    }
+}
+
+impl Breaker for HalfFailedBreaker {
+    fn observe(&mut self, record: &RequestRecord) -> Option<String> {
+        if !record.is_success() {
+            self.failed += 1;
+            if self.planned > 0 && self.failed * 2 >= self.planned {
+                return Some(format!(
+                    "circuit breaker: {} of {} requests failed",
+                    self.failed, self.planned
+                ));
+            }
+        }
+        None
+    }
+}
+
+/// The collector's handle: send records in, get them all back at the end.
+pub(crate) struct Collector {
+    tx: mpsc::UnboundedSender<RequestRecord>,
+    task: JoinHandle<(Vec<RequestRecord>, Option<String>)>,
+}
+
+/// Sending half given to request tasks.
+#[derive(Clone)]
+pub(crate) struct RecordTx(mpsc::UnboundedSender<RequestRecord>);
+
+impl RecordTx {
+    pub fn send(&self, record: RequestRecord) {
+        // The collector outlives every request task; a send can only fail after a panic there.
+        let _ = self.0.send(record);
+    }
+}
+
+impl Collector {
+    /// Spawn the collector. It owns the records, feeds `on_record` (the journal), emits progress
+    /// events and cancels `stop` when the breaker trips. Cancelled requests are dropped: they
+    /// are not measurements (a resumed run sends them again).
+    pub fn spawn(
+        events: EventSink,
+        mut on_record: Box<dyn FnMut(&RequestRecord) + Send>,
+        mut breaker: Box<dyn Breaker>,
+        stop: CancellationToken,
+    ) -> Self {
+        let (tx, mut rx) = mpsc::unbounded_channel::<RequestRecord>();
+        let task = tokio::spawn(async move {
+            let mut records = Vec::new();
+            let mut tripped = None;
+            while let Some(record) = rx.recv().await {
+                if matches!(&record.error, Some(e) if e.kind == ErrorKind::Cancelled) {
+                    continue;
+                }
+                on_record(&record);
+                events.send(Event::RequestDone {
+                    ok: record.is_success(),
+                    ttft_ms: record.ttft_ms(),
+                    e2e_ms: record.e2e_ms(),
+                    completion_tokens: record.completion_tokens.unwrap_or(0),
+                });
+                if tripped.is_none() {
+                    if let Some(reason) = breaker.observe(&record) {
+                        tripped = Some(reason);
+                        stop.cancel();
+                    }
+                }
+                records.push(record);
+            }
+            records.sort_by_key(|r| r.request_index);
+            (records, tripped)
+        });
+        Self { tx, task }
+    }
+
+    pub fn sender(&self) -> RecordTx {
+        RecordTx(self.tx.clone())
+    }
+
+    /// Wait until every sender is gone and return the records (sorted) and the breaker's reason.
+    pub async fn finish(self) -> (Vec<RequestRecord>, Option<String>) {
+        drop(self.tx);
+        match self.task.await {
+            Ok(out) => out,
+            Err(e) => {
+                tracing::error!("result collector failed: {e}");
+                (
+                    Vec::new(),
+                    Some("internal error in the result collector".into()),
+                )
+            }
+        }
+    }
+}
+
+/// Run `units` with at most `concurrency` in flight, starting the next as soon as one finishes,
+/// in order; stops launching when `stop` is cancelled and waits for the in-flight ones.
+/// `task` gets the unit and the instant its slot became free (its intended send time).
+pub(crate) async fn run_pool<U, F, Fut>(
+    units: impl IntoIterator<Item = U>,
+    concurrency: usize,
+    stop: &CancellationToken,
+    task: F,
+) where
+    F: Fn(U, Instant) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let slots = Arc::new(Semaphore::new(concurrency.max(1)));
+    let mut set = JoinSet::new();
+    for unit in units {
+        let permit = tokio::select! {
+            biased;
+            _ = stop.cancelled() => break,
+            permit = slots.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
+        if stop.is_cancelled() {
+            break;
+        }
+        let fut = task(unit, Instant::now());
+        set.spawn(async move {
+            fut.await;
+            drop(permit);
+        });
+        while let Some(done) = set.try_join_next() {
+            report_panic(done);
+        }
+    }
+    while let Some(done) = set.join_next().await {
+        report_panic(done);
+    }
+}
+
+fn report_panic(result: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = result {
+        tracing::error!("request task failed: {e}");
+    }
+}
+
+/// Why a workload stopped early, combining the breaker and the user's cancellation.
+pub(crate) fn stop_reason(
+    tripped: Option<String>,
+    user_cancel: &CancellationToken,
+    done: usize,
+    planned: usize,
+) -> Option<String> {
+    tripped.or_else(|| {
+        (user_cancel.is_cancelled() && done < planned)
+            .then(|| format!("interrupted after {done} of {planned} requests"))
+    })
+}

@@ -1,0 +1,144 @@
+//! Multi-turn: each conversation runs its turns in order; turn N+1 sends the history plus the
+//! assistant's reply to turn N plus the next user message. `concurrency` conversations run at
+//! once (1 = one after another, as the original). A failed turn marks the rest of its
+//! conversation skipped; 3 consecutive failed conversations stop the workload.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::engine::{self, Breaker, Collector, Position};
+use super::{Workload, WorkloadContext, WorkloadOutcome};
+use crate::metrics::request::RequestRecord;
+use crate::runners::ChatMessage;
+
+const MAX_FAILED_CONVERSATIONS: usize = 3;
+
+/// One conversation's script: the opening messages and the user messages of turns 2..N.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Script {
+    pub opening: Vec<ChatMessage>,
+    pub follow_ups: Vec<String>,
+}
+
+pub struct MultiTurnWorkload {
+    conversations: Vec<Arc<Script>>,
+    turns: usize,
+    concurrency: usize,
+}
+
+impl MultiTurnWorkload {
+    pub fn new(conversations: Vec<Script>, turns: usize, concurrency: usize) -> Self {
+        Self {
+            conversations: conversations.into_iter().map(Arc::new).collect(),
+            turns: turns.max(1),
+            concurrency: concurrency.max(1),
+        }
+    }
+}
+
+/// Trips after `MAX_FAILED_CONVERSATIONS` consecutive conversations (in completion order)
+/// containing a failure. A conversation is complete once all its turns are recorded.
+struct ConversationBreaker {
+    turns: usize,
+    progress: std::collections::HashMap<usize, (usize, bool)>,
+    failed_in_a_row: usize,
+}
+
+impl Breaker for ConversationBreaker {
+    fn observe(&mut self, record: &RequestRecord) -> Option<String> {
+        let conv = record.conversation_index?;
+        let entry = self.progress.entry(conv).or_insert((0, false));
+        entry.0 += 1;
+        entry.1 |= !record.is_success();
+        if entry.0 < self.turns {
+            return None;
+        }
+        let failed = entry.1;
+        self.progress.remove(&conv);
+        self.failed_in_a_row = if failed { self.failed_in_a_row + 1 } else { 0 };
+        (self.failed_in_a_row >= MAX_FAILED_CONVERSATIONS).then(|| {
+            format!("circuit breaker: {MAX_FAILED_CONVERSATIONS} consecutive conversations failed")
+        })
+    }
+}
+
+#[async_trait]
+impl Workload for MultiTurnWorkload {
+    fn total_requests(&self) -> usize {
+        self.conversations.len() * self.turns
+    }
+
+    async fn run(&self, ctx: WorkloadContext) -> WorkloadOutcome {
+        let turns = self.turns;
+        let todo: Vec<(usize, Arc<Script>)> = (0..self.conversations.len())
+            .filter(|c| !ctx.already_done.contains(c))
+            .map(|c| (c, Arc::clone(&self.conversations[c])))
+            .collect();
+        let planned = todo.len() * turns;
+        let stop = ctx.cancel.child_token();
+        let breaker = ConversationBreaker {
+            turns,
+            progress: Default::default(),
+            failed_in_a_row: 0,
+        };
+        let collector = Collector::spawn(
+            ctx.events.clone(),
+            ctx.on_record,
+            Box::new(breaker),
+            stop.clone(),
+        );
+        let tx = collector.sender();
+        engine::run_pool(todo, self.concurrency, &stop, |(conv, script), intended| {
+            let runner = Arc::clone(&ctx.runner);
+            let params = ctx.params.clone();
+            let tx = tx.clone();
+            let stop = stop.clone();
+            async move {
+                let mut history = script.opening.clone();
+                let mut failed = false;
+                let mut intended = intended;
+                for turn in 0..turns {
+                    let position = Position {
+                        request_index: conv * turns + turn,
+                        conversation_index: Some(conv),
+                        turn_index: Some(turn),
+                    };
+                    if failed {
+                        tx.send(engine::skipped(position));
+                        continue;
+                    }
+                    if stop.is_cancelled() {
+                        break;
+                    }
+                    let (record, reply) = engine::measure(
+                        runner.as_ref(),
+                        &history,
+                        &params,
+                        position,
+                        true,
+                        &stop,
+                        intended,
+                    )
+                    .await;
+                    failed = !record.is_success();
+                    tx.send(record);
+                    if !failed && turn + 1 < turns {
+                        history.push(ChatMessage::new("assistant", reply.unwrap_or_default()));
+                        let next = script.follow_ups.get(turn).cloned().unwrap_or_default();
+                        history.push(ChatMessage::new("user", next));
+                    }
+                    intended = std::time::Instant::now();
+                }
+            }
+        })
+        .await;
+        drop(tx);
+        let (records, tripped) = collector.finish().await;
+        let stopped_early = engine::stop_reason(tripped, &ctx.cancel, records.len(), planned);
+        WorkloadOutcome {
+            records,
+            stopped_early,
+        }
+    }
+}
