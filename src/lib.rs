@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod events;
 pub mod metrics;
+pub mod orchestrator;
 pub mod providers;
 pub mod runners;
 pub mod sim;

@@ -54,8 +54,24 @@ pub enum Command {
     Config(ConfigCommand),
     /// Check the environment.
     Doctor,
+    /// Pods this tool started: status, stop.
+    #[command(subcommand)]
+    Server(ServerCommand),
+    /// Refresh the GPU price table from RunPod's catalog.
+    UpdatePricing,
     /// Run the built-in simulated inference server until Ctrl-C.
     Simulate(SimulateArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServerCommand {
+    /// Pods started by this tool and not yet terminated, with live status and cost.
+    Status,
+    /// Terminate a pod.
+    Stop {
+        /// The pod id (see `server status`).
+        pod_id: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -80,6 +96,10 @@ pub struct RunArgs {
     /// Override metrics.output_dir.
     #[arg(long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
+    /// Continue an interrupted run (after a crash) from its journal: same config, only the
+    /// requests not yet completed.
+    #[arg(long, value_name = "RUN_ID")]
+    pub resume: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -154,6 +174,9 @@ pub struct SimulateArgs {
     /// Wire format and metric names to speak.
     #[arg(long, value_enum, default_value_t = FrameworkArg::Vllm)]
     pub framework: FrameworkArg,
+    /// Served model name; requests for another model get vLLM's 404. Default: accept any.
+    #[arg(long)]
+    pub model: Option<String>,
     /// Port on 127.0.0.1 (0 picks a free one).
     #[arg(long, default_value_t = 8000)]
     pub port: u16,

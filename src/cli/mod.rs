@@ -2,6 +2,12 @@
 //! Each command lives in its own module and only wires library calls to output.
 
 pub mod args;
+mod doctor;
+mod results;
+mod run;
+mod runpod;
+mod settings;
+mod simulate;
 
 use std::process::ExitCode;
 
@@ -20,23 +26,101 @@ pub mod exit {
 pub enum CliError {
     #[error("{0}")]
     Message(String),
-    #[error("interrupted")]
-    Interrupted,
+    #[error(transparent)]
+    AppConfig(#[from] crate::app_config::AppConfigError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Run(#[from] crate::orchestrator::RunError),
+    #[error(transparent)]
+    Report(#[from] crate::output::ReportError),
+    #[error(transparent)]
+    Runpod(#[from] crate::providers::ProviderError),
+    #[error(transparent)]
+    Journal(#[from] crate::metrics::journal::JournalError),
+    #[error("cannot write output: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::Interrupted => exit::INTERRUPTED,
+            CliError::Run(crate::orchestrator::RunError::Interrupted) => exit::INTERRUPTED,
             _ => exit::FAILURE,
         }
     }
 }
 
-/// Run the parsed command line.
+/// Options every command shares.
+#[derive(Debug, Clone, Copy)]
+pub struct Globals {
+    pub verbose: u8,
+    pub quiet: bool,
+    pub style: crate::output::style::Style,
+}
+
+/// Run the parsed command line; returns the exit code.
 pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
-    let _ = cli;
-    Err(CliError::Message("not wired yet".into()))
+    init_tracing(cli.verbose, cli.quiet);
+    let globals = Globals {
+        verbose: cli.verbose,
+        quiet: cli.quiet,
+        style: crate::output::style::Style::detect(match cli.color {
+            args::ColorChoice::Auto => None,
+            args::ColorChoice::Always => Some(true),
+            args::ColorChoice::Never => Some(false),
+        }),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let code = runtime.block_on(dispatch(cli.command, &globals))?;
+    // Do not wait for stray blocking tasks (e.g. a hung DNS lookup) on the way out.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    Ok(ExitCode::from(code))
+}
+
+async fn dispatch(command: args::Command, globals: &Globals) -> Result<u8, CliError> {
+    use args::{Command, ResultsCommand};
+    let out = &mut std::io::stdout().lock();
+    match command {
+        Command::Run(a) => run::run(&a, globals).await,
+        Command::List(a) | Command::Results(ResultsCommand::List(a)) => {
+            results::list(&a, globals, out)
+        }
+        Command::Show(a) | Command::Results(ResultsCommand::Show(a)) => {
+            results::show(&a, globals, out)
+        }
+        Command::Compare(a) | Command::Results(ResultsCommand::Compare(a)) => {
+            results::compare(&a, globals, out)
+        }
+        Command::Export(a) | Command::Results(ResultsCommand::Export(a)) => {
+            results::export(&a, globals, out)
+        }
+        Command::Init => settings::init(out),
+        Command::Config(c) => settings::config(c, out),
+        Command::Doctor => doctor::doctor(globals, out).await,
+        Command::Simulate(a) => simulate::simulate(&a).await,
+        Command::Server(c) => runpod::server(c, globals, out).await,
+        Command::UpdatePricing => runpod::update_pricing(out).await,
+    }
+}
+
+/// Logs go to stderr; `-v` info, `-vv` debug; `RUST_LOG` overrides.
+fn init_tracing(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("llm_inf_bench={level},warn")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
 }
 
 /// The error and its `source()` chain, one cause per line.

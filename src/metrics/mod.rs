@@ -2,3 +2,5 @@
 
 pub mod request;
 pub mod result;
+pub mod client_health;
+pub mod journal;

@@ -54,7 +54,7 @@ impl std::fmt::Display for RequestError {
 }
 
 /// Raw timings of one streamed response.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StreamTimings {
     /// Arrival of each text-carrying chunk, µs since the request was sent.
     pub token_offsets_us: Vec<u32>,
@@ -79,8 +79,8 @@ impl StreamTimings {
     }
 }
 
-/// Everything recorded about one request of a workload.
-#[derive(Debug, Clone, PartialEq)]
+/// Everything recorded about one request of a workload (also a journal line).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RequestRecord {
     /// Position in the workload (0-based).
     pub request_index: usize,

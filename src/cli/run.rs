@@ -1,0 +1,199 @@
+//! `run <config>`: load and validate, then either print the plan (`--dry-run`) or run the
+//! four phases with progress on stderr and the summary on stdout.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use tokio_util::sync::CancellationToken;
+
+use super::args::RunArgs;
+use super::{CliError, Globals};
+use crate::app_config::{self, AppConfig};
+use crate::config::{self, ProviderKind};
+use crate::events::EventSink;
+use crate::orchestrator::{self, RunPlan, Signals};
+use crate::output::{self, progress};
+use crate::providers::{self, runpod::pricing::PriceTable, Provider};
+
+pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
+    let app_dir = app_config::app_dir()?;
+    let app = AppConfig::load(&app_dir)?;
+    let prices = PriceTable::load(&app_dir);
+    let experiment = config::load_with(&args.config, &prices)?;
+    let iterations = config::sweep::iterations(&experiment);
+    let today = chrono::Local::now().date_naive();
+
+    let mut stdout = std::io::stdout().lock();
+    if args.dry_run {
+        output::plan::render_plan(&experiment, &iterations, &prices, today, &mut stdout)?;
+        if let Some(est) = providers::runpod::cost::estimate(&experiment, &prices) {
+            writeln!(stdout, "{}", est.describe())?;
+        }
+        writeln!(stdout, "Dry run: nothing was provisioned.")?;
+        return Ok(super::exit::SUCCESS);
+    }
+    drop(stdout);
+
+    let provider: Option<Box<dyn Provider>> = match (&args.server_url, experiment.infrastructure.provider) {
+        (Some(_), _) => None,
+        (None, ProviderKind::Simulated) => {
+            Some(Box::new(providers::simulated::SimulatedProvider::new()))
+        }
+        (None, ProviderKind::Runpod) => {
+            Some(super::runpod::provider_for_run(&experiment, &prices, &app, &app_dir, args, today)?)
+        }
+        (None, ProviderKind::Local) => {
+            return Err(CliError::Message(
+                "infrastructure.provider 'local' is not available in this version; use --server-url with a server you started".into(),
+            ))
+        }
+    };
+
+    let output_dir: PathBuf = args
+        .output_dir
+        .clone()
+        .unwrap_or_else(|| experiment.metrics.output_dir.clone());
+    let resume = match &args.resume {
+        Some(run_id) => Some(load_journal(run_id, &output_dir, &experiment)?),
+        None => None,
+    };
+    let plan = RunPlan {
+        experiment,
+        iterations,
+        server_url: args.server_url.clone(),
+        run_name: args.name.clone(),
+        keep_server: args.keep_server,
+        output_dir,
+        health_timeout: orchestrator::HEALTH_TIMEOUT,
+        resume,
+    };
+
+    let signals = Signals::default();
+    let signal_task = tokio::spawn(watch_signals(SignalStreams::install()?, signals.clone()));
+    let (events, rx) = EventSink::channel();
+    let renderer = progress::spawn_renderer(
+        rx,
+        progress::ProgressOptions {
+            tty: std::io::stderr().is_terminal() && !globals.quiet,
+            quiet: globals.quiet,
+            color: globals.style.color,
+        },
+    );
+    let result = orchestrator::run(plan, provider, events, signals).await;
+    signal_task.abort();
+    // The sink was moved into the run; once it is dropped the renderer drains and ends.
+    let _ = renderer.await;
+
+    let (outcome, error) = match result {
+        Ok(outcome) => (outcome, None),
+        Err(failed) => (failed.outcome, Some(failed.error)),
+    };
+    let mut stdout = std::io::stdout().lock();
+    for saved in &outcome.saved {
+        output::summary::render_summary(&saved.result, globals.style, &mut stdout)?;
+    }
+    stdout.flush()?;
+    drop(stdout);
+    if let Some(teardown) = &outcome.teardown_error {
+        let msg = format!(
+            "TEARDOWN FAILED: {teardown}\nThe server may still be running and costing money. Stop it with `llm-inf-bench server stop <pod-id>` (see `llm-inf-bench server status`)."
+        );
+        eprintln!("{}", globals.style.red(&msg));
+    }
+    match error {
+        None if outcome.teardown_error.is_some() => Ok(super::exit::FAILURE),
+        None => Ok(super::exit::SUCCESS),
+        Some(orchestrator::RunError::Interrupted) => {
+            eprintln!(
+                "Interrupted: {} result file(s) saved with every completed request.",
+                outcome.saved.len()
+            );
+            Ok(super::exit::INTERRUPTED)
+        }
+        Some(e) => Err(CliError::Run(e)),
+    }
+}
+
+/// The journal of `run_id`, checked against the config being run now.
+fn load_journal(
+    run_id: &str,
+    output_dir: &std::path::Path,
+    experiment: &config::Experiment,
+) -> Result<crate::metrics::journal::JournalState, CliError> {
+    use crate::metrics::journal::{self, JournalError};
+    let path = journal::journal_path(output_dir, run_id);
+    if !path.exists() {
+        return Err(CliError::Journal(JournalError::NotFound {
+            run_id: run_id.to_string(),
+            dir: output_dir.to_path_buf(),
+        }));
+    }
+    let state = journal::read(&path)?;
+    let now = serde_json::to_value(&experiment.resolved)
+        .map(|v| journal::config_hash(&v))
+        .unwrap_or_default();
+    if now != state.config_hash {
+        return Err(CliError::Journal(JournalError::ConfigChanged {
+            run_id: run_id.to_string(),
+            then: state.config_hash.clone(),
+            now,
+        }));
+    }
+    Ok(state)
+}
+
+/// SIGINT and SIGTERM listeners, installed before anything is provisioned so no signal can
+/// kill the process with the default handler (and leak a server).
+pub struct SignalStreams {
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+}
+
+impl SignalStreams {
+    pub fn install() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Self {
+                int: signal(SignalKind::interrupt())?,
+                term: signal(SignalKind::terminate())?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Self {})
+    }
+
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.int.recv() => {},
+            _ = self.term.recv() => {},
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// First Ctrl-C / SIGTERM: graceful stop. Second: stop waiting (teardown still runs).
+async fn watch_signals(mut streams: SignalStreams, signals: Signals) {
+    streams.next().await;
+    eprintln!("\nStopping: cancelling requests, saving partial results, tearing down (press Ctrl-C again to skip waiting)...");
+    signals.graceful.cancel();
+    streams.next().await;
+    eprintln!("\nStopping now; teardown still runs.");
+    signals.hard.cancel();
+}
+
+/// A token cancelled on the first Ctrl-C / SIGTERM (for `simulate`).
+pub fn shutdown_token() -> std::io::Result<CancellationToken> {
+    let mut streams = SignalStreams::install()?;
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        streams.next().await;
+        t.cancel();
+    });
+    Ok(token)
+}

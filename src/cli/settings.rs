@@ -1,0 +1,45 @@
+//! `init` and `config set|get|path`: the app config.
+
+use std::io::Write;
+
+use super::args::ConfigCommand;
+use super::{exit, CliError};
+use crate::app_config::{self, AppConfig, InitOutcome};
+
+pub fn init(out: &mut dyn Write) -> Result<u8, CliError> {
+    let dir = app_config::app_dir()?;
+    match app_config::init(&dir)? {
+        InitOutcome::Created(path) => writeln!(
+            out,
+            "Created {} (mode 0600). Set your RunPod key with `llm-inf-bench config set runpod.api_key <key>` or the RUNPOD_API_KEY environment variable.",
+            path.display()
+        )?,
+        InitOutcome::AlreadyExists(path) => {
+            writeln!(out, "{} already exists; left unchanged.", path.display())?
+        }
+    }
+    Ok(exit::SUCCESS)
+}
+
+pub fn config(command: ConfigCommand, out: &mut dyn Write) -> Result<u8, CliError> {
+    let dir = app_config::app_dir()?;
+    match command {
+        ConfigCommand::Path => writeln!(out, "{}", app_config::config_path(&dir).display())?,
+        ConfigCommand::Get { key } => {
+            let cfg = AppConfig::load(&dir)?;
+            match cfg.get(&key)? {
+                Some(value) => writeln!(out, "{value}")?,
+                None => writeln!(out, "(not set)")?,
+            }
+        }
+        ConfigCommand::Set { key, value } => {
+            let mut cfg = AppConfig::load(&dir)?;
+            cfg.set(&key, &value)?;
+            cfg.save(&dir)?;
+            // Echo through `get` so a secret is shown redacted.
+            let shown = cfg.get(&key)?.unwrap_or_default();
+            writeln!(out, "{key} = {shown}")?;
+        }
+    }
+    Ok(exit::SUCCESS)
+}

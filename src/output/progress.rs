@@ -1,0 +1,260 @@
+//! Renders run events on stderr: numbered phases, a progress bar with live throughput / average
+//! TTFT / average latency (only on a terminal), waiting status, warnings.
+//!
+//! Runs in its own task fed by an unbounded channel, so drawing never delays a request.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::task::JoinHandle;
+
+use crate::events::Event;
+
+#[derive(Debug, Clone, Copy)]
+pub struct ProgressOptions {
+    /// stderr is a terminal: draw bars and spinners.
+    pub tty: bool,
+    /// Only warnings.
+    pub quiet: bool,
+    pub color: bool,
+}
+
+/// Running totals of the benchmark phase, for the live message.
+#[derive(Debug, Default)]
+struct Live {
+    started: Option<Instant>,
+    done: usize,
+    total: usize,
+    failed: usize,
+    tokens: u64,
+    ttft_sum: f64,
+    ttft_n: usize,
+    e2e_sum: f64,
+    last_printed_tenth: usize,
+}
+
+impl Live {
+    fn message(&self) -> String {
+        let elapsed = self.started.map(|s| s.elapsed().as_secs_f64()).unwrap_or(0.0);
+        let tps = if elapsed > 0.0 {
+            self.tokens as f64 / elapsed
+        } else {
+            0.0
+        };
+        let mut msg = format!("{tps:.1} tok/s");
+        if self.ttft_n > 0 {
+            msg.push_str(&format!(
+                " | avg TTFT {:.0}ms",
+                self.ttft_sum / self.ttft_n as f64
+            ));
+        }
+        if self.done > 0 {
+            msg.push_str(&format!(" | avg latency {:.0}ms", self.e2e_sum / self.done as f64));
+        }
+        if self.failed > 0 {
+            msg.push_str(&format!(" | {} failed", self.failed));
+        }
+        msg
+    }
+}
+
+pub fn spawn_renderer(mut rx: UnboundedReceiver<Event>, opts: ProgressOptions) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut r = Renderer::new(opts);
+        while let Some(event) = rx.recv().await {
+            r.handle(event);
+        }
+        r.finish();
+    })
+}
+
+struct Renderer {
+    opts: ProgressOptions,
+    bar: Option<ProgressBar>,
+    spinner: Option<ProgressBar>,
+    live: Live,
+    last_wait_line: Option<Instant>,
+}
+
+impl Renderer {
+    fn new(opts: ProgressOptions) -> Self {
+        Self {
+            opts,
+            bar: None,
+            spinner: None,
+            live: Live::default(),
+            last_wait_line: None,
+        }
+    }
+
+    fn line(&self, text: &str) {
+        if let Some(bar) = self.bar.as_ref().or(self.spinner.as_ref()) {
+            bar.println(text);
+        } else {
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(err, "{text}");
+        }
+    }
+
+    fn paint(&self, text: &str, code: &str) -> String {
+        if self.opts.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Warn(msg) => {
+                let text = self.paint(&format!("  warning: {msg}"), "33");
+                self.line(&text);
+            }
+            _ if self.opts.quiet => {}
+            Event::Phase { index, title } => {
+                self.clear_spinner();
+                let text = self.paint(&format!("[{index}/4] {title}"), "1");
+                self.line(&text);
+            }
+            Event::Info(msg) => self.line(&format!("  {msg}")),
+            Event::Waiting { elapsed, status } => self.waiting(elapsed, &status),
+            Event::SweepIteration {
+                index,
+                total,
+                values,
+            } => {
+                let vals: Vec<String> = values.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                let text = self.paint(
+                    &format!("Sweep iteration {index}/{total}  {}", vals.join("  ")),
+                    "1;36",
+                );
+                self.line(&text);
+            }
+            Event::BenchmarkStarted { total } => {
+                self.clear_spinner();
+                self.live = Live {
+                    started: Some(Instant::now()),
+                    total,
+                    ..Live::default()
+                };
+                if self.opts.tty {
+                    let bar = ProgressBar::with_draw_target(
+                        Some(total as u64),
+                        ProgressDrawTarget::stderr(),
+                    );
+                    if let Ok(style) = ProgressStyle::with_template(
+                        "  {bar:30.cyan/blue} {pos}/{len} [{elapsed_precise}] {msg}",
+                    ) {
+                        bar.set_style(style.progress_chars("█▉▊▋▌▍▎▏ "));
+                    }
+                    bar.enable_steady_tick(Duration::from_millis(250));
+                    self.bar = Some(bar);
+                }
+            }
+            Event::RequestDone {
+                ok,
+                ttft_ms,
+                e2e_ms,
+                completion_tokens,
+            } => self.request_done(ok, ttft_ms, e2e_ms, completion_tokens),
+            Event::BenchmarkFinished => {
+                if let Some(bar) = self.bar.take() {
+                    bar.finish_with_message(self.live.message());
+                }
+                let live = &self.live;
+                let msg = format!("  {} of {} requests done | {}", live.done, live.total, live.message());
+                if !self.opts.tty {
+                    self.line(&msg);
+                }
+            }
+            Event::ResultSaved { path } => {
+                self.line(&format!("  Results saved to {}", path.display()))
+            }
+        }
+    }
+
+    fn request_done(&mut self, ok: bool, ttft_ms: Option<f64>, e2e_ms: f64, tokens: u64) {
+        let live = &mut self.live;
+        live.done += 1;
+        live.tokens += tokens;
+        live.e2e_sum += e2e_ms;
+        if !ok {
+            live.failed += 1;
+        }
+        if let Some(t) = ttft_ms {
+            live.ttft_sum += t;
+            live.ttft_n += 1;
+        }
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+            bar.set_message(live.message());
+        } else if live.total > 0 {
+            // Without a terminal: one line per 10 %.
+            let tenth = live.done * 10 / live.total;
+            if tenth > live.last_printed_tenth {
+                live.last_printed_tenth = tenth;
+                let msg = format!("  {}/{} | {}", live.done, live.total, live.message());
+                self.line(&msg);
+            }
+        }
+    }
+
+    fn waiting(&mut self, elapsed: Duration, status: &str) {
+        let text = format!("waiting for the server ({:.0}s): {status}", elapsed.as_secs_f64());
+        if self.opts.tty {
+            let spinner = self.spinner.get_or_insert_with(|| {
+                let s = ProgressBar::new_spinner();
+                s.set_draw_target(ProgressDrawTarget::stderr());
+                s.enable_steady_tick(Duration::from_millis(120));
+                s
+            });
+            spinner.set_message(text);
+        } else if self
+            .last_wait_line
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(30))
+        {
+            self.last_wait_line = Some(Instant::now());
+            self.line(&format!("  {text}"));
+        }
+    }
+
+    fn clear_spinner(&mut self) {
+        if let Some(s) = self.spinner.take() {
+            s.finish_and_clear();
+        }
+    }
+
+    fn finish(&mut self) {
+        self.clear_spinner();
+        if let Some(bar) = self.bar.take() {
+            bar.abandon();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_message_shows_throughput_ttft_latency_failures() {
+        let live = Live {
+            started: Some(Instant::now() - Duration::from_secs(2)),
+            done: 2,
+            total: 4,
+            failed: 1,
+            tokens: 100,
+            ttft_sum: 160.0,
+            ttft_n: 2,
+            e2e_sum: 1000.0,
+            last_printed_tenth: 0,
+        };
+        let msg = live.message();
+        assert!(msg.contains("tok/s"), "{msg}");
+        assert!(msg.contains("avg TTFT 80ms"), "{msg}");
+        assert!(msg.contains("avg latency 500ms"), "{msg}");
+        assert!(msg.contains("1 failed"), "{msg}");
+    }
+}

@@ -1,0 +1,64 @@
+//! The simulated provider: "provisioning" starts the built-in simulator in-process on a free
+//! loopback port; teardown stops it. Costs nothing.
+
+use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
+
+use super::{Provider, ProviderError, ServerHandle};
+use crate::config::Experiment;
+use crate::events::EventSink;
+use crate::sim::SimServer;
+
+#[derive(Default)]
+pub struct SimulatedProvider {
+    server: Option<SimServer>,
+}
+
+impl SimulatedProvider {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl Provider for SimulatedProvider {
+    fn name(&self) -> &'static str {
+        "simulated"
+    }
+
+    async fn provision(
+        &mut self,
+        experiment: &Experiment,
+        events: &EventSink,
+        _cancel: &CancellationToken,
+    ) -> Result<ServerHandle, ProviderError> {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        let server = SimServer::start(
+            experiment.framework,
+            experiment.infrastructure.simulation.clone(),
+            &experiment.model.name,
+            addr,
+        )
+        .await
+        .map_err(|e| ProviderError::Provision(format!("cannot start the simulator: {e}")))?;
+        let base_url = server.base_url();
+        events.info(format!(
+            "Simulated {} server at {base_url}",
+            experiment.framework
+        ));
+        self.server = Some(server);
+        Ok(ServerHandle {
+            base_url,
+            cost_per_hr: Some(0.0),
+            ..ServerHandle::default()
+        })
+    }
+
+    async fn teardown(&mut self, events: &EventSink) -> Result<(), ProviderError> {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await;
+            events.info("Simulated server stopped");
+        }
+        Ok(())
+    }
+}

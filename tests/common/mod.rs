@@ -1,0 +1,100 @@
+//! Helpers shared by the binary-level integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+/// A scratch folder with its own app dir (LLM_INF_BENCH_HOME) and results dir.
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.path().join("home")
+    }
+
+    pub fn results(&self) -> PathBuf {
+        self.path().join("results")
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.path().join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(&path, text).expect("write");
+        path
+    }
+
+    /// The binary with a private app dir, no colour, no RunPod key from the environment.
+    pub fn cmd(&self) -> Command {
+        let mut cmd = Command::cargo_bin("llm-inf-bench").expect("binary");
+        cmd.env("LLM_INF_BENCH_HOME", self.home())
+            .env("NO_COLOR", "1")
+            .env_remove("RUNPOD_API_KEY")
+            .env_remove("RUNPOD_API_URL")
+            .env_remove("RUNPOD_PROXY_URL")
+            .current_dir(self.path());
+        cmd
+    }
+
+    /// Result files written so far, sorted by name.
+    pub fn result_files(&self) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(self.results())
+            .map(|rd| {
+                rd.filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        files.sort();
+        files
+    }
+
+    pub fn results_json(&self) -> Vec<serde_json::Value> {
+        self.result_files()
+            .iter()
+            .map(|p| {
+                let text = std::fs::read_to_string(p).expect("read result");
+                serde_json::from_str(&text).expect("result JSON")
+            })
+            .collect()
+    }
+}
+
+/// Ten varied prompts in the messages format.
+pub const PROMPTS: &str = r#"{"messages": [{"role": "user", "content": "What is the capital of France?"}]}
+{"messages": [{"role": "user", "content": "Explain how a hash map works in two sentences."}]}
+{"messages": [{"role": "user", "content": "Write a haiku about autumn rain."}]}
+
+{"messages": [{"role": "user", "content": "If a train leaves at 3pm going 60 mph, how far has it gone by 5pm?"}]}
+{"messages": [{"role": "user", "content": "Write a Rust function that reverses a string."}]}
+"#;
+
+/// A path to the shared fixtures folder (beside the checkout, or the session's copy).
+pub fn shared_fixtures() -> PathBuf {
+    let beside = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures");
+    if beside.exists() {
+        beside
+    } else {
+        PathBuf::from("/work/shared/fixtures")
+    }
+}
+
+pub fn f64_at(v: &serde_json::Value, pointer: &str) -> f64 {
+    v.pointer(pointer)
+        .and_then(|x| x.as_f64())
+        .unwrap_or_else(|| panic!("{pointer} missing in {v}"))
+}

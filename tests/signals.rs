@@ -1,0 +1,144 @@
+//! Ctrl-C / SIGTERM mid-benchmark, and `simulate` serving a second `run --server-url`.
+#![cfg(unix)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+
+use common::{f64_at, Sandbox, PROMPTS};
+
+fn bin() -> std::path::PathBuf {
+    assert_cmd::cargo::cargo_bin("llm-inf-bench")
+}
+
+/// Start the binary with piped stderr; lines arrive on the returned channel.
+fn spawn(sb: &Sandbox, args: &[&str]) -> (Child, mpsc::Receiver<String>) {
+    let mut child = Command::new(bin())
+        .args(args)
+        .env("LLM_INF_BENCH_HOME", sb.home())
+        .env("NO_COLOR", "1")
+        .current_dir(sb.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let (tx, rx) = mpsc::channel();
+    for stream in [
+        child.stderr.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+    }
+    (child, rx)
+}
+
+fn wait_for_line(rx: &mpsc::Receiver<String>, what: impl Fn(&str) -> bool) -> String {
+    loop {
+        match rx.recv() {
+            Ok(line) if what(&line) => return line,
+            Ok(_) => {}
+            Err(_) => panic!("process output ended before the expected line"),
+        }
+    }
+}
+
+fn signal(child: &Child, sig: i32) {
+    // SAFETY: plain kill(2) on our own child's pid.
+    let rc = unsafe { libc::kill(child.id() as i32, sig) };
+    assert_eq!(rc, 0, "kill failed");
+}
+
+fn slow_config(sb: &Sandbox, count: usize) -> std::path::PathBuf {
+    sb.write("prompts.jsonl", PROMPTS);
+    sb.write(
+        "slow.yaml",
+        &format!(
+            r#"name: slow
+model: {{name: sim/tiny}}
+framework: vllm
+infrastructure:
+  provider: simulated
+  simulation: {{seed: 3, decode_step_ms: 5.0, base_ttft_ms: 5.0}}
+workload:
+  type: concurrent
+  concurrency: 2
+  requests: {{source: prompts.jsonl, count: {count}}}
+  parameters: {{max_tokens: 20, ignore_eos: true}}
+metrics: {{sample_interval_ms: 50, output_dir: results}}
+"#
+        ),
+    )
+}
+
+fn interrupt_keeps_completed_requests(sig: i32) {
+    let sb = Sandbox::new();
+    let cfg = slow_config(&sb, 2000);
+    let cfg = cfg.to_string_lossy().to_string();
+    let (mut child, rx) = spawn(&sb, &["run", &cfg]);
+    // Progress lines (no terminal) come every 10 %: wait for the first one.
+    wait_for_line(&rx, |l| l.contains("200/2000"));
+    signal(&child, sig);
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(130), "exit code after an interrupt");
+    let results = sb.results_json();
+    assert_eq!(results.len(), 1, "the partial result is saved");
+    let r = &results[0];
+    assert_eq!(r["status"], "partial");
+    let done = f64_at(r, "/summary/successful_requests");
+    assert!(done >= 200.0 && done < 2000.0, "completed requests kept: {done}");
+    assert!(r["metadata"]["stopped_early"]
+        .as_str()
+        .unwrap_or("")
+        .contains("interrupted"));
+    // Every saved request is complete and appears once.
+    let mut seen = std::collections::HashSet::new();
+    for req in r["requests"].as_array().expect("requests") {
+        assert!(req["error"].is_null(), "{req}");
+        assert!(seen.insert(req["request_index"].as_u64()));
+    }
+}
+
+#[test]
+fn sigint_mid_run_saves_partial_results_and_exits_130() {
+    interrupt_keeps_completed_requests(libc::SIGINT);
+}
+
+#[test]
+fn sigterm_mid_run_saves_partial_results_and_exits_130() {
+    interrupt_keeps_completed_requests(libc::SIGTERM);
+}
+
+#[test]
+fn simulate_serves_a_second_run_with_server_url() {
+    let sb = Sandbox::new();
+    let (mut server, rx) = spawn(&sb, &["simulate", "--port", "0", "--seed", "5"]);
+    let line = wait_for_line(&rx, |l| l.contains("listening on"));
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("url in the banner")
+        .to_string();
+    let cfg = slow_config(&sb, 6);
+    sb.cmd()
+        .args(["run", "--server-url", &url])
+        .arg(&cfg)
+        .assert()
+        .success();
+    let results = sb.results_json();
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0]["status"], "completed");
+    assert_eq!(results[0]["metadata"]["server_url"], url.trim_end_matches('/'));
+    signal(&server, libc::SIGINT);
+    let status = server.wait().expect("wait");
+    assert_eq!(status.code(), Some(0), "simulate exits cleanly on Ctrl-C");
+}
