@@ -1,4 +1,6 @@
 //! Measurement data: per-request records, aggregation, server-metrics scraping, result files.
 
+pub mod aggregate;
 pub mod request;
 pub mod result;
+pub mod storage;
