@@ -77,7 +77,74 @@ fn token_source_name(source: TokenCountSource) -> &'static str {
     }
 }
 
-/// TTFT, E2E and pooled TBT statistics over successful requests.
+/// What the statistics need from a request, whether a live record or a loaded result row
+/// (so `show` can build the per-turn table of a Python file, which has none).
+trait Measured {
+    fn ok(&self) -> bool;
+    fn ttft(&self) -> Option<f64>;
+    fn e2e(&self) -> Option<f64>;
+    fn gaps(&self) -> Vec<f64>;
+    fn tpot(&self) -> Option<f64>;
+    fn prompt(&self) -> Option<u64>;
+    fn completion(&self) -> Option<u64>;
+    fn turn(&self) -> Option<usize>;
+}
+
+impl Measured for RequestRecord {
+    fn ok(&self) -> bool {
+        self.is_success()
+    }
+    fn ttft(&self) -> Option<f64> {
+        self.ttft_ms()
+    }
+    fn e2e(&self) -> Option<f64> {
+        Some(self.e2e_ms())
+    }
+    fn gaps(&self) -> Vec<f64> {
+        self.timings.inter_token_ms().collect()
+    }
+    fn tpot(&self) -> Option<f64> {
+        self.tpot_ms()
+    }
+    fn prompt(&self) -> Option<u64> {
+        self.prompt_tokens
+    }
+    fn completion(&self) -> Option<u64> {
+        self.completion_tokens
+    }
+    fn turn(&self) -> Option<usize> {
+        self.turn_index
+    }
+}
+
+impl Measured for RequestResult {
+    fn ok(&self) -> bool {
+        self.error.is_none()
+    }
+    fn ttft(&self) -> Option<f64> {
+        self.ttft_ms
+    }
+    fn e2e(&self) -> Option<f64> {
+        self.e2e_latency_ms
+    }
+    fn gaps(&self) -> Vec<f64> {
+        self.inter_token_latencies_ms.clone()
+    }
+    fn tpot(&self) -> Option<f64> {
+        self.tpot_ms
+    }
+    fn prompt(&self) -> Option<u64> {
+        self.prompt_tokens
+    }
+    fn completion(&self) -> Option<u64> {
+        self.completion_tokens
+    }
+    fn turn(&self) -> Option<usize> {
+        self.turn_index
+    }
+}
+
+/// TTFT, E2E, pooled TBT and TPOT statistics over successful requests.
 struct LatencyStats {
     ttft: Option<Stats>,
     e2e: Option<Stats>,
@@ -85,12 +152,12 @@ struct LatencyStats {
     tpot: Option<Stats>,
 }
 
-fn latency_stats<'a>(records: impl Iterator<Item = &'a RequestRecord> + Clone) -> LatencyStats {
-    let ok = records.filter(|r| r.is_success());
-    let mut ttft: Vec<f64> = ok.clone().filter_map(RequestRecord::ttft_ms).collect();
-    let mut e2e: Vec<f64> = ok.clone().map(RequestRecord::e2e_ms).collect();
-    let mut tbt: Vec<f64> = ok.clone().flat_map(|r| r.timings.inter_token_ms()).collect();
-    let mut tpot: Vec<f64> = ok.filter_map(RequestRecord::tpot_ms).collect();
+fn latency_stats<M: Measured>(rows: &[&M]) -> LatencyStats {
+    let ok = || rows.iter().filter(|r| r.ok());
+    let mut ttft: Vec<f64> = ok().filter_map(|r| r.ttft()).collect();
+    let mut e2e: Vec<f64> = ok().filter_map(|r| r.e2e()).collect();
+    let mut tbt: Vec<f64> = ok().flat_map(|r| r.gaps()).collect();
+    let mut tpot: Vec<f64> = ok().filter_map(|r| r.tpot()).collect();
     LatencyStats {
         ttft: Stats::from_values(&mut ttft),
         e2e: Stats::from_values(&mut e2e),
@@ -129,7 +196,7 @@ pub fn summarize(records: &[RequestRecord], duration: Duration) -> Summary {
             .or_insert(0) += 1;
     }
 
-    let stats = latency_stats(records.iter());
+    let stats = latency_stats(&records.iter().collect::<Vec<_>>());
     Summary {
         total_requests: total,
         successful_requests: successful,
@@ -150,10 +217,10 @@ pub fn summarize(records: &[RequestRecord], duration: Duration) -> Summary {
 }
 
 /// One row per turn index, when the workload is multi-turn.
-fn per_turn(records: &[RequestRecord]) -> Option<Vec<TurnSummary>> {
-    let mut turns: BTreeMap<usize, Vec<&RequestRecord>> = BTreeMap::new();
-    for r in records {
-        if let Some(turn) = r.turn_index {
+fn per_turn<M: Measured>(rows: &[M]) -> Option<Vec<TurnSummary>> {
+    let mut turns: BTreeMap<usize, Vec<&M>> = BTreeMap::new();
+    for r in rows {
+        if let Some(turn) = r.turn() {
             turns.entry(turn).or_default().push(r);
         }
     }
@@ -163,14 +230,14 @@ fn per_turn(records: &[RequestRecord]) -> Option<Vec<TurnSummary>> {
     let rows = turns
         .into_iter()
         .map(|(turn_index, rs)| {
-            let ok = || rs.iter().filter(|r| r.is_success());
-            let stats = latency_stats(rs.iter().copied());
+            let ok = || rs.iter().filter(|r| r.ok());
+            let stats = latency_stats(&rs);
             TurnSummary {
                 turn_index,
                 count: rs.len(),
                 successful: ok().count(),
-                mean_prompt_tokens: mean_of(ok().filter_map(|r| r.prompt_tokens)),
-                mean_completion_tokens: mean_of(ok().filter_map(|r| r.completion_tokens)),
+                mean_prompt_tokens: mean_of(ok().filter_map(|r| r.prompt())),
+                mean_completion_tokens: mean_of(ok().filter_map(|r| r.completion())),
                 ttft: stats.ttft,
                 e2e_latency: stats.e2e,
                 tbt: stats.tbt,
@@ -178,6 +245,12 @@ fn per_turn(records: &[RequestRecord]) -> Option<Vec<TurnSummary>> {
         })
         .collect();
     Some(rows)
+}
+
+/// The per-turn table computed from result rows, for files that lack `summary.per_turn`
+/// (the Python tool's). `None` unless some row has a `turn_index`.
+pub fn per_turn_from_rows(rows: &[RequestResult]) -> Option<Vec<TurnSummary>> {
+    per_turn(rows)
 }
 
 /// The result-file row of one request (Python field names; new fields beside them).
@@ -199,7 +272,9 @@ pub fn to_result(record: &RequestRecord) -> RequestResult {
             .error
             .as_ref()
             .map(|e| error_kind_name(e.kind).to_string()),
-        token_count_source: record.token_count_source.map(|s| token_source_name(s).into()),
+        token_count_source: record
+            .token_count_source
+            .map(|s| token_source_name(s).into()),
         send_delay_ms: Some(record.send_delay_us as f64 / 1000.0),
     }
 }
@@ -207,22 +282,61 @@ pub fn to_result(record: &RequestRecord) -> RequestResult {
 /// Metric name → how it is computed, stored in the result file's `definitions`.
 pub fn definitions() -> BTreeMap<String, String> {
     let defs: &[(&str, &str)] = &[
-        ("ttft_ms", "request sent -> first chunk carrying generated text (content or reasoning_content)"),
-        ("e2e_latency_ms", "request sent -> end of stream (or the moment the failure was seen)"),
-        ("inter_token_latencies_ms", "gaps between consecutive text-carrying chunks"),
-        ("tpot_ms", "(e2e_latency_ms - ttft_ms) / (completion_tokens - 1); null below 2 tokens"),
-        ("send_delay_ms", "actual send time - intended send time (client-side lag, not in latency)"),
-        ("completion_tokens", "from the server's usage chunk; else the number of text chunks (token_count_source)"),
-        ("percentiles", "linear interpolation between closest ranks (NumPy default): index p/100*(n-1)"),
+        (
+            "ttft_ms",
+            "request sent -> first chunk carrying generated text (content or reasoning_content)",
+        ),
+        (
+            "e2e_latency_ms",
+            "request sent -> end of stream (or the moment the failure was seen)",
+        ),
+        (
+            "inter_token_latencies_ms",
+            "gaps between consecutive text-carrying chunks",
+        ),
+        (
+            "tpot_ms",
+            "(e2e_latency_ms - ttft_ms) / (completion_tokens - 1); null below 2 tokens",
+        ),
+        (
+            "send_delay_ms",
+            "actual send time - intended send time (client-side lag, not in latency)",
+        ),
+        (
+            "completion_tokens",
+            "from the server's usage chunk; else the number of text chunks (token_count_source)",
+        ),
+        (
+            "percentiles",
+            "linear interpolation between closest ranks (NumPy default): index p/100*(n-1)",
+        ),
         ("ttft", "statistics of ttft_ms over successful requests"),
-        ("e2e_latency", "statistics of e2e_latency_ms over successful requests"),
-        ("tbt", "statistics of all inter-token gaps of all successful requests, pooled"),
+        (
+            "e2e_latency",
+            "statistics of e2e_latency_ms over successful requests",
+        ),
+        (
+            "tbt",
+            "statistics of all inter-token gaps of all successful requests, pooled",
+        ),
         ("tpot", "statistics of tpot_ms over successful requests"),
         ("total_duration_s", "wall time of the benchmark phase"),
-        ("requests_per_second", "successful_requests / total_duration_s"),
-        ("tokens_per_second", "total_completion_tokens / total_duration_s"),
-        ("total_prompt_tokens", "sum of prompt_tokens over successful requests"),
-        ("total_completion_tokens", "sum of completion_tokens over successful requests"),
+        (
+            "requests_per_second",
+            "successful_requests / total_duration_s",
+        ),
+        (
+            "tokens_per_second",
+            "total_completion_tokens / total_duration_s",
+        ),
+        (
+            "total_prompt_tokens",
+            "sum of prompt_tokens over successful requests",
+        ),
+        (
+            "total_completion_tokens",
+            "sum of completion_tokens over successful requests",
+        ),
         ("errors_by_kind", "failed requests counted by error_kind"),
         ("per_turn", "multi-turn: the same statistics per turn_index"),
     ];
@@ -230,7 +344,6 @@ pub fn definitions() -> BTreeMap<String, String> {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -334,7 +447,10 @@ mod tests {
         assert_eq!(s.total_completion_tokens, 5);
         assert_eq!(s.tokens_per_second, 10.0);
         let ttft = s.ttft.unwrap();
-        assert_eq!((ttft.min, ttft.max, ttft.p50, ttft.mean), (100.0, 200.0, 150.0, 150.0));
+        assert_eq!(
+            (ttft.min, ttft.max, ttft.p50, ttft.mean),
+            (100.0, 200.0, 150.0, 150.0)
+        );
         let e2e = s.e2e_latency.unwrap();
         assert_eq!((e2e.min, e2e.max), (140.0, 230.0));
         // Pooled gaps: 10, 20 (request 0) and 20 (request 1); the failed ones add none.
@@ -357,7 +473,10 @@ mod tests {
         assert_eq!(s.total_requests, 0);
         assert_eq!(s.requests_per_second, 0.0);
         assert_eq!(s.tokens_per_second, 0.0);
-        assert_eq!((s.ttft, s.e2e_latency, s.tbt, s.tpot), (None, None, None, None));
+        assert_eq!(
+            (s.ttft, s.e2e_latency, s.tbt, s.tpot),
+            (None, None, None, None)
+        );
         assert_eq!(s.errors_by_kind, Some(BTreeMap::new()));
     }
 
@@ -379,15 +498,24 @@ mod tests {
             f.turn_index = Some(1);
             f
         };
-        let turns = summarize(&records, Duration::from_secs(1)).per_turn.unwrap();
+        let turns = summarize(&records, Duration::from_secs(1))
+            .per_turn
+            .unwrap();
         assert_eq!(turns.len(), 2);
-        assert_eq!((turns[0].turn_index, turns[0].count, turns[0].successful), (0, 2, 2));
+        assert_eq!(
+            (turns[0].turn_index, turns[0].count, turns[0].successful),
+            (0, 2, 2)
+        );
         assert_eq!(turns[0].mean_prompt_tokens, Some(10.5));
         assert_eq!(turns[0].ttft.unwrap().p50, 50.0);
         assert_eq!((turns[1].count, turns[1].successful), (2, 1));
         assert_eq!(turns[1].mean_prompt_tokens, Some(30.0));
         assert_eq!(turns[1].ttft.unwrap().max, 60.0);
         assert_eq!(turns[1].tbt.unwrap().mean, 10.0);
+        // Rebuilt from result rows (a Python file has no per_turn), the table is the same.
+        let rows: Vec<RequestResult> = records.iter().map(to_result).collect();
+        assert_eq!(per_turn_from_rows(&rows), Some(turns));
+        assert_eq!(per_turn_from_rows(&rows[..0]), None);
     }
 
     #[test]

@@ -358,15 +358,25 @@ mod tests {
         let early = entries[0].info.as_ref().unwrap();
         assert_eq!((early.total_requests, early.successful_requests), (4, 3));
         assert_eq!(early.ttft_p50_ms, Some(40.0));
-        assert!(entries[2].info.as_ref().unwrap_err().contains("broken.json"));
-        assert!(list_results(&tmp.path().join("missing")).unwrap().is_empty());
+        assert!(entries[2]
+            .info
+            .as_ref()
+            .unwrap_err()
+            .contains("broken.json"));
+        assert!(list_results(&tmp.path().join("missing"))
+            .unwrap()
+            .is_empty());
     }
 
     #[test]
     fn resolves_by_path_id_prefix_and_substring() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path();
-        for id in ["qwen-a-20260101-000000", "qwen-b-20260101-000000", "llama-20260102-000000"] {
+        for id in [
+            "qwen-a-20260101-000000",
+            "qwen-b-20260101-000000",
+            "llama-20260102-000000",
+        ] {
             write_result(dir, &result(id, 0)).unwrap();
         }
         let elsewhere = tempfile::tempdir().unwrap();
@@ -376,7 +386,10 @@ mod tests {
         assert_eq!(resolve_run(path_ref, dir).unwrap(), outside);
         let exact = dir.join("llama-20260102-000000.json");
         assert_eq!(resolve_run("llama-20260102-000000", dir).unwrap(), exact);
-        assert_eq!(resolve_run("llama-20260102-000000.json", dir).unwrap(), exact);
+        assert_eq!(
+            resolve_run("llama-20260102-000000.json", dir).unwrap(),
+            exact
+        );
         assert_eq!(resolve_run("llama", dir).unwrap(), exact);
         assert_eq!(
             resolve_run("b-2026", dir).unwrap(),
@@ -390,9 +403,15 @@ mod tests {
             other => panic!("expected ambiguity, got {other}"),
         }
         let msg = resolve_run("20260101", dir).unwrap_err().to_string();
-        assert!(msg.contains("qwen-a-20260101-000000, qwen-b-20260101-000000"), "{msg}");
+        assert!(
+            msg.contains("qwen-a-20260101-000000, qwen-b-20260101-000000"),
+            "{msg}"
+        );
         let msg = resolve_run("mistral", dir).unwrap_err().to_string();
-        assert!(msg.contains(&dir.display().to_string()) && msg.contains("list"), "{msg}");
+        assert!(
+            msg.contains(&dir.display().to_string()) && msg.contains("list"),
+            "{msg}"
+        );
     }
 
     #[test]
