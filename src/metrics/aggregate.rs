@@ -38,7 +38,7 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 impl Stats {
     /// p50/p95/p99/mean/min/max of `values` (sorted in place). `None` when empty.
-    pub fn from_values(values: &mut Vec<f64>) -> Option<Stats> {
+    pub fn from_values(values: &mut [f64]) -> Option<Stats> {
         if values.is_empty() {
             return None;
         }

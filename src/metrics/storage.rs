@@ -55,9 +55,22 @@ pub enum StorageError {
     },
 }
 
-/// `{name}-{YYYYMMDD-HHMMSS}` in local time (SPEC §8).
+/// `{name}-{YYYYMMDD-HHMMSS}` in local time (SPEC §8). Characters that do not belong in a
+/// file name (path separators, spaces, …) become `-`, so the id is always one plain file.
 pub fn new_run_id(name: &str, now: DateTime<Local>) -> String {
-    format!("{name}-{}", now.format("%Y%m%d-%H%M%S"))
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let safe = safe.trim_start_matches('.');
+    let safe = if safe.is_empty() { "run" } else { safe };
+    format!("{safe}-{}", now.format("%Y%m%d-%H%M%S"))
 }
 
 /// Writes `{dir}/{run_id}.json` (pretty JSON), creating `dir`. Never overwrites: when the name
@@ -304,6 +317,9 @@ mod tests {
     fn run_id_uses_local_timestamp() {
         let now = Local.with_ymd_and_hms(2026, 11, 27, 7, 8, 9).unwrap();
         assert_eq!(new_run_id("qwen-tp1", now), "qwen-tp1-20261127-070809");
+        assert_eq!(new_run_id("a/b c", now), "a-b-c-20261127-070809");
+        assert_eq!(new_run_id("../x", now), "-x-20261127-070809");
+        assert_eq!(new_run_id("", now), "run-20261127-070809");
     }
 
     #[test]
