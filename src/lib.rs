@@ -12,6 +12,7 @@ pub mod config;
 pub mod events;
 pub mod metrics;
 pub mod orchestrator;
+pub mod output;
 pub mod providers;
 pub mod runners;
 pub mod sim;

@@ -3,11 +3,11 @@
 
 pub mod args;
 mod doctor;
-mod results;
 mod run;
 mod runpod;
 mod settings;
 mod simulate;
+pub mod results;
 
 use std::process::ExitCode;
 
@@ -33,7 +33,7 @@ pub enum CliError {
     #[error(transparent)]
     Run(#[from] crate::orchestrator::RunError),
     #[error(transparent)]
-    Report(#[from] crate::output::ReportError),
+    Report(#[from] results::ReportError),
     #[error(transparent)]
     Runpod(#[from] crate::providers::ProviderError),
     #[error(transparent)]
@@ -65,11 +65,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
     let globals = Globals {
         verbose: cli.verbose,
         quiet: cli.quiet,
-        style: crate::output::style::Style::detect(match cli.color {
-            args::ColorChoice::Auto => None,
-            args::ColorChoice::Always => Some(true),
-            args::ColorChoice::Never => Some(false),
-        }),
+        style: crate::output::style::Style::detect(cli.color),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -86,16 +82,20 @@ async fn dispatch(command: args::Command, globals: &Globals) -> Result<u8, CliEr
     match command {
         Command::Run(a) => run::run(&a, globals).await,
         Command::List(a) | Command::Results(ResultsCommand::List(a)) => {
-            results::list(&a, globals, out)
+            results::list(&a, &default_results_dir()?, globals.style, out)?;
+            Ok(exit::SUCCESS)
         }
         Command::Show(a) | Command::Results(ResultsCommand::Show(a)) => {
-            results::show(&a, globals, out)
+            results::show(&a, &default_results_dir()?, globals.style, out)?;
+            Ok(exit::SUCCESS)
         }
         Command::Compare(a) | Command::Results(ResultsCommand::Compare(a)) => {
-            results::compare(&a, globals, out)
+            results::compare(&a, &default_results_dir()?, globals.style, out)?;
+            Ok(exit::SUCCESS)
         }
         Command::Export(a) | Command::Results(ResultsCommand::Export(a)) => {
-            results::export(&a, globals, out)
+            results::export(&a, &default_results_dir()?, out)?;
+            Ok(exit::SUCCESS)
         }
         Command::Init => settings::init(out),
         Command::Config(c) => settings::config(c, out),
@@ -104,6 +104,13 @@ async fn dispatch(command: args::Command, globals: &Globals) -> Result<u8, CliEr
         Command::Server(c) => runpod::server(c, globals, out).await,
         Command::UpdatePricing => runpod::update_pricing(out).await,
     }
+}
+
+/// Where result commands look by default: the app config's `defaults.output_dir`.
+fn default_results_dir() -> Result<std::path::PathBuf, CliError> {
+    let dir = crate::app_config::app_dir()?;
+    let app = crate::app_config::AppConfig::load(&dir)?;
+    Ok(std::path::PathBuf::from(app.defaults.output_dir))
 }
 
 /// Logs go to stderr; `-v` info, `-vv` debug; `RUST_LOG` overrides.

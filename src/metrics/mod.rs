@@ -1,6 +1,8 @@
 //! Measurement data: per-request records, aggregation, server-metrics scraping, result files.
 
+pub mod aggregate;
 pub mod request;
 pub mod result;
 pub mod client_health;
 pub mod journal;
+pub mod storage;

@@ -1,0 +1,364 @@
+//! `compare a b`: one row per metric with A, B and the delta of B against A, coloured green
+//! where B is better and red where it is worse.
+
+use std::io::{self, Write};
+
+use comfy_table::{Cell, CellAlignment};
+
+use crate::metrics::result::{RunResult, Stats, Summary};
+use crate::output::style::{num3, Style, Tone};
+
+/// Which way is better for a metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Better {
+    Lower,
+    Higher,
+    /// Informational (e.g. KV-cache usage): no colour.
+    Neither,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompareRow {
+    pub metric: &'static str,
+    pub a: Option<f64>,
+    pub b: Option<f64>,
+    pub better: Better,
+    /// Shown as a percentage (values are fractions 0..1).
+    pub is_fraction: bool,
+}
+
+impl CompareRow {
+    /// `(delta, percent of A)`; percent is `None` when A is 0.
+    pub fn delta(&self) -> Option<(f64, Option<f64>)> {
+        let (a, b) = (self.a?, self.b?);
+        let d = b - a;
+        Some((d, (a != 0.0).then(|| d / a.abs() * 100.0)))
+    }
+
+    pub fn tone(&self) -> Tone {
+        match (self.delta(), self.better) {
+            (Some((d, _)), Better::Lower) if d < 0.0 => Tone::Good,
+            (Some((d, _)), Better::Lower) if d > 0.0 => Tone::Bad,
+            (Some((d, _)), Better::Higher) if d > 0.0 => Tone::Good,
+            (Some((d, _)), Better::Higher) if d < 0.0 => Tone::Bad,
+            _ => Tone::Plain,
+        }
+    }
+}
+
+fn row(metric: &'static str, a: Option<f64>, b: Option<f64>, better: Better) -> CompareRow {
+    CompareRow {
+        metric,
+        a,
+        b,
+        better,
+        is_fraction: false,
+    }
+}
+
+/// The rows of the comparison table, in display order.
+pub fn compare_rows(a: &Summary, b: &Summary) -> Vec<CompareRow> {
+    use Better::*;
+    let mut rows = vec![
+        row(
+            "Throughput (tok/s)",
+            Some(a.tokens_per_second),
+            Some(b.tokens_per_second),
+            Higher,
+        ),
+        row(
+            "Requests/s",
+            Some(a.requests_per_second),
+            Some(b.requests_per_second),
+            Higher,
+        ),
+    ];
+    type Pick = fn(&Summary) -> Option<&Stats>;
+    let latencies: [(&'static str, &'static str, &'static str, Pick); 4] = [
+        ("TTFT p50 (ms)", "TTFT p95 (ms)", "TTFT p99 (ms)", |s| {
+            s.ttft.as_ref()
+        }),
+        ("E2E p50 (ms)", "E2E p95 (ms)", "E2E p99 (ms)", |s| {
+            s.e2e_latency.as_ref()
+        }),
+        ("TBT p50 (ms)", "TBT p95 (ms)", "TBT p99 (ms)", |s| {
+            s.tbt.as_ref()
+        }),
+        ("TPOT p50 (ms)", "TPOT p95 (ms)", "TPOT p99 (ms)", |s| {
+            s.tpot.as_ref()
+        }),
+    ];
+    for (p50, p95, p99, pick) in latencies {
+        let (sa, sb) = (pick(a), pick(b));
+        // TPOT is new: skip it entirely when neither file has it (Python files).
+        if sa.is_none() && sb.is_none() && p50.starts_with("TPOT") {
+            continue;
+        }
+        rows.push(row(p50, sa.map(|s| s.p50), sb.map(|s| s.p50), Lower));
+        rows.push(row(p95, sa.map(|s| s.p95), sb.map(|s| s.p95), Lower));
+        rows.push(row(p99, sa.map(|s| s.p99), sb.map(|s| s.p99), Lower));
+    }
+    rows.push(row(
+        "Errors",
+        Some(a.failed_requests as f64),
+        Some(b.failed_requests as f64),
+        Lower,
+    ));
+    let (ga, gb) = (a.gpu_summary.as_ref(), b.gpu_summary.as_ref());
+    if ga.is_some() || gb.is_some() {
+        rows.push(CompareRow {
+            is_fraction: true,
+            ..row(
+                "KV cache peak",
+                ga.and_then(|g| g.kv_cache_usage_peak),
+                gb.and_then(|g| g.kv_cache_usage_peak),
+                Neither,
+            )
+        });
+        rows.push(CompareRow {
+            is_fraction: true,
+            ..row(
+                "Prefix cache hit rate",
+                ga.and_then(|g| g.prefix_cache_hit_rate),
+                gb.and_then(|g| g.prefix_cache_hit_rate),
+                Higher,
+            )
+        });
+        rows.push(row(
+            "Server gen throughput (tok/s)",
+            ga.and_then(|g| g.generation_throughput),
+            gb.and_then(|g| g.generation_throughput),
+            Higher,
+        ));
+    }
+    rows
+}
+
+fn value(v: Option<f64>, fraction: bool) -> String {
+    match v {
+        Some(v) if fraction => format!("{:.1}%", v * 100.0),
+        Some(v) => num3(v),
+        None => "-".to_string(),
+    }
+}
+
+fn delta_text(r: &CompareRow) -> String {
+    let Some((d, pct)) = r.delta() else {
+        return "-".to_string();
+    };
+    let abs = if r.is_fraction {
+        format!("{:+.1}pp", d * 100.0)
+    } else {
+        let sign = if d > 0.0 { "+" } else { "" };
+        format!("{sign}{}", num3(d))
+    };
+    match pct {
+        Some(p) => format!("{abs} ({p:+.1}%)"),
+        None => abs,
+    }
+}
+
+/// The comparison table; column headers are the two run ids.
+pub fn render_compare(
+    a: &RunResult,
+    b: &RunResult,
+    style: Style,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let mut table = style.table();
+    table.set_header(vec![
+        Cell::new("Metric"),
+        Cell::new(format!("A: {}", a.run_id)),
+        Cell::new(format!("B: {}", b.run_id)),
+        Cell::new("Delta (B - A)"),
+    ]);
+    for r in compare_rows(&a.summary, &b.summary) {
+        let tone = r.tone();
+        table.add_row(vec![
+            Cell::new(r.metric),
+            Cell::new(value(r.a, r.is_fraction)),
+            style.cell(tone, value(r.b, r.is_fraction)),
+            style.cell(tone, delta_text(&r)),
+        ]);
+    }
+    for i in 1..4 {
+        if let Some(col) = table.column_mut(i) {
+            col.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    writeln!(out, "{table}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::result::{GpuSummary, Metadata, RunStatus};
+
+    fn stats(p50: f64) -> Stats {
+        Stats {
+            p50,
+            p95: p50 + 10.0,
+            p99: p50 + 20.0,
+            mean: p50,
+            min: 0.0,
+            max: p50 + 30.0,
+        }
+    }
+
+    fn run(id: &str, tps: f64, ttft: f64, failed: usize, gpu: Option<GpuSummary>) -> RunResult {
+        RunResult {
+            schema_version: None,
+            run_id: id.into(),
+            status: RunStatus::Completed,
+            experiment: serde_json::Value::Null,
+            metadata: Metadata::default(),
+            summary: Summary {
+                tokens_per_second: tps,
+                requests_per_second: tps / 10.0,
+                failed_requests: failed,
+                ttft: Some(stats(ttft)),
+                e2e_latency: Some(stats(ttft * 4.0)),
+                tbt: None,
+                gpu_summary: gpu,
+                ..Summary::default()
+            },
+            requests: Vec::new(),
+            gpu_metrics: None,
+            definitions: None,
+        }
+    }
+
+    fn render(a: &RunResult, b: &RunResult, style: Style) -> String {
+        let mut out = Vec::new();
+        render_compare(a, b, style, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    fn cells(text: &str, metric: &str) -> Vec<String> {
+        let row = text
+            .lines()
+            .find(|l| l.contains(metric))
+            .unwrap_or_else(|| panic!("no row {metric} in\n{text}"));
+        row.trim_matches('│')
+            .split('┆')
+            .map(|c| c.trim().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn direction_decides_the_tone() {
+        let lower = row("x", Some(10.0), Some(8.0), Better::Lower);
+        assert_eq!(lower.tone(), Tone::Good);
+        assert_eq!(lower.delta(), Some((-2.0, Some(-20.0))));
+        assert_eq!(
+            row("x", Some(10.0), Some(12.0), Better::Lower).tone(),
+            Tone::Bad
+        );
+        assert_eq!(
+            row("x", Some(10.0), Some(12.0), Better::Higher).tone(),
+            Tone::Good
+        );
+        assert_eq!(
+            row("x", Some(10.0), Some(8.0), Better::Higher).tone(),
+            Tone::Bad
+        );
+        assert_eq!(
+            row("x", Some(10.0), Some(10.0), Better::Higher).tone(),
+            Tone::Plain
+        );
+        assert_eq!(
+            row("x", Some(1.0), Some(9.0), Better::Neither).tone(),
+            Tone::Plain
+        );
+        assert_eq!(row("x", None, Some(9.0), Better::Lower).tone(), Tone::Plain);
+        assert_eq!(
+            row("x", Some(0.0), Some(2.0), Better::Lower).delta(),
+            Some((2.0, None))
+        );
+    }
+
+    #[test]
+    fn plain_table_rows() {
+        let gpu = GpuSummary {
+            kv_cache_usage_peak: Some(0.5),
+            prefix_cache_hit_rate: Some(0.25),
+            ..GpuSummary::default()
+        };
+        let a = run("run-a", 100.0, 50.0, 0, Some(gpu));
+        let b = run("run-b", 150.0, 40.0, 2, None);
+        let text = render(&a, &b, Style::PLAIN);
+        assert_eq!(
+            cells(&text, "Metric"),
+            ["Metric", "A: run-a", "B: run-b", "Delta (B - A)"]
+        );
+        assert_eq!(
+            cells(&text, "Throughput"),
+            ["Throughput (tok/s)", "100", "150", "+50 (+50.0%)"]
+        );
+        assert_eq!(
+            cells(&text, "TTFT p50"),
+            ["TTFT p50 (ms)", "50", "40", "-10 (-20.0%)"]
+        );
+        assert_eq!(
+            cells(&text, "E2E p99"),
+            ["E2E p99 (ms)", "220", "180", "-40 (-18.2%)"]
+        );
+        assert_eq!(cells(&text, "TBT p50"), ["TBT p50 (ms)", "-", "-", "-"]);
+        assert_eq!(cells(&text, "Errors"), ["Errors", "0", "2", "+2"]);
+        assert_eq!(
+            cells(&text, "KV cache peak"),
+            ["KV cache peak", "50.0%", "-", "-"]
+        );
+        assert_eq!(
+            cells(&text, "Prefix cache"),
+            ["Prefix cache hit rate", "25.0%", "-", "-"]
+        );
+        assert!(
+            !text.contains("TPOT"),
+            "no TPOT row when neither run has it"
+        );
+        assert!(!text.contains('\x1b'));
+    }
+
+    #[test]
+    fn coloured_table_marks_better_green_and_worse_red() {
+        let a = run("a", 100.0, 50.0, 0, None);
+        let b = run("b", 150.0, 60.0, 0, None);
+        let text = render(&a, &b, Style::COLOR);
+        let throughput = text.lines().find(|l| l.contains("Throughput")).unwrap();
+        // comfy-table paints cells itself: 38;5;10 is green, 38;5;9 red.
+        assert_eq!(
+            throughput.matches("\x1b[38;5;10m").count(),
+            2,
+            "{throughput:?}"
+        );
+        let ttft = text.lines().find(|l| l.contains("TTFT p50")).unwrap();
+        assert_eq!(ttft.matches("\x1b[38;5;9m").count(), 2, "{ttft:?}");
+        let errors = text.lines().find(|l| l.contains("Errors")).unwrap();
+        assert!(!errors.contains('\x1b'), "{errors:?}");
+    }
+
+    #[test]
+    fn fraction_delta_in_percentage_points() {
+        let gpu = |hit| GpuSummary {
+            prefix_cache_hit_rate: Some(hit),
+            ..GpuSummary::default()
+        };
+        let a = run("a", 1.0, 1.0, 0, Some(gpu(0.2)));
+        let b = run("b", 1.0, 1.0, 0, Some(gpu(0.3)));
+        let text = render(&a, &b, Style::PLAIN);
+        assert_eq!(
+            cells(&text, "Prefix cache"),
+            [
+                "Prefix cache hit rate",
+                "20.0%",
+                "30.0%",
+                "+10.0pp (+50.0%)"
+            ]
+        );
+        assert_eq!(
+            cells(&text, "Server gen"),
+            ["Server gen throughput (tok/s)", "-", "-", "-"]
+        );
+    }
+}
