@@ -1,0 +1,1 @@
+//! Background scraper of the server's `/metrics` (SPEC §6).

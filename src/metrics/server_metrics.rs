@@ -1,0 +1,819 @@
+//! Which Prometheus series mean what, per inference server, and the run summary built from the
+//! scraped samples (SPEC §6, PROTOCOLS §5).
+//!
+//! Names are matched exactly (never by prefix, so `_created` and look-alike series are ignored),
+//! with the server's prefix written either `vllm:` or `vllm_`. When several series carry the
+//! same metric (engines, data-parallel ranks), ratios are averaged and counts are summed; series
+//! that differ only by a replica label (`tp_rank`, `pp_rank`, …) report the same batch and are
+//! averaged before summing, so tensor parallelism never multiplies a count.
+
+use crate::config::types::Framework;
+use crate::metrics::prometheus::{Exposition, Sample};
+use crate::metrics::result::{GpuMetrics, GpuSummary, ServerSample};
+
+/// The metric vocabulary of one inference server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MetricsDialect {
+    Vllm,
+    Sglang,
+    LlamaCpp,
+}
+
+impl MetricsDialect {
+    /// The `framework` string written into the result file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricsDialect::Vllm => "vllm",
+            MetricsDialect::Sglang => "sglang",
+            MetricsDialect::LlamaCpp => "llamacpp",
+        }
+    }
+
+    fn prefixes(self) -> &'static [&'static str] {
+        match self {
+            MetricsDialect::Vllm => &["vllm:", "vllm_"],
+            MetricsDialect::Sglang => &["sglang:", "sglang_"],
+            MetricsDialect::LlamaCpp => &["llamacpp:", "llamacpp_"],
+        }
+    }
+
+    fn fields(self) -> &'static [FieldSpec] {
+        match self {
+            MetricsDialect::Vllm => VLLM,
+            MetricsDialect::Sglang => SGLANG,
+            MetricsDialect::LlamaCpp => LLAMACPP,
+        }
+    }
+}
+
+impl From<Framework> for MetricsDialect {
+    fn from(framework: Framework) -> Self {
+        match framework {
+            Framework::Vllm => MetricsDialect::Vllm,
+            Framework::Sglang => MetricsDialect::Sglang,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field {
+    KvUsage,
+    Active,
+    Queued,
+    /// A hit-rate gauge (vLLM V0, SGLang); negative values mean "no data".
+    HitRate,
+    /// A throughput gauge (SGLang, llama.cpp); vLLM's comes from token deltas.
+    Throughput,
+    PromptTokens,
+    GenerationTokens,
+    PrefixHits,
+    PrefixQueries,
+    Preemptions,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Agg {
+    Mean,
+    Sum,
+}
+
+/// One tracked value: the base names (without the server prefix) that carry it, in order of
+/// preference; the first one present wins, so old and new spellings are never added together.
+struct FieldSpec {
+    field: Field,
+    bases: &'static [&'static str],
+    agg: Agg,
+}
+
+const fn spec(field: Field, bases: &'static [&'static str], agg: Agg) -> FieldSpec {
+    FieldSpec { field, bases, agg }
+}
+
+// Counters appear with `_total` (prometheus_client) and without (other exporters).
+const VLLM: &[FieldSpec] = &[
+    // `kv_cache_usage_perc` is V1; `gpu_cache_usage_perc` is V0 and was still emitted beside
+    // the new name during the 0.9–0.10 transition.
+    spec(
+        Field::KvUsage,
+        &["kv_cache_usage_perc", "gpu_cache_usage_perc"],
+        Agg::Mean,
+    ),
+    spec(Field::Active, &["num_requests_running"], Agg::Sum),
+    spec(Field::Queued, &["num_requests_waiting"], Agg::Sum),
+    spec(Field::HitRate, &["gpu_prefix_cache_hit_rate"], Agg::Mean),
+    spec(
+        Field::PromptTokens,
+        &["prompt_tokens_total", "prompt_tokens"],
+        Agg::Sum,
+    ),
+    spec(
+        Field::GenerationTokens,
+        &["generation_tokens_total", "generation_tokens"],
+        Agg::Sum,
+    ),
+    // Hits and queries are chosen as a pair (same index): see `prefix_pair`.
+    spec(
+        Field::PrefixHits,
+        &[
+            "prefix_cache_hits_total",
+            "prefix_cache_hits",
+            "gpu_prefix_cache_hits_total",
+            "gpu_prefix_cache_hits",
+        ],
+        Agg::Sum,
+    ),
+    spec(
+        Field::PrefixQueries,
+        &[
+            "prefix_cache_queries_total",
+            "prefix_cache_queries",
+            "gpu_prefix_cache_queries_total",
+            "gpu_prefix_cache_queries",
+        ],
+        Agg::Sum,
+    ),
+    spec(
+        Field::Preemptions,
+        &["num_preemptions_total", "num_preemptions"],
+        Agg::Sum,
+    ),
+];
+
+const SGLANG: &[FieldSpec] = &[
+    spec(Field::KvUsage, &["token_usage"], Agg::Mean),
+    spec(Field::Active, &["num_running_reqs"], Agg::Sum),
+    spec(Field::Queued, &["num_queue_reqs"], Agg::Sum),
+    spec(Field::HitRate, &["cache_hit_rate"], Agg::Mean),
+    // Decode tok/s of one scheduler: data-parallel ranks add up.
+    spec(Field::Throughput, &["gen_throughput"], Agg::Sum),
+    spec(
+        Field::PromptTokens,
+        &["prompt_tokens_total", "prompt_tokens"],
+        Agg::Sum,
+    ),
+    spec(
+        Field::GenerationTokens,
+        &["generation_tokens_total", "generation_tokens"],
+        Agg::Sum,
+    ),
+    // Prompt tokens served from the radix cache; the prompt-token counter (which includes
+    // them) is the matching "queries" count, as vLLM's counters are in tokens too.
+    spec(
+        Field::PrefixHits,
+        &["cached_tokens_total", "cached_tokens"],
+        Agg::Sum,
+    ),
+];
+
+const LLAMACPP: &[FieldSpec] = &[
+    // Removed upstream in May 2025; kept for older builds and forks.
+    spec(Field::KvUsage, &["kv_cache_usage_ratio"], Agg::Mean),
+    spec(Field::Active, &["requests_processing"], Agg::Sum),
+    spec(Field::Queued, &["requests_deferred"], Agg::Sum),
+    spec(Field::Throughput, &["predicted_tokens_seconds"], Agg::Mean),
+    spec(
+        Field::PromptTokens,
+        &["prompt_tokens_total", "prompt_tokens"],
+        Agg::Sum,
+    ),
+    spec(
+        Field::GenerationTokens,
+        &["tokens_predicted_total", "tokens_predicted"],
+        Agg::Sum,
+    ),
+];
+
+/// Labels whose series are replicas of the same batch (tensor/pipeline/expert ranks).
+const REPLICA_LABELS: &[&str] = &["tp_rank", "pp_rank", "moe_ep_rank", "attn_tp_rank"];
+
+/// True when `name` is one of the series `extract` reads, so the parser can drop the rest.
+pub fn is_tracked(dialect: MetricsDialect, name: &str) -> bool {
+    dialect.prefixes().iter().any(|prefix| {
+        name.strip_prefix(prefix)
+            .is_some_and(|base| dialect.fields().iter().any(|f| f.bases.contains(&base)))
+    })
+}
+
+/// Reduces one scrape to the values we track. `timestamp` is left at 0 and, for vLLM,
+/// `generation_throughput` at None: the scraper fills both (see [`fill_generation_throughput`]).
+pub fn extract(dialect: MetricsDialect, exposition: &Exposition) -> ServerSample {
+    let mut sample = ServerSample::default();
+    let fields = dialect.fields();
+    for spec in fields {
+        let slot = match spec.field {
+            Field::KvUsage => &mut sample.kv_cache_usage,
+            Field::Active => &mut sample.active_requests,
+            Field::Queued => &mut sample.queued_requests,
+            Field::HitRate => &mut sample.prefix_cache_hit_rate,
+            Field::Throughput => &mut sample.generation_throughput,
+            Field::PromptTokens => &mut sample.prompt_tokens_total,
+            Field::GenerationTokens => &mut sample.generation_tokens_total,
+            Field::Preemptions => &mut sample.preemptions_total,
+            Field::PrefixHits | Field::PrefixQueries => continue,
+        };
+        let accept = |v: f64| spec.field != Field::HitRate || v >= 0.0;
+        *slot = spec
+            .bases
+            .iter()
+            .find_map(|base| lookup(dialect, exposition, base, spec.agg, accept));
+    }
+    let (hits, queries) = prefix_pair(dialect, exposition, fields);
+    sample.prefix_cache_hits_total = hits;
+    sample.prefix_cache_queries_total = queries;
+    if dialect == MetricsDialect::Sglang && hits.is_some() {
+        sample.prefix_cache_queries_total = sample.prompt_tokens_total;
+    }
+    sample
+}
+
+/// Hits and queries from the same generation of names, so a transition-era server that emits
+/// both `prefix_cache_*` and `gpu_prefix_cache_*` is not counted twice or mixed.
+fn prefix_pair(
+    dialect: MetricsDialect,
+    exposition: &Exposition,
+    fields: &[FieldSpec],
+) -> (Option<f64>, Option<f64>) {
+    let bases = |field| fields.iter().find(|f| f.field == field).map(|f| f.bases);
+    let hits = bases(Field::PrefixHits).unwrap_or(&[]);
+    let Some(queries) = bases(Field::PrefixQueries) else {
+        let first = hits
+            .iter()
+            .find_map(|b| lookup(dialect, exposition, b, Agg::Sum, |_| true));
+        return (first, None);
+    };
+    for (hit_base, query_base) in hits.iter().zip(queries.iter()) {
+        let q = lookup(dialect, exposition, query_base, Agg::Sum, |_| true);
+        let h = lookup(dialect, exposition, hit_base, Agg::Sum, |_| true);
+        if q.is_some() || h.is_some() {
+            return (h, q);
+        }
+    }
+    (None, None)
+}
+
+/// The aggregated finite, accepted values of the series `<prefix><base>`; the first prefix
+/// spelling that has any wins.
+fn lookup(
+    dialect: MetricsDialect,
+    exposition: &Exposition,
+    base: &str,
+    agg: Agg,
+    accept: impl Fn(f64) -> bool,
+) -> Option<f64> {
+    dialect.prefixes().iter().find_map(|prefix| {
+        let series: Vec<&Sample> = exposition
+            .samples
+            .iter()
+            .filter(|s| s.name.strip_prefix(prefix) == Some(base))
+            .filter(|s| s.value.is_finite() && accept(s.value))
+            .collect();
+        aggregate(&series, agg)
+    })
+}
+
+fn aggregate(series: &[&Sample], agg: Agg) -> Option<f64> {
+    if series.is_empty() {
+        return None;
+    }
+    match agg {
+        Agg::Mean => Some(series.iter().map(|s| s.value).sum::<f64>() / series.len() as f64),
+        Agg::Sum => {
+            // Group by the labels that are not replica ranks; mean within, sum across.
+            let mut groups: Vec<(Vec<(&str, &str)>, f64, usize)> = Vec::new();
+            for s in series {
+                let mut key: Vec<(&str, &str)> = s
+                    .labels
+                    .iter()
+                    .filter(|(k, _)| !REPLICA_LABELS.contains(&k.as_str()))
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                key.sort_unstable();
+                match groups.iter_mut().find(|(k, _, _)| *k == key) {
+                    Some((_, sum, n)) => {
+                        *sum += s.value;
+                        *n += 1;
+                    }
+                    None => groups.push((key, s.value, 1)),
+                }
+            }
+            Some(groups.iter().map(|(_, sum, n)| sum / *n as f64).sum())
+        }
+    }
+}
+
+/// Whether a scrape carried any metric of this dialect (a body with none is a failed scrape).
+pub fn is_recognised(sample: &ServerSample) -> bool {
+    [
+        sample.kv_cache_usage,
+        sample.active_requests,
+        sample.queued_requests,
+        sample.prefix_cache_hit_rate,
+        sample.generation_throughput,
+        sample.prompt_tokens_total,
+        sample.generation_tokens_total,
+        sample.prefix_cache_hits_total,
+        sample.prefix_cache_queries_total,
+        sample.preemptions_total,
+    ]
+    .iter()
+    .any(Option::is_some)
+}
+
+/// vLLM: generation tokens per second since the previous sample, as the Python tool records it
+/// (None on the first sample or after a counter reset). Other dialects keep their gauge.
+pub fn fill_generation_throughput(
+    dialect: MetricsDialect,
+    previous: Option<&ServerSample>,
+    current: &mut ServerSample,
+) {
+    if dialect != MetricsDialect::Vllm {
+        return;
+    }
+    current.generation_throughput = previous.and_then(|prev| {
+        counter_rate(
+            prev.timestamp,
+            prev.generation_tokens_total?,
+            current.timestamp,
+            current.generation_tokens_total?,
+        )
+    });
+}
+
+fn counter_rate(t0: f64, v0: f64, t1: f64, v1: f64) -> Option<f64> {
+    let (dt, dv) = (t1 - t0, v1 - v0);
+    (dt > 0.0 && dv >= 0.0).then(|| dv / dt)
+}
+
+/// The run's server-side summary (SPEC §6).
+pub fn summarize(dialect: MetricsDialect, metrics: &GpuMetrics) -> GpuSummary {
+    let ts = &metrics.time_series;
+    let (kv_peak, kv_mean) = peak_and_mean(ts.iter().filter_map(|s| s.kv_cache_usage));
+    let (active_peak, active_mean) = peak_and_mean(ts.iter().filter_map(|s| s.active_requests));
+    let (queued_peak, _) = peak_and_mean(ts.iter().filter_map(|s| s.queued_requests));
+    let gauge_hit_rate = peak_and_mean(ts.iter().filter_map(|s| s.prefix_cache_hit_rate)).1;
+    let gauge_throughput = peak_and_mean(ts.iter().filter_map(|s| s.generation_throughput)).1;
+    let has_prefix_counters = ts
+        .iter()
+        .any(|s| s.prefix_cache_hits_total.is_some() && s.prefix_cache_queries_total.is_some());
+    let counter_hit_rate = || {
+        let (first, last) = first_last(ts, |s| {
+            Some((s.prefix_cache_hits_total?, s.prefix_cache_queries_total?))
+        })?;
+        let (hits, queries) = (last.1 .0 - first.1 .0, last.1 .1 - first.1 .1);
+        (queries > 0.0 && hits >= 0.0).then(|| hits / queries)
+    };
+    let counter_throughput = || {
+        let (first, last) = first_last(ts, |s| s.generation_tokens_total)?;
+        counter_rate(first.0, first.1, last.0, last.1)
+    };
+    let (prefix_cache_hit_rate, generation_throughput) = match dialect {
+        // Counters first: the V0 gauge exists only where the counters do not.
+        MetricsDialect::Vllm => (
+            if has_prefix_counters {
+                counter_hit_rate()
+            } else {
+                gauge_hit_rate
+            },
+            counter_throughput(),
+        ),
+        MetricsDialect::Sglang | MetricsDialect::LlamaCpp => (
+            gauge_hit_rate.or_else(counter_hit_rate),
+            gauge_throughput.or_else(counter_throughput),
+        ),
+    };
+    let preemptions = first_last(ts, |s| s.preemptions_total)
+        .and_then(|(first, last)| Some(last.1 - first.1).filter(|d| *d >= 0.0));
+    GpuSummary {
+        kv_cache_usage_peak: kv_peak,
+        kv_cache_usage_mean: kv_mean,
+        active_requests_peak: active_peak,
+        active_requests_mean: active_mean,
+        prefix_cache_hit_rate,
+        generation_throughput,
+        total_samples: ts.len(),
+        scrape_errors: metrics.scrape_errors,
+        queued_requests_peak: queued_peak,
+        preemptions,
+    }
+}
+
+/// Max and arithmetic mean (summed in order, as Python's `sum(xs) / len(xs)`).
+fn peak_and_mean(values: impl Iterator<Item = f64>) -> (Option<f64>, Option<f64>) {
+    let (mut peak, mut sum, mut n) = (f64::NEG_INFINITY, 0.0, 0usize);
+    for v in values.filter(|v| v.is_finite()) {
+        peak = peak.max(v);
+        sum += v;
+        n += 1;
+    }
+    if n == 0 {
+        (None, None)
+    } else {
+        (Some(peak), Some(sum / n as f64))
+    }
+}
+
+/// `(timestamp, value)` of the first and last samples where `get` yields a value.
+#[allow(clippy::type_complexity)]
+fn first_last<T: Copy>(
+    ts: &[ServerSample],
+    get: impl Fn(&ServerSample) -> Option<T>,
+) -> Option<((f64, T), (f64, T))> {
+    let first = ts.iter().find_map(|s| Some((s.timestamp, get(s)?)))?;
+    let last = ts.iter().rev().find_map(|s| Some((s.timestamp, get(s)?)))?;
+    Some((first, last))
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::prometheus::{parse, parse_filtered};
+    use std::path::{Path, PathBuf};
+
+    /// `shared/fixtures` beside the main checkout, or at its fixed place when run from a
+    /// worktree (whose manifest dir has no `../shared`).
+    pub(crate) fn shared_fixtures_dir() -> PathBuf {
+        let beside = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures");
+        if beside.is_dir() {
+            beside
+        } else {
+            PathBuf::from("/work/shared/fixtures")
+        }
+    }
+
+    fn read(path: &Path) -> String {
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    fn protocol(name: &str) -> Exposition {
+        let e = parse(&read(&shared_fixtures_dir().join("protocols").join(name)));
+        assert_eq!(e.skipped_lines, 0, "{name}: real capture has no bad line");
+        e
+    }
+
+    fn local(name: &str) -> Exposition {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/prometheus");
+        parse(&read(&path.join(name)))
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() <= 1e-6 * a.abs().max(b.abs()).max(1e-12)
+    }
+
+    #[track_caller]
+    fn assert_close(actual: Option<f64>, expected: Option<f64>, what: &str) {
+        match (actual, expected) {
+            (Some(a), Some(b)) => assert!(close(a, b), "{what}: {a} != {b}"),
+            (a, b) => assert_eq!(a, b, "{what}"),
+        }
+    }
+
+    #[test]
+    fn every_protocol_metrics_capture_parses_cleanly() {
+        let dir = shared_fixtures_dir().join("protocols");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if !(name.contains("metrics") && name.ends_with(".txt")) {
+                continue;
+            }
+            let e = parse(&read(&path));
+            assert_eq!(e.skipped_lines, 0, "{name}");
+            assert!(e.samples.len() > 5, "{name}");
+            assert!(!e.types.is_empty(), "{name}");
+            let dialect = if name.starts_with("vllm") {
+                MetricsDialect::Vllm
+            } else if name.starts_with("sglang") {
+                MetricsDialect::Sglang
+            } else {
+                MetricsDialect::LlamaCpp
+            };
+            assert!(is_recognised(&extract(dialect, &e)), "{name}");
+            // The filtered parse the scraper uses gives the same sample.
+            let filtered = parse_filtered(&read(&path), |n| is_tracked(dialect, n));
+            assert!(filtered.samples.len() < e.samples.len(), "{name}");
+            assert_eq!(extract(dialect, &filtered), extract(dialect, &e), "{name}");
+            seen += 1;
+        }
+        assert_eq!(seen, 6, "expected the six metrics captures in {}", dir.display());
+    }
+
+    #[test]
+    fn vllm_v0_under_load() {
+        let e = protocol("vllm-v0-metrics.txt");
+        assert_eq!(e.metric_type("vllm:time_to_first_token_seconds"), Some(crate::metrics::prometheus::MetricType::Histogram));
+        let h = e.histogram("vllm:time_to_first_token_seconds").unwrap();
+        assert_eq!(h.count, Some(8499.0));
+        assert_eq!(h.buckets.last(), Some(&(f64::INFINITY, 8499.0)));
+        let s = extract(MetricsDialect::Vllm, &e);
+        assert_eq!(
+            s,
+            ServerSample {
+                timestamp: 0.0,
+                kv_cache_usage: Some(0.0),
+                active_requests: Some(3.0),
+                queued_requests: Some(2.0),
+                // The V0 gauge reads -1: no data.
+                prefix_cache_hit_rate: None,
+                generation_throughput: None,
+                prompt_tokens_total: Some(5_453_083.0),
+                generation_tokens_total: Some(155_722.0),
+                prefix_cache_hits_total: None,
+                prefix_cache_queries_total: None,
+                preemptions_total: Some(0.0),
+            }
+        );
+    }
+
+    #[test]
+    fn vllm_v1_idle_reads_zeros() {
+        let s = extract(MetricsDialect::Vllm, &protocol("vllm-v1-metrics.txt"));
+        assert_eq!(s.kv_cache_usage, Some(0.0));
+        assert_eq!(s.active_requests, Some(0.0));
+        assert_eq!(s.queued_requests, Some(0.0));
+        assert_eq!(s.prompt_tokens_total, Some(0.0));
+        assert_eq!(s.generation_tokens_total, Some(0.0));
+        assert_eq!(s.prefix_cache_hits_total, Some(0.0));
+        assert_eq!(s.prefix_cache_queries_total, Some(0.0));
+        assert_eq!(s.preemptions_total, Some(0.0));
+        assert_eq!(s.prefix_cache_hit_rate, None);
+    }
+
+    #[test]
+    fn vllm_032_after_load_reads_counters() {
+        let e = protocol("vllm-0.32-cpu-metrics-after-load.txt");
+        let s = extract(MetricsDialect::Vllm, &e);
+        assert_eq!(s.prompt_tokens_total, Some(495.0));
+        assert_eq!(s.generation_tokens_total, Some(2848.0));
+        assert_eq!(s.prefix_cache_queries_total, Some(495.0));
+        assert_eq!(s.prefix_cache_hits_total, Some(0.0));
+        assert_eq!(s.preemptions_total, Some(0.0));
+        assert_eq!((s.active_requests, s.queued_requests), (Some(0.0), Some(0.0)));
+        assert_eq!(s.kv_cache_usage, Some(0.0));
+        // `_created` gauges are parsed but never read as the counter.
+        assert!(e.value("vllm:generation_tokens_created").unwrap() > 1.7e9);
+        assert!(!is_tracked(MetricsDialect::Vllm, "vllm:generation_tokens_created"));
+        assert!(!is_tracked(MetricsDialect::Vllm, "vllm:prompt_tokens_cached_total"));
+        assert!(is_tracked(MetricsDialect::Vllm, "vllm_prompt_tokens_total"));
+    }
+
+    #[test]
+    fn sglang_0_4_gauges_and_counters() {
+        let s = extract(MetricsDialect::Sglang, &protocol("sglang-metrics.txt"));
+        assert_eq!(s.active_requests, Some(162.0));
+        assert_eq!(s.queued_requests, Some(2826.0));
+        assert_eq!(s.kv_cache_usage, Some(0.28));
+        assert_eq!(s.prefix_cache_hit_rate, Some(0.007507552643049313));
+        assert_eq!(s.generation_throughput, Some(86.50814177726902));
+        assert_eq!(s.prompt_tokens_total, Some(8_128_902.0));
+        assert_eq!(s.generation_tokens_total, Some(7_557_572.0));
+        // This version has no cached-token counter.
+        assert_eq!((s.prefix_cache_hits_total, s.prefix_cache_queries_total), (None, None));
+    }
+
+    #[test]
+    fn llamacpp_current_and_legacy() {
+        let s = extract(MetricsDialect::LlamaCpp, &protocol("llamacpp-metrics.txt"));
+        assert_eq!((s.active_requests, s.queued_requests), (Some(0.0), Some(0.0)));
+        assert_eq!(s.prompt_tokens_total, Some(26129.0));
+        assert_eq!(s.generation_tokens_total, Some(10911.0));
+        assert_eq!(s.generation_throughput, Some(23.2458));
+        assert_eq!(s.kv_cache_usage, None);
+        let s = extract(
+            MetricsDialect::LlamaCpp,
+            &protocol("llamacpp-legacy-ik-fork-metrics.txt"),
+        );
+        assert_eq!(s.kv_cache_usage, Some(0.491063));
+        assert_eq!(s.prompt_tokens_total, Some(6886.0));
+        assert_eq!(s.generation_tokens_total, Some(3469.0));
+        assert_eq!(s.generation_throughput, Some(0.978764));
+    }
+
+    #[test]
+    fn vllm_multi_engine_transition_names() {
+        // Two data-parallel engines, both old and new names, labels in varying order.
+        let s = extract(MetricsDialect::Vllm, &local("vllm-dp2-transition.txt"));
+        assert_eq!(s.kv_cache_usage, Some(0.375)); // mean of 0.25 and 0.5 (new name wins)
+        assert_eq!(s.active_requests, Some(7.0));
+        assert_eq!(s.queued_requests, Some(3.0));
+        assert_eq!(s.prefix_cache_queries_total, Some(1000.0));
+        assert_eq!(s.prefix_cache_hits_total, Some(250.0));
+        assert_eq!(s.generation_tokens_total, Some(900.0));
+        assert_eq!(s.preemptions_total, Some(2.0));
+        assert_eq!(s.prefix_cache_hit_rate, Some(0.5)); // -1 from engine 1 ignored
+    }
+
+    #[test]
+    fn vllm_underscore_spelling_and_counters_without_total() {
+        let s = extract(MetricsDialect::Vllm, &local("vllm-underscore-no-total.txt"));
+        assert_eq!(s.active_requests, Some(4.0));
+        assert_eq!(s.queued_requests, Some(1.0));
+        assert_eq!(s.kv_cache_usage, Some(0.125));
+        assert_eq!(s.prompt_tokens_total, Some(120.0));
+        assert_eq!(s.generation_tokens_total, Some(64.0));
+        assert_eq!(s.prefix_cache_hits_total, Some(30.0));
+        assert_eq!(s.prefix_cache_queries_total, Some(120.0));
+        // Only the transition pair exists here, and a look-alike prefix is not matched.
+        assert_eq!(s.preemptions_total, None);
+    }
+
+    #[test]
+    fn sglang_current_labels_average_ratios_and_sum_counts() {
+        // dp_rank 0 and 1, each on tp_rank 0 and 1 (all schedulers reporting).
+        let s = extract(MetricsDialect::Sglang, &local("sglang-dp2-tp2.txt"));
+        assert_eq!(s.active_requests, Some(10.0)); // 4 (both tp) + 6 (both tp)
+        assert_eq!(s.queued_requests, Some(3.0));
+        assert_eq!(s.kv_cache_usage, Some(0.25));
+        assert_eq!(s.prefix_cache_hit_rate, Some(0.5));
+        assert_eq!(s.generation_throughput, Some(300.0));
+        assert_eq!(s.prompt_tokens_total, Some(2000.0));
+        assert_eq!(s.prefix_cache_hits_total, Some(500.0));
+        assert_eq!(s.prefix_cache_queries_total, Some(2000.0));
+    }
+
+    #[test]
+    fn unrelated_or_empty_bodies_are_not_recognised() {
+        for dialect in [MetricsDialect::Vllm, MetricsDialect::Sglang, MetricsDialect::LlamaCpp] {
+            assert!(!is_recognised(&extract(dialect, &parse(""))));
+            let other = parse("python_info 1\nvllm:num_requests_running_created 5\n");
+            assert!(!is_recognised(&extract(dialect, &other)));
+        }
+        // The sglang capture is not vLLM.
+        let e = protocol("sglang-metrics.txt");
+        assert!(!is_recognised(&extract(MetricsDialect::Vllm, &e)));
+        let nan = parse("vllm:num_requests_running NaN\n");
+        assert!(!is_recognised(&extract(MetricsDialect::Vllm, &nan)));
+    }
+
+    #[test]
+    fn dialect_from_framework() {
+        assert_eq!(MetricsDialect::from(Framework::Vllm), MetricsDialect::Vllm);
+        assert_eq!(MetricsDialect::from(Framework::Sglang), MetricsDialect::Sglang);
+        assert_eq!(MetricsDialect::LlamaCpp.as_str(), "llamacpp");
+    }
+
+    fn python_result(prefix: &str) -> serde_json::Value {
+        let dir = shared_fixtures_dir().join("python-results");
+        let path = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix}* in {}", dir.display()));
+        serde_json::from_str(&read(&path)).unwrap()
+    }
+
+    /// Our summary and per-sample throughput reproduce the Python tool's from its own series.
+    #[test]
+    fn summarize_reproduces_python_results() {
+        for prefix in ["ref-single-", "ref-concurrent-", "ref-multiturn-"] {
+            let doc = python_result(prefix);
+            let metrics: GpuMetrics = serde_json::from_value(doc["gpu_metrics"].clone()).unwrap();
+            let expected: GpuSummary =
+                serde_json::from_value(doc["summary"]["gpu_summary"].clone()).unwrap();
+            assert!(metrics.time_series.len() > 10, "{prefix}");
+            let got = summarize(MetricsDialect::Vllm, &metrics);
+            assert_close(got.kv_cache_usage_peak, expected.kv_cache_usage_peak, prefix);
+            assert_close(got.kv_cache_usage_mean, expected.kv_cache_usage_mean, prefix);
+            assert_close(got.active_requests_peak, expected.active_requests_peak, prefix);
+            assert_close(got.active_requests_mean, expected.active_requests_mean, prefix);
+            assert_close(got.prefix_cache_hit_rate, expected.prefix_cache_hit_rate, prefix);
+            assert_close(got.generation_throughput, expected.generation_throughput, prefix);
+            assert_eq!(got.total_samples, expected.total_samples, "{prefix}");
+            assert_eq!(got.scrape_errors, expected.scrape_errors, "{prefix}");
+            assert_eq!(got.queued_requests_peak, Some(0.0), "{prefix}");
+            assert_eq!(got.preemptions, None, "{prefix}: Python series have no preemptions");
+
+            let mut previous: Option<ServerSample> = None;
+            for original in &metrics.time_series {
+                let mut sample = ServerSample {
+                    generation_throughput: None,
+                    ..original.clone()
+                };
+                fill_generation_throughput(MetricsDialect::Vllm, previous.as_ref(), &mut sample);
+                assert_close(
+                    sample.generation_throughput,
+                    original.generation_throughput,
+                    prefix,
+                );
+                previous = Some(sample);
+            }
+        }
+    }
+
+    fn at(t: f64, f: impl FnOnce(&mut ServerSample)) -> ServerSample {
+        let mut s = ServerSample {
+            timestamp: t,
+            ..ServerSample::default()
+        };
+        f(&mut s);
+        s
+    }
+
+    fn series(time_series: Vec<ServerSample>) -> GpuMetrics {
+        GpuMetrics {
+            framework: "x".into(),
+            sample_interval_ms: 100,
+            total_scrapes: time_series.len() + 1,
+            scrape_errors: 1,
+            time_series,
+        }
+    }
+
+    #[test]
+    fn summarize_vllm_counters_gauges_and_gaps() {
+        let m = series(vec![
+            at(0.0, |s| s.active_requests = Some(1.0)), // before the counters appear
+            at(1.0, |s| {
+                s.prefix_cache_hits_total = Some(10.0);
+                s.prefix_cache_queries_total = Some(100.0);
+                s.generation_tokens_total = Some(50.0);
+                s.preemptions_total = Some(1.0);
+                s.queued_requests = Some(4.0);
+                s.kv_cache_usage = Some(0.5);
+            }),
+            at(3.0, |s| {
+                s.prefix_cache_hits_total = Some(40.0);
+                s.prefix_cache_queries_total = Some(200.0);
+                s.generation_tokens_total = Some(250.0);
+                s.preemptions_total = Some(4.0);
+                s.active_requests = Some(5.0);
+                s.kv_cache_usage = Some(f64::NAN);
+            }),
+        ]);
+        let g = summarize(MetricsDialect::Vllm, &m);
+        assert_eq!(g.prefix_cache_hit_rate, Some(0.3));
+        assert_eq!(g.generation_throughput, Some(100.0));
+        assert_eq!(g.preemptions, Some(3.0));
+        assert_eq!(g.queued_requests_peak, Some(4.0));
+        assert_eq!((g.kv_cache_usage_peak, g.kv_cache_usage_mean), (Some(0.5), Some(0.5)));
+        assert_eq!((g.active_requests_peak, g.active_requests_mean), (Some(5.0), Some(3.0)));
+        assert_eq!((g.total_samples, g.scrape_errors), (3, 1));
+
+        // No queries during the run → no hit rate; V0 gauge only → its mean.
+        let idle = series(vec![
+            at(0.0, |s| {
+                s.prefix_cache_hits_total = Some(5.0);
+                s.prefix_cache_queries_total = Some(9.0);
+            }),
+            at(1.0, |s| {
+                s.prefix_cache_hits_total = Some(5.0);
+                s.prefix_cache_queries_total = Some(9.0);
+            }),
+        ]);
+        assert_eq!(summarize(MetricsDialect::Vllm, &idle).prefix_cache_hit_rate, None);
+        let v0 = series(vec![
+            at(0.0, |s| s.prefix_cache_hit_rate = Some(0.2)),
+            at(1.0, |_| {}),
+            at(2.0, |s| s.prefix_cache_hit_rate = Some(0.4)),
+        ]);
+        let g = summarize(MetricsDialect::Vllm, &v0);
+        assert_close(g.prefix_cache_hit_rate, Some(0.3), "v0 gauge mean");
+        assert_eq!(g.generation_throughput, None);
+        assert_eq!(g.kv_cache_usage_peak, None);
+
+        let empty = summarize(MetricsDialect::Vllm, &series(vec![]));
+        assert_eq!(empty.total_samples, 0);
+        assert_eq!(empty.generation_throughput, None);
+        assert_eq!(empty.preemptions, None);
+    }
+
+    #[test]
+    fn summarize_gauge_dialects_use_gauge_means() {
+        let m = series(vec![
+            at(0.0, |s| {
+                s.generation_throughput = Some(100.0);
+                s.prefix_cache_hit_rate = Some(0.1);
+                s.generation_tokens_total = Some(0.0);
+            }),
+            at(10.0, |s| {
+                s.generation_throughput = Some(300.0);
+                s.prefix_cache_hit_rate = Some(0.3);
+                s.generation_tokens_total = Some(5000.0);
+            }),
+        ]);
+        for dialect in [MetricsDialect::Sglang, MetricsDialect::LlamaCpp] {
+            let g = summarize(dialect, &m);
+            assert_eq!(g.generation_throughput, Some(200.0));
+            assert_close(g.prefix_cache_hit_rate, Some(0.2), "gauge mean");
+        }
+        // The same series read as vLLM uses the token counter instead.
+        assert_eq!(summarize(MetricsDialect::Vllm, &m).generation_throughput, Some(500.0));
+    }
+
+    #[test]
+    fn per_sample_throughput_only_for_vllm_and_never_negative() {
+        let prev = at(1.0, |s| s.generation_tokens_total = Some(100.0));
+        let mut cur = at(1.5, |s| s.generation_tokens_total = Some(150.0));
+        fill_generation_throughput(MetricsDialect::Vllm, Some(&prev), &mut cur);
+        assert_eq!(cur.generation_throughput, Some(100.0));
+        fill_generation_throughput(MetricsDialect::Vllm, None, &mut cur);
+        assert_eq!(cur.generation_throughput, None);
+        let mut reset = at(2.0, |s| s.generation_tokens_total = Some(3.0));
+        fill_generation_throughput(MetricsDialect::Vllm, Some(&prev), &mut reset);
+        assert_eq!(reset.generation_throughput, None);
+        let mut sg = at(2.0, |s| s.generation_throughput = Some(42.0));
+        fill_generation_throughput(MetricsDialect::Sglang, Some(&prev), &mut sg);
+        assert_eq!(sg.generation_throughput, Some(42.0));
+    }
+}
