@@ -416,7 +416,6 @@ fn parse_timestamp(token: &str) -> Option<f64> {
     token.parse::<f64>().ok().filter(|t| t.is_finite())
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -437,7 +436,10 @@ mod tests {
     #[test]
     fn plain_and_labelled_samples() {
         let s = one("vllm:num_requests_running 3");
-        assert_eq!((s.name.as_str(), s.value), ("vllm:num_requests_running", 3.0));
+        assert_eq!(
+            (s.name.as_str(), s.value),
+            ("vllm:num_requests_running", 3.0)
+        );
         assert!(s.labels.is_empty());
         let s = one(r#"vllm:kv{engine="0",model_name="m"} 0.25"#);
         assert_eq!(s.label("engine"), Some("0"));
@@ -445,7 +447,10 @@ mod tests {
         assert_eq!(s.label("missing"), None);
         // Any label order, blanks around tokens, trailing comma, space before the brace.
         let s = one("m { b = \"2\" , a=\"1\", } 1");
-        assert_eq!(s.labels, vec![("b".into(), "2".into()), ("a".into(), "1".into())]);
+        assert_eq!(
+            s.labels,
+            vec![("b".into(), "2".into()), ("a".into(), "1".into())]
+        );
         assert_eq!(one("m{} 1").labels, vec![]);
     }
 
@@ -481,7 +486,15 @@ mod tests {
         assert_eq!(one("m 5.453083e+06").value, 5_453_083.0);
         assert_eq!(one("m -2.5E-3").value, -0.0025);
         assert_eq!(one("m .5").value, 0.5);
-        for bad in ["m 0x10", "m one", "m 1,5", "m", "m{a=\"1\"}", "m 1e", "m --1"] {
+        for bad in [
+            "m 0x10",
+            "m one",
+            "m 1,5",
+            "m",
+            "m{a=\"1\"}",
+            "m 1e",
+            "m --1",
+        ] {
             rejected(bad);
         }
     }
@@ -555,7 +568,10 @@ t_created{engine="0"} 1.7957996197226481e+09
         assert_eq!(e.skipped_lines, 0);
         assert_eq!(e.metric_type("t"), Some(MetricType::Histogram));
         let h = e.histogram("t").unwrap();
-        assert_eq!(h.buckets, vec![(0.1, 3.0), (1.0, 5.0), (f64::INFINITY, 9.0)]);
+        assert_eq!(
+            h.buckets,
+            vec![(0.1, 3.0), (1.0, 5.0), (f64::INFINITY, 9.0)]
+        );
         assert_eq!((h.sum, h.count), (Some(4.0), Some(9.0)));
         assert_eq!(e.value("t_created"), Some(1.7957996197226481e9));
         assert!(e.histogram("t_created").is_none());
@@ -584,7 +600,8 @@ t_created{engine="0"} 1.7957996197226481e+09
     fn empty_and_garbage_input() {
         assert_eq!(parse(""), Exposition::default());
         assert_eq!(parse("\n\r\n  \n"), Exposition::default());
-        let e = parse("<html><body>502 Bad Gateway</body></html>\nok 1\n\u{0}\u{fffd}\u{1F600} 1\n");
+        let e =
+            parse("<html><body>502 Bad Gateway</body></html>\nok 1\n\u{0}\u{fffd}\u{1F600} 1\n");
         assert_eq!(e.samples.len(), 1);
         assert_eq!(e.skipped_lines, 2);
         // A body cut in the middle of a line (size cap) loses only that line.
@@ -604,7 +621,8 @@ t_created{engine="0"} 1.7957996197226481e+09
             state
         };
         let alphabet: &[u8] = b"{}\",=\\# \t\r\nabcxyz_:019.eE+-NaInf()le\xc3\xa9\xff\x00";
-        let template = "# TYPE vllm:x counter\nvllm:x_total{engine=\"0\",le=\"+Inf\"} 1.7e+09 123\n";
+        let template =
+            "# TYPE vllm:x counter\nvllm:x_total{engine=\"0\",le=\"+Inf\"} 1.7e+09 123\n";
         for round in 0..3000 {
             let len = (next() % 200) as usize;
             let bytes: Vec<u8> = (0..len)

@@ -271,6 +271,13 @@ fn lookup(
     })
 }
 
+/// Series that differ only in replica labels.
+struct Group<'a> {
+    key: Vec<(&'a str, &'a str)>,
+    sum: f64,
+    n: usize,
+}
+
 fn aggregate(series: &[&Sample], agg: Agg) -> Option<f64> {
     if series.is_empty() {
         return None;
@@ -279,7 +286,7 @@ fn aggregate(series: &[&Sample], agg: Agg) -> Option<f64> {
         Agg::Mean => Some(series.iter().map(|s| s.value).sum::<f64>() / series.len() as f64),
         Agg::Sum => {
             // Group by the labels that are not replica ranks; mean within, sum across.
-            let mut groups: Vec<(Vec<(&str, &str)>, f64, usize)> = Vec::new();
+            let mut groups: Vec<Group<'_>> = Vec::new();
             for s in series {
                 let mut key: Vec<(&str, &str)> = s
                     .labels
@@ -288,15 +295,19 @@ fn aggregate(series: &[&Sample], agg: Agg) -> Option<f64> {
                     .map(|(k, v)| (k.as_str(), v.as_str()))
                     .collect();
                 key.sort_unstable();
-                match groups.iter_mut().find(|(k, _, _)| *k == key) {
-                    Some((_, sum, n)) => {
-                        *sum += s.value;
-                        *n += 1;
+                match groups.iter_mut().find(|g| g.key == key) {
+                    Some(g) => {
+                        g.sum += s.value;
+                        g.n += 1;
                     }
-                    None => groups.push((key, s.value, 1)),
+                    None => groups.push(Group {
+                        key,
+                        sum: s.value,
+                        n: 1,
+                    }),
                 }
             }
-            Some(groups.iter().map(|(_, sum, n)| sum / *n as f64).sum())
+            Some(groups.iter().map(|g| g.sum / g.n as f64).sum())
         }
     }
 }
@@ -412,17 +423,18 @@ fn peak_and_mean(values: impl Iterator<Item = f64>) -> (Option<f64>, Option<f64>
     }
 }
 
-/// `(timestamp, value)` of the first and last samples where `get` yields a value.
-#[allow(clippy::type_complexity)]
+/// `(timestamp, value)`.
+type Point<T> = (f64, T);
+
+/// The first and last samples where `get` yields a value.
 fn first_last<T: Copy>(
     ts: &[ServerSample],
     get: impl Fn(&ServerSample) -> Option<T>,
-) -> Option<((f64, T), (f64, T))> {
+) -> Option<(Point<T>, Point<T>)> {
     let first = ts.iter().find_map(|s| Some((s.timestamp, get(s)?)))?;
     let last = ts.iter().rev().find_map(|s| Some((s.timestamp, get(s)?)))?;
     Some((first, last))
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -496,13 +508,21 @@ mod tests {
             assert_eq!(extract(dialect, &filtered), extract(dialect, &e), "{name}");
             seen += 1;
         }
-        assert_eq!(seen, 6, "expected the six metrics captures in {}", dir.display());
+        assert_eq!(
+            seen,
+            6,
+            "expected the six metrics captures in {}",
+            dir.display()
+        );
     }
 
     #[test]
     fn vllm_v0_under_load() {
         let e = protocol("vllm-v0-metrics.txt");
-        assert_eq!(e.metric_type("vllm:time_to_first_token_seconds"), Some(crate::metrics::prometheus::MetricType::Histogram));
+        assert_eq!(
+            e.metric_type("vllm:time_to_first_token_seconds"),
+            Some(crate::metrics::prometheus::MetricType::Histogram)
+        );
         let h = e.histogram("vllm:time_to_first_token_seconds").unwrap();
         assert_eq!(h.count, Some(8499.0));
         assert_eq!(h.buckets.last(), Some(&(f64::INFINITY, 8499.0)));
@@ -549,12 +569,21 @@ mod tests {
         assert_eq!(s.prefix_cache_queries_total, Some(495.0));
         assert_eq!(s.prefix_cache_hits_total, Some(0.0));
         assert_eq!(s.preemptions_total, Some(0.0));
-        assert_eq!((s.active_requests, s.queued_requests), (Some(0.0), Some(0.0)));
+        assert_eq!(
+            (s.active_requests, s.queued_requests),
+            (Some(0.0), Some(0.0))
+        );
         assert_eq!(s.kv_cache_usage, Some(0.0));
         // `_created` gauges are parsed but never read as the counter.
         assert!(e.value("vllm:generation_tokens_created").unwrap() > 1.7e9);
-        assert!(!is_tracked(MetricsDialect::Vllm, "vllm:generation_tokens_created"));
-        assert!(!is_tracked(MetricsDialect::Vllm, "vllm:prompt_tokens_cached_total"));
+        assert!(!is_tracked(
+            MetricsDialect::Vllm,
+            "vllm:generation_tokens_created"
+        ));
+        assert!(!is_tracked(
+            MetricsDialect::Vllm,
+            "vllm:prompt_tokens_cached_total"
+        ));
         assert!(is_tracked(MetricsDialect::Vllm, "vllm_prompt_tokens_total"));
     }
 
@@ -569,13 +598,19 @@ mod tests {
         assert_eq!(s.prompt_tokens_total, Some(8_128_902.0));
         assert_eq!(s.generation_tokens_total, Some(7_557_572.0));
         // This version has no cached-token counter.
-        assert_eq!((s.prefix_cache_hits_total, s.prefix_cache_queries_total), (None, None));
+        assert_eq!(
+            (s.prefix_cache_hits_total, s.prefix_cache_queries_total),
+            (None, None)
+        );
     }
 
     #[test]
     fn llamacpp_current_and_legacy() {
         let s = extract(MetricsDialect::LlamaCpp, &protocol("llamacpp-metrics.txt"));
-        assert_eq!((s.active_requests, s.queued_requests), (Some(0.0), Some(0.0)));
+        assert_eq!(
+            (s.active_requests, s.queued_requests),
+            (Some(0.0), Some(0.0))
+        );
         assert_eq!(s.prompt_tokens_total, Some(26129.0));
         assert_eq!(s.generation_tokens_total, Some(10911.0));
         assert_eq!(s.generation_throughput, Some(23.2458));
@@ -634,7 +669,11 @@ mod tests {
 
     #[test]
     fn unrelated_or_empty_bodies_are_not_recognised() {
-        for dialect in [MetricsDialect::Vllm, MetricsDialect::Sglang, MetricsDialect::LlamaCpp] {
+        for dialect in [
+            MetricsDialect::Vllm,
+            MetricsDialect::Sglang,
+            MetricsDialect::LlamaCpp,
+        ] {
             assert!(!is_recognised(&extract(dialect, &parse(""))));
             let other = parse("python_info 1\nvllm:num_requests_running_created 5\n");
             assert!(!is_recognised(&extract(dialect, &other)));
@@ -649,7 +688,10 @@ mod tests {
     #[test]
     fn dialect_from_framework() {
         assert_eq!(MetricsDialect::from(Framework::Vllm), MetricsDialect::Vllm);
-        assert_eq!(MetricsDialect::from(Framework::Sglang), MetricsDialect::Sglang);
+        assert_eq!(
+            MetricsDialect::from(Framework::Sglang),
+            MetricsDialect::Sglang
+        );
         assert_eq!(MetricsDialect::LlamaCpp.as_str(), "llamacpp");
     }
 
@@ -673,16 +715,43 @@ mod tests {
                 serde_json::from_value(doc["summary"]["gpu_summary"].clone()).unwrap();
             assert!(metrics.time_series.len() > 10, "{prefix}");
             let got = summarize(MetricsDialect::Vllm, &metrics);
-            assert_close(got.kv_cache_usage_peak, expected.kv_cache_usage_peak, prefix);
-            assert_close(got.kv_cache_usage_mean, expected.kv_cache_usage_mean, prefix);
-            assert_close(got.active_requests_peak, expected.active_requests_peak, prefix);
-            assert_close(got.active_requests_mean, expected.active_requests_mean, prefix);
-            assert_close(got.prefix_cache_hit_rate, expected.prefix_cache_hit_rate, prefix);
-            assert_close(got.generation_throughput, expected.generation_throughput, prefix);
+            assert_close(
+                got.kv_cache_usage_peak,
+                expected.kv_cache_usage_peak,
+                prefix,
+            );
+            assert_close(
+                got.kv_cache_usage_mean,
+                expected.kv_cache_usage_mean,
+                prefix,
+            );
+            assert_close(
+                got.active_requests_peak,
+                expected.active_requests_peak,
+                prefix,
+            );
+            assert_close(
+                got.active_requests_mean,
+                expected.active_requests_mean,
+                prefix,
+            );
+            assert_close(
+                got.prefix_cache_hit_rate,
+                expected.prefix_cache_hit_rate,
+                prefix,
+            );
+            assert_close(
+                got.generation_throughput,
+                expected.generation_throughput,
+                prefix,
+            );
             assert_eq!(got.total_samples, expected.total_samples, "{prefix}");
             assert_eq!(got.scrape_errors, expected.scrape_errors, "{prefix}");
             assert_eq!(got.queued_requests_peak, Some(0.0), "{prefix}");
-            assert_eq!(got.preemptions, None, "{prefix}: Python series have no preemptions");
+            assert_eq!(
+                got.preemptions, None,
+                "{prefix}: Python series have no preemptions"
+            );
 
             let mut previous: Option<ServerSample> = None;
             for original in &metrics.time_series {
@@ -746,8 +815,14 @@ mod tests {
         assert_eq!(g.generation_throughput, Some(100.0));
         assert_eq!(g.preemptions, Some(3.0));
         assert_eq!(g.queued_requests_peak, Some(4.0));
-        assert_eq!((g.kv_cache_usage_peak, g.kv_cache_usage_mean), (Some(0.5), Some(0.5)));
-        assert_eq!((g.active_requests_peak, g.active_requests_mean), (Some(5.0), Some(3.0)));
+        assert_eq!(
+            (g.kv_cache_usage_peak, g.kv_cache_usage_mean),
+            (Some(0.5), Some(0.5))
+        );
+        assert_eq!(
+            (g.active_requests_peak, g.active_requests_mean),
+            (Some(5.0), Some(3.0))
+        );
         assert_eq!((g.total_samples, g.scrape_errors), (3, 1));
 
         // No queries during the run → no hit rate; V0 gauge only → its mean.
@@ -761,7 +836,10 @@ mod tests {
                 s.prefix_cache_queries_total = Some(9.0);
             }),
         ]);
-        assert_eq!(summarize(MetricsDialect::Vllm, &idle).prefix_cache_hit_rate, None);
+        assert_eq!(
+            summarize(MetricsDialect::Vllm, &idle).prefix_cache_hit_rate,
+            None
+        );
         let v0 = series(vec![
             at(0.0, |s| s.prefix_cache_hit_rate = Some(0.2)),
             at(1.0, |_| {}),
@@ -798,7 +876,10 @@ mod tests {
             assert_close(g.prefix_cache_hit_rate, Some(0.2), "gauge mean");
         }
         // The same series read as vLLM uses the token counter instead.
-        assert_eq!(summarize(MetricsDialect::Vllm, &m).generation_throughput, Some(500.0));
+        assert_eq!(
+            summarize(MetricsDialect::Vllm, &m).generation_throughput,
+            Some(500.0)
+        );
     }
 
     #[test]
