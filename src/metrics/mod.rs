@@ -6,3 +6,6 @@ pub mod result;
 pub mod client_health;
 pub mod journal;
 pub mod storage;
+pub mod prometheus;
+pub mod scrape;
+pub mod server_metrics;
