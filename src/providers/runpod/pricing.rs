@@ -31,7 +31,9 @@ pub const STALE_AFTER_DAYS: i64 = 30;
 const BUILTIN_DATE: (i32, u32, u32) = (2026, 11, 1);
 
 /// (name, runpod id, memory GB, community $/hr, secure $/hr)
-const BUILTIN: &[(&str, &str, u32, Option<f64>, Option<f64>)] = &[
+type BuiltinRow = (&'static str, &'static str, u32, Option<f64>, Option<f64>);
+
+const BUILTIN: &[BuiltinRow] = &[
     (
         "RTX-4090",
         "NVIDIA GeForce RTX 4090",
