@@ -39,7 +39,11 @@ async fn setup(poll: PollSettings) -> Setup {
         .unwrap()
         .with_run_name("fake-run-001")
         .with_hf_token(Some("hf_token_value".into()));
-    Setup { fake, dir, provider }
+    Setup {
+        fake,
+        dir,
+        provider,
+    }
 }
 
 /// Every create body the fake saw matches CreatePodRequest (and picks exactly one of gpu/cpu).
@@ -49,19 +53,31 @@ fn assert_create_bodies_valid(fake: &FakeRunpod) {
     assert!(!bodies.is_empty());
     for b in bodies {
         let errs = api.validate("CreatePodRequest", &b);
-        assert!(errs.is_empty(), "create body {b} violates the schema: {errs:?}");
+        assert!(
+            errs.is_empty(),
+            "create body {b} violates the schema: {errs:?}"
+        );
         assert!(b.get("gpu").is_some() && b.get("cpu").is_none());
     }
 }
 
 fn assert_all_calls_authenticated(fake: &FakeRunpod) {
     for c in fake.calls() {
-        assert_eq!(c.auth.as_deref(), Some(format!("Bearer {KEY}").as_str()), "{c:?}");
+        assert_eq!(
+            c.auth.as_deref(),
+            Some(format!("Bearer {KEY}").as_str()),
+            "{c:?}"
+        );
     }
 }
 
 fn ledger_ids(dir: &tempfile::TempDir) -> Vec<String> {
-    Ledger::new(dir.path()).load().unwrap().into_iter().map(|r| r.pod_id).collect()
+    Ledger::new(dir.path())
+        .load()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.pod_id)
+        .collect()
 }
 
 fn assert_no_key(text: &str) {
@@ -74,14 +90,18 @@ async fn happy_path_creates_waits_and_tears_down() {
     s.fake.set_lifecycle(Lifecycle::RunningAfter(3));
     let (events, mut rx) = EventSink::channel();
     let exp = experiment(Framework::Vllm);
-    let handle = s.provider.provision(&exp, &events, &CancellationToken::new()).await.unwrap();
+    let handle = s
+        .provider
+        .provision(&exp, &events, &CancellationToken::new())
+        .await
+        .unwrap();
 
     let pod_id = handle.pod_id.clone().unwrap();
     assert_eq!(handle.base_url, format!("http://proxy.test/{pod_id}/8000"));
     assert_eq!(handle.gpu_type.as_deref(), Some("A100-80GB"));
     assert_eq!(handle.gpu_count, Some(1));
     assert_eq!(handle.cost_per_hr, Some(1.25)); // the pod's own cost wins over the table
-    assert_eq!(ledger_ids(&s.dir), [pod_id.clone()]);
+    assert_eq!(ledger_ids(&s.dir), vec![pod_id.clone()]);
     let rec = &Ledger::new(s.dir.path()).load().unwrap()[0];
     assert_eq!(rec.name, "llm-inf-bench-fake-run-001");
     assert_eq!(rec.run_name, "fake-run-001");
@@ -95,7 +115,10 @@ async fn happy_path_creates_waits_and_tears_down() {
         "meta-llama/Meta-Llama-3-8B-Instruct --host 0.0.0.0 --port 8000 --max-model-len 4096 \
          --gpu-memory-utilization 0.9 --enable-prefix-caching"
     );
-    assert_eq!(body["gpu"], json!({"id": "NVIDIA A100 80GB PCIe", "count": 1}));
+    assert_eq!(
+        body["gpu"],
+        json!({"id": "NVIDIA A100 80GB PCIe", "count": 1})
+    );
     assert_eq!(body["cloud"], "COMMUNITY");
     assert_eq!(body["ports"], json!(["8000/http"]));
     assert_eq!(body["env"], json!({"HF_TOKEN": "hf_token_value"}));
@@ -128,7 +151,11 @@ async fn sglang_pod_gets_the_full_command_and_tensor_parallelism() {
     let mut exp = experiment(Framework::Sglang);
     exp.infrastructure.gpu_count = 2;
     exp.infrastructure.cloud_type = llm_inf_bench::config::CloudType::Secure;
-    let h = s.provider.provision(&exp, &EventSink::discard(), &CancellationToken::new()).await.unwrap();
+    let h = s
+        .provider
+        .provision(&exp, &EventSink::discard(), &CancellationToken::new())
+        .await
+        .unwrap();
     assert_eq!(h.gpu_count, Some(2));
     let body = &s.fake.create_bodies()[0];
     assert_eq!(body["image"], "lmsysorg/sglang:latest");
@@ -147,7 +174,12 @@ async fn sglang_pod_gets_the_full_command_and_tensor_parallelism() {
 
 #[tokio::test]
 async fn each_create_failure_is_typed_and_leaves_nothing_running() {
-    let cases: Vec<(CreateScript, fn(&ProviderError) -> bool, &[&str])> = vec![
+    type Case = (
+        CreateScript,
+        fn(&ProviderError) -> bool,
+        &'static [&'static str],
+    );
+    let cases: Vec<Case> = vec![
         (
             CreateScript::NoCapacity,
             |e| matches!(e, ProviderError::Runpod(RunpodError::NoCapacity { .. })),
@@ -160,7 +192,12 @@ async fn each_create_failure_is_typed_and_leaves_nothing_running() {
         ),
         (
             CreateScript::NoBalance,
-            |e| matches!(e, ProviderError::Runpod(RunpodError::InsufficientBalance { .. })),
+            |e| {
+                matches!(
+                    e,
+                    ProviderError::Runpod(RunpodError::InsufficientBalance { .. })
+                )
+            },
             &["balance"],
         ),
         (
@@ -179,7 +216,11 @@ async fn each_create_failure_is_typed_and_leaves_nothing_running() {
         s.fake.script_create(vec![script.clone()]);
         let err = s
             .provider
-            .provision(&experiment(Framework::Vllm), &EventSink::discard(), &CancellationToken::new())
+            .provision(
+                &experiment(Framework::Vllm),
+                &EventSink::discard(),
+                &CancellationToken::new(),
+            )
             .await
             .unwrap_err();
         assert!(is_expected(&err), "{script:?}: {err:?}");
@@ -208,7 +249,11 @@ async fn rate_limit_then_created() {
     ]);
     let h = s
         .provider
-        .provision(&experiment(Framework::Vllm), &EventSink::discard(), &CancellationToken::new())
+        .provision(
+            &experiment(Framework::Vllm),
+            &EventSink::discard(),
+            &CancellationToken::new(),
+        )
         .await
         .unwrap();
     assert_eq!(s.fake.create_bodies().len(), 3);
@@ -220,14 +265,22 @@ async fn rate_limit_then_created() {
 #[tokio::test]
 async fn persistent_rate_limit_gives_up_after_the_retry_bound() {
     let mut s = setup(fast_poll()).await;
-    s.fake.script_create(vec![CreateScript::RateLimited { retry_after: "0" }; 10]);
+    s.fake
+        .script_create(vec![CreateScript::RateLimited { retry_after: "0" }; 10]);
     let err = s
         .provider
-        .provision(&experiment(Framework::Vllm), &EventSink::discard(), &CancellationToken::new())
+        .provision(
+            &experiment(Framework::Vllm),
+            &EventSink::discard(),
+            &CancellationToken::new(),
+        )
         .await
         .unwrap_err();
     assert!(
-        matches!(err, ProviderError::Runpod(RunpodError::RateLimited { attempts: 5 })),
+        matches!(
+            err,
+            ProviderError::Runpod(RunpodError::RateLimited { attempts: 5 })
+        ),
         "{err:?}"
     );
     assert_eq!(s.fake.create_bodies().len(), 5);
@@ -237,16 +290,29 @@ async fn persistent_rate_limit_gives_up_after_the_retry_bound() {
 #[tokio::test]
 async fn server_error_without_pod_is_checked_then_retried() {
     let mut s = setup(fast_poll()).await;
-    s.fake.script_create(vec![CreateScript::ServerError, CreateScript::Created]);
+    s.fake
+        .script_create(vec![CreateScript::ServerError, CreateScript::Created]);
     let h = s
         .provider
-        .provision(&experiment(Framework::Vllm), &EventSink::discard(), &CancellationToken::new())
+        .provision(
+            &experiment(Framework::Vllm),
+            &EventSink::discard(),
+            &CancellationToken::new(),
+        )
         .await
         .unwrap();
     assert_eq!(s.fake.create_bodies().len(), 2);
     // The list call that looked for a half-created pod came between the two creates.
-    let order: Vec<_> = s.fake.calls().into_iter().map(|c| format!("{} {}", c.method, c.path)).collect();
-    assert_eq!(order[..3], ["POST /v2/pods", "GET /v2/pods", "POST /v2/pods"]);
+    let order: Vec<_> = s
+        .fake
+        .calls()
+        .into_iter()
+        .map(|c| format!("{} {}", c.method, c.path))
+        .collect();
+    assert_eq!(
+        order[..3],
+        ["POST /v2/pods", "GET /v2/pods", "POST /v2/pods"]
+    );
     assert_eq!(s.fake.live_pods(), [h.pod_id.unwrap()]);
     s.provider.teardown(&EventSink::discard()).await.unwrap();
     assert!(s.fake.live_pods().is_empty());
@@ -255,17 +321,26 @@ async fn server_error_without_pod_is_checked_then_retried() {
 #[tokio::test]
 async fn server_error_after_create_adopts_the_pod_and_terminates_it() {
     let mut s = setup(fast_poll()).await;
-    s.fake.script_create(vec![CreateScript::ServerErrorAfterCreate]);
+    s.fake
+        .script_create(vec![CreateScript::ServerErrorAfterCreate]);
     let (events, mut rx) = EventSink::channel();
     let h = s
         .provider
-        .provision(&experiment(Framework::Vllm), &events, &CancellationToken::new())
+        .provision(
+            &experiment(Framework::Vllm),
+            &events,
+            &CancellationToken::new(),
+        )
         .await
         .unwrap();
-    assert_eq!(s.fake.create_bodies().len(), 1, "must not create a second pod");
+    assert_eq!(
+        s.fake.create_bodies().len(),
+        1,
+        "must not create a second pod"
+    );
     let id = h.pod_id.unwrap();
-    assert_eq!(s.fake.live_pods(), [id.clone()]);
-    assert_eq!(ledger_ids(&s.dir), [id.clone()]);
+    assert_eq!(s.fake.live_pods(), vec![id.clone()]);
+    assert_eq!(ledger_ids(&s.dir), vec![id.clone()]);
     s.provider.teardown(&events).await.unwrap();
     assert!(s.fake.live_pods().is_empty());
     assert!(ledger_ids(&s.dir).is_empty());
@@ -283,11 +358,22 @@ async fn server_errors_exhaust_retries_without_leaking() {
     s.fake.script_create(vec![CreateScript::ServerError; 10]);
     let err = s
         .provider
-        .provision(&experiment(Framework::Vllm), &EventSink::discard(), &CancellationToken::new())
+        .provision(
+            &experiment(Framework::Vllm),
+            &EventSink::discard(),
+            &CancellationToken::new(),
+        )
         .await
         .unwrap_err();
     assert!(
-        matches!(err, ProviderError::Runpod(RunpodError::Server { status: 500, attempts: 5, .. })),
+        matches!(
+            err,
+            ProviderError::Runpod(RunpodError::Server {
+                status: 500,
+                attempts: 5,
+                ..
+            })
+        ),
         "{err:?}"
     );
     assert!(s.fake.live_pods().is_empty());
@@ -304,7 +390,11 @@ async fn never_running_times_out_and_teardown_still_terminates() {
     s.fake.set_lifecycle(Lifecycle::NeverRunning);
     let err = s
         .provider
-        .provision(&experiment(Framework::Vllm), &EventSink::discard(), &CancellationToken::new())
+        .provision(
+            &experiment(Framework::Vllm),
+            &EventSink::discard(),
+            &CancellationToken::new(),
+        )
         .await
         .unwrap_err();
     match &err {
@@ -324,10 +414,17 @@ async fn pod_in_error_state_fails_and_is_terminated() {
     s.fake.set_lifecycle(Lifecycle::ErrorAfter(2));
     let err = s
         .provider
-        .provision(&experiment(Framework::Vllm), &EventSink::discard(), &CancellationToken::new())
+        .provision(
+            &experiment(Framework::Vllm),
+            &EventSink::discard(),
+            &CancellationToken::new(),
+        )
         .await
         .unwrap_err();
-    assert!(matches!(&err, ProviderError::Provision(m) if m.contains("ERROR")), "{err:?}");
+    assert!(
+        matches!(&err, ProviderError::Provision(m) if m.contains("ERROR")),
+        "{err:?}"
+    );
     s.provider.teardown(&EventSink::discard()).await.unwrap();
     assert!(s.fake.live_pods().is_empty());
 }
@@ -337,12 +434,20 @@ async fn failed_termination_is_reported_kept_in_ledger_and_stoppable_later() {
     let mut s = setup(fast_poll()).await;
     let h = s
         .provider
-        .provision(&experiment(Framework::Vllm), &EventSink::discard(), &CancellationToken::new())
+        .provision(
+            &experiment(Framework::Vllm),
+            &EventSink::discard(),
+            &CancellationToken::new(),
+        )
         .await
         .unwrap();
     let id = h.pod_id.unwrap();
     s.fake.fail_terminate(true);
-    let err = s.provider.teardown(&EventSink::discard()).await.unwrap_err();
+    let err = s
+        .provider
+        .teardown(&EventSink::discard())
+        .await
+        .unwrap_err();
     match &err {
         ProviderError::Teardown { what, message } => {
             assert!(what.contains(&id), "{what}");
@@ -351,30 +456,39 @@ async fn failed_termination_is_reported_kept_in_ledger_and_stoppable_later() {
         other => panic!("expected Teardown, got {other:?}"),
     }
     assert_no_key(&err.to_string());
-    assert_eq!(ledger_ids(&s.dir), [id.clone()]);
-    assert_eq!(s.fake.live_pods(), [id.clone()]);
+    assert_eq!(ledger_ids(&s.dir), vec![id.clone()]);
+    assert_eq!(s.fake.live_pods(), vec![id.clone()]);
 
     let settings = s.fake.settings(KEY);
     let ledger = Ledger::new(s.dir.path());
     let rows = server_status(&settings, &ledger).await.unwrap();
     assert_eq!(rows.len(), 1);
-    assert_eq!((rows[0].pod_id.as_str(), rows[0].status.as_str()), (id.as_str(), "RUNNING"));
+    assert_eq!(
+        (rows[0].pod_id.as_str(), rows[0].status.as_str()),
+        (id.as_str(), "RUNNING")
+    );
     assert!(rows[0].recorded && !rows[0].gone);
 
     assert!(server_stop(&settings, &ledger, &id).await.is_err());
-    assert_eq!(ledger_ids(&s.dir), [id.clone()]);
+    assert_eq!(ledger_ids(&s.dir), vec![id.clone()]);
     s.fake.fail_terminate(false);
-    assert_eq!(server_stop(&settings, &ledger, &id).await.unwrap(), Termination::Terminated);
+    assert_eq!(
+        server_stop(&settings, &ledger, &id).await.unwrap(),
+        Termination::Terminated
+    );
     assert!(s.fake.live_pods().is_empty());
     assert!(ledger_ids(&s.dir).is_empty());
     // The provider's own retry now finds it gone: success.
     s.provider.teardown(&EventSink::discard()).await.unwrap();
-    assert_eq!(server_stop(&settings, &ledger, &id).await.unwrap(), Termination::AlreadyGone);
+    assert_eq!(
+        server_stop(&settings, &ledger, &id).await.unwrap(),
+        Termination::AlreadyGone
+    );
 }
 
 #[tokio::test]
 async fn cancellation_while_polling_returns_and_teardown_terminates() {
-    let mut s = setup(fast_poll()).await;
+    let s = setup(fast_poll()).await;
     s.fake.set_lifecycle(Lifecycle::NeverRunning);
     let (events, mut rx) = EventSink::channel();
     let cancel = CancellationToken::new();
@@ -394,7 +508,10 @@ async fn cancellation_while_polling_returns_and_teardown_terminates() {
     }
     cancel.cancel();
     let (mut provider, result) = task.await.unwrap();
-    assert!(matches!(result, Err(ProviderError::Cancelled)), "{result:?}");
+    assert!(
+        matches!(result, Err(ProviderError::Cancelled)),
+        "{result:?}"
+    );
     assert_eq!(s.fake.live_pods().len(), 1);
     provider.teardown(&events).await.unwrap();
     assert!(s.fake.live_pods().is_empty());
@@ -403,7 +520,7 @@ async fn cancellation_while_polling_returns_and_teardown_terminates() {
 
 #[tokio::test]
 async fn cancellation_during_create_still_terminates_the_late_pod() {
-    let mut s = setup(fast_poll()).await;
+    let s = setup(fast_poll()).await;
     s.fake.script_create(vec![CreateScript::HangThenCreate]);
     let cancel = CancellationToken::new();
     let exp = experiment(Framework::Vllm);
@@ -411,7 +528,9 @@ async fn cancellation_during_create_still_terminates_the_late_pod() {
     let task = {
         let cancel = cancel.clone();
         tokio::spawn(async move {
-            let r = provider.provision(&exp, &EventSink::discard(), &cancel).await;
+            let r = provider
+                .provision(&exp, &EventSink::discard(), &cancel)
+                .await;
             (provider, r)
         })
     };
@@ -419,7 +538,10 @@ async fn cancellation_during_create_still_terminates_the_late_pod() {
     cancel.cancel();
     // Returns while the create request is still hanging on the server.
     let (mut provider, result) = task.await.unwrap();
-    assert!(matches!(result, Err(ProviderError::Cancelled)), "{result:?}");
+    assert!(
+        matches!(result, Err(ProviderError::Cancelled)),
+        "{result:?}"
+    );
     assert!(s.fake.live_pods().is_empty());
     s.fake.release_create();
     provider.teardown(&EventSink::discard()).await.unwrap();
@@ -461,7 +583,9 @@ async fn update_pricing_writes_a_table_that_load_uses() {
     let fake = FakeRunpod::start(KEY).await;
     let dir = tempfile::tempdir().unwrap();
     let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 27).unwrap();
-    let updated = update_pricing(&fake.settings(KEY), dir.path(), today).await.unwrap();
+    let updated = update_pricing(&fake.settings(KEY), dir.path(), today)
+        .await
+        .unwrap();
     assert_eq!(updated.path, dir.path().join("pricing.json"));
     let loaded = PriceTable::load(dir.path());
     assert_eq!(loaded, updated.table);
@@ -477,18 +601,32 @@ async fn wrong_key_is_a_clear_error_and_never_echoed() {
     let fake = FakeRunpod::start(KEY).await;
     let dir = tempfile::tempdir().unwrap();
     let wrong = "rpa_TESTKEY_wrong";
-    let mut provider =
-        RunpodProvider::new(fake.settings(wrong), dir.path(), PriceTable::builtin(), fast_poll()).unwrap();
+    let mut provider = RunpodProvider::new(
+        fake.settings(wrong),
+        dir.path(),
+        PriceTable::builtin(),
+        fast_poll(),
+    )
+    .unwrap();
     assert_no_key(&format!("{provider:?}"));
     assert_no_key(&format!("{:?}", fake.settings(wrong)));
     let err = provider
-        .provision(&experiment(Framework::Vllm), &EventSink::discard(), &CancellationToken::new())
+        .provision(
+            &experiment(Framework::Vllm),
+            &EventSink::discard(),
+            &CancellationToken::new(),
+        )
         .await
         .unwrap_err();
-    assert!(matches!(err, ProviderError::Runpod(RunpodError::Unauthorized { .. })));
+    assert!(matches!(
+        err,
+        ProviderError::Runpod(RunpodError::Unauthorized { .. })
+    ));
     assert_no_key(&err.to_string());
     assert_no_key(&format!("{err:?}"));
-    let status_err = server_status(&fake.settings(wrong), &Ledger::new(dir.path())).await.unwrap_err();
+    let status_err = server_status(&fake.settings(wrong), &Ledger::new(dir.path()))
+        .await
+        .unwrap_err();
     assert_no_key(&status_err.to_string());
     // Nothing written anywhere holds the key.
     for entry in std::fs::read_dir(dir.path()).unwrap() {
@@ -502,18 +640,22 @@ async fn wrong_key_is_a_clear_error_and_never_echoed() {
 #[test]
 fn schema_checker_rejects_bad_bodies() {
     let api = OpenApi::load();
-    let good = json!({"name": "x", "image": "i", "gpu": {"id": "NVIDIA L4", "count": 1}, "disk": 50});
+    let good =
+        json!({"name": "x", "image": "i", "gpu": {"id": "NVIDIA L4", "count": 1}, "disk": 50});
     assert!(api.validate("CreatePodRequest", &good).is_empty());
     for bad in [
-        json!({"image": "i", "gpu": {"id": "g"}}),                       // name missing
-        json!({"name": "x", "gpu": {"id": "g"}}),                        // image missing
-        json!({"name": "x", "image": "i", "args": ["a", "b"]}),          // args must be a string
-        json!({"name": "x", "image": "i", "dockerStartCmd": ["a"]}),     // v1 field
-        json!({"name": "x", "image": "i", "cloud": "ALL"}),              // not an enum value
-        json!({"name": "x", "image": "i", "gpu": {"count": 1}}),         // gpu.id missing
+        json!({"image": "i", "gpu": {"id": "g"}}), // name missing
+        json!({"name": "x", "gpu": {"id": "g"}}),  // image missing
+        json!({"name": "x", "image": "i", "args": ["a", "b"]}), // args must be a string
+        json!({"name": "x", "image": "i", "dockerStartCmd": ["a"]}), // v1 field
+        json!({"name": "x", "image": "i", "cloud": "ALL"}), // not an enum value
+        json!({"name": "x", "image": "i", "gpu": {"count": 1}}), // gpu.id missing
         json!({"name": "x", "image": "i", "env": [{"key": "K", "value": "V"}]}),
         json!({"name": "x", "image": "i", "disk": "50"}),
     ] {
-        assert!(!api.validate("CreatePodRequest", &bad).is_empty(), "accepted {bad}");
+        assert!(
+            !api.validate("CreatePodRequest", &bad).is_empty(),
+            "accepted {bad}"
+        );
     }
 }

@@ -30,7 +30,9 @@ pub enum CreateScript {
     NoBalance,
     Forbidden,
     Invalid,
-    RateLimited { retry_after: &'static str },
+    RateLimited {
+        retry_after: &'static str,
+    },
     /// 500 and no pod.
     ServerError,
     /// 500 but the pod exists (and bills).
@@ -147,8 +149,17 @@ impl FakeRunpod {
         self.with(|i| {
             let id = format!("pod{:04}", i.next_id);
             i.next_id += 1;
-            let request = json!({"name": name, "image": "x", "gpu": {"id": "NVIDIA L4", "count": 1}});
-            i.pods.insert(id.clone(), FakePod { id: id.clone(), request, polls: 99, created_at: now() });
+            let request =
+                json!({"name": name, "image": "x", "gpu": {"id": "NVIDIA L4", "count": 1}});
+            i.pods.insert(
+                id.clone(),
+                FakePod {
+                    id: id.clone(),
+                    request,
+                    polls: 99,
+                    created_at: now(),
+                },
+            );
             id
         })
     }
@@ -198,12 +209,20 @@ fn problem(status: u16, title: &str, detail: &str, errors: Option<Vec<&str>>) ->
         body["errors"] = json!(e);
     }
     let code = StatusCode::from_u16(status).unwrap();
-    (code, [("content-type", "application/problem+json")], body.to_string()).into_response()
+    (
+        code,
+        [("content-type", "application/problem+json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 fn pod_json(p: &FakePod, status: &str) -> Value {
     let r = &p.request;
-    let gpu = r.get("gpu").cloned().unwrap_or(json!({"id": "NVIDIA L4", "count": 1}));
+    let gpu = r
+        .get("gpu")
+        .cloned()
+        .unwrap_or(json!({"id": "NVIDIA L4", "count": 1}));
     let count = gpu["count"].as_f64().unwrap_or(1.0);
     json!({
         "id": p.id, "name": r["name"], "image": r["image"], "args": r.get("args").cloned().unwrap_or(json!("")),
@@ -307,7 +326,12 @@ async fn create(st: &AppState, script: CreateScript, body: Value) -> Response {
         let mut i = st.inner.lock().unwrap();
         let id = format!("pod{:04}", i.next_id);
         i.next_id += 1;
-        let p = FakePod { id: id.clone(), request: body.clone(), polls: 0, created_at: now() };
+        let p = FakePod {
+            id: id.clone(),
+            request: body.clone(),
+            polls: 0,
+            created_at: now(),
+        };
         let v = pod_json(&p, "PROVISIONING");
         i.pods.insert(id, p);
         v
@@ -332,11 +356,17 @@ async fn create(st: &AppState, script: CreateScript, body: Value) -> Response {
             422,
             "Unprocessable Entity",
             "Request validation failed.",
-            Some(vec!["$.disk: must be >= 1", "$: additional properties 'bogus' not allowed"]),
+            Some(vec![
+                "$.disk: must be >= 1",
+                "$: additional properties 'bogus' not allowed",
+            ]),
         ),
         CreateScript::RateLimited { retry_after } => (
             StatusCode::TOO_MANY_REQUESTS,
-            [("retry-after", retry_after), ("content-type", "application/problem+json")],
+            [
+                ("retry-after", retry_after),
+                ("content-type", "application/problem+json"),
+            ],
             r#"{"title":"Too Many Requests","status":429,"detail":"slow down"}"#,
         )
             .into_response(),

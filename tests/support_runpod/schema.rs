@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 pub fn openapi_path() -> PathBuf {
-    let beside = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/runpod/openapi-v2.json");
+    let beside =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/runpod/openapi-v2.json");
     if beside.exists() {
         beside
     } else {
@@ -53,7 +54,12 @@ impl OpenApi {
         if let Some(r) = s.get("required").and_then(Value::as_array) {
             required.extend(r.iter().filter_map(Value::as_str).map(str::to_string));
         }
-        for part in s.get("allOf").and_then(Value::as_array).into_iter().flatten() {
+        for part in s
+            .get("allOf")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             self.collect(part, props, required);
         }
     }
@@ -92,7 +98,12 @@ impl OpenApi {
                 errs.push(format!("{path}: shorter than {min}"));
             }
         }
-        for part in s.get("allOf").and_then(Value::as_array).into_iter().flatten() {
+        for part in s
+            .get("allOf")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             self.check(value, part, path, errs);
         }
         if let Some(not) = s.get("not") {

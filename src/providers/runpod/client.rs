@@ -36,8 +36,15 @@ const ADOPT_SLACK: Duration = Duration::from_secs(120);
 
 /// One HTTP attempt's result, before the retry decision.
 enum Attempt {
-    Done { status: StatusCode, body: String },
-    Retryable { error: RunpodError, retry_after: Option<Duration>, maybe_created: bool },
+    Done {
+        status: StatusCode,
+        body: String,
+    },
+    Retryable {
+        error: RunpodError,
+        retry_after: Option<Duration>,
+        maybe_created: bool,
+    },
     Fatal(RunpodError),
 }
 
@@ -99,16 +106,25 @@ impl RunpodClient {
                 match self.once(Method::POST, "/v2/pods", Some(&body)).await {
                     Attempt::Done { status, body } if status.is_success() => {
                         let pod = decode::<Pod>(&body, "create pod")?;
-                        return Ok(CreatedPod { pod, adopted: false });
+                        return Ok(CreatedPod {
+                            pod,
+                            adopted: false,
+                        });
                     }
                     Attempt::Done { status, body } => {
                         let problem = Problem::parse(status.as_u16(), &body);
-                        return Err(RunpodError::from_status(status.as_u16(), &problem, "create pod"));
+                        return Err(RunpodError::from_status(
+                            status.as_u16(),
+                            &problem,
+                            "create pod",
+                        ));
                     }
                     Attempt::Fatal(e) => return Err(e),
-                    Attempt::Retryable { error, retry_after, maybe_created } => {
-                        (error, retry_after, maybe_created)
-                    }
+                    Attempt::Retryable {
+                        error,
+                        retry_after,
+                        maybe_created,
+                    } => (error, retry_after, maybe_created),
                 };
             if maybe_created {
                 if let Some(pod) = self.find_created(&request.name, started).await {
@@ -150,7 +166,9 @@ impl RunpodClient {
     /// `GET /v2/pods/{id}`.
     pub async fn get_pod(&self, pod_id: &str) -> Result<Pod, RunpodError> {
         let path = format!("/v2/pods/{}", encode_segment(pod_id));
-        let body = self.call(Method::GET, &path, &format!("pod {pod_id}")).await?;
+        let body = self
+            .call(Method::GET, &path, &format!("pod {pod_id}"))
+            .await?;
         decode(&body, "get pod")
     }
 
@@ -164,7 +182,10 @@ impl RunpodClient {
     /// documented as equivalent). 404 means the pod is already gone, which is success here.
     pub async fn terminate_pod(&self, pod_id: &str) -> Result<Termination, RunpodError> {
         let path = format!("/v2/pods/{}", encode_segment(pod_id));
-        match self.call(Method::DELETE, &path, &format!("pod {pod_id}")).await {
+        match self
+            .call(Method::DELETE, &path, &format!("pod {pod_id}"))
+            .await
+        {
             Ok(_) => Ok(Termination::Terminated),
             Err(e) if e.is_not_found() => Ok(Termination::AlreadyGone),
             Err(e) => Err(e),
@@ -173,7 +194,9 @@ impl RunpodClient {
 
     /// `GET /v2/catalog/gpus`: GPU types with per-GPU list prices.
     pub async fn gpu_catalog(&self) -> Result<Vec<GpuType>, RunpodError> {
-        let body = self.call(Method::GET, "/v2/catalog/gpus", "GPU catalog").await?;
+        let body = self
+            .call(Method::GET, "/v2/catalog/gpus", "GPU catalog")
+            .await?;
         Ok(decode::<ListGpuTypesResponse>(&body, "GPU catalog")?.gpus)
     }
 
@@ -189,7 +212,9 @@ impl RunpodClient {
                     return Err(RunpodError::from_status(status.as_u16(), &problem, what));
                 }
                 Attempt::Fatal(e) => return Err(e),
-                Attempt::Retryable { error, retry_after, .. } => (error, retry_after),
+                Attempt::Retryable {
+                    error, retry_after, ..
+                } => (error, retry_after),
             };
             if attempt >= self.retry.max_attempts {
                 return Err(final_error(error, attempt));
@@ -226,7 +251,11 @@ impl RunpodClient {
                 // A refused connection never reached the server; anything later might have.
                 let retryable = e.is_connect() || e.is_timeout() || e.is_request();
                 return if retryable {
-                    Attempt::Retryable { error, retry_after: None, maybe_created: !e.is_connect() }
+                    Attempt::Retryable {
+                        error,
+                        retry_after: None,
+                        maybe_created: !e.is_connect(),
+                    }
                 } else {
                     Attempt::Fatal(error)
                 };
@@ -275,8 +304,16 @@ impl RunpodClient {
 fn final_error(error: RunpodError, attempts: u32) -> RunpodError {
     match error {
         RunpodError::RateLimited { .. } => RunpodError::RateLimited { attempts },
-        RunpodError::Server { status, detail, .. } => RunpodError::Server { status, detail, attempts },
-        RunpodError::Network { url, message, .. } => RunpodError::Network { url, message, attempts },
+        RunpodError::Server { status, detail, .. } => RunpodError::Server {
+            status,
+            detail,
+            attempts,
+        },
+        RunpodError::Network { url, message, .. } => RunpodError::Network {
+            url,
+            message,
+            attempts,
+        },
         other => other,
     }
 }
@@ -333,9 +370,18 @@ mod tests {
     #[test]
     fn retry_after_seconds_only() {
         let h = |s: &str| HeaderValue::from_str(s).unwrap();
-        assert_eq!(parse_retry_after(Some(&h("3"))), Some(Duration::from_secs(3)));
-        assert_eq!(parse_retry_after(Some(&h("0.5"))), Some(Duration::from_millis(500)));
-        assert_eq!(parse_retry_after(Some(&h("Wed, 21 Oct 2026 07:28:00 GMT"))), None);
+        assert_eq!(
+            parse_retry_after(Some(&h("3"))),
+            Some(Duration::from_secs(3))
+        );
+        assert_eq!(
+            parse_retry_after(Some(&h("0.5"))),
+            Some(Duration::from_millis(500))
+        );
+        assert_eq!(
+            parse_retry_after(Some(&h("Wed, 21 Oct 2026 07:28:00 GMT"))),
+            None
+        );
         assert_eq!(parse_retry_after(None), None);
     }
 
@@ -348,7 +394,10 @@ mod tests {
     #[test]
     fn empty_key_is_refused_up_front() {
         let s = RunpodSettings::new("  ");
-        assert!(matches!(RunpodClient::new(&s), Err(RunpodError::MissingApiKey)));
+        assert!(matches!(
+            RunpodClient::new(&s),
+            Err(RunpodError::MissingApiKey)
+        ));
     }
 
     #[test]

@@ -154,7 +154,10 @@ mod tests {
         assert_eq!(p.errors, vec!["$.disk: must be >= 1"]);
         let e = RunpodError::from_status(422, &p, "create");
         let msg = e.to_string();
-        assert!(msg.contains("Request validation failed.") && msg.contains("$.disk"), "{msg}");
+        assert!(
+            msg.contains("Request validation failed.") && msg.contains("$.disk"),
+            "{msg}"
+        );
 
         let p = Problem::parse(502, "<html>bad gateway</html>");
         assert_eq!(p.summary(), "<html>bad gateway</html>");

@@ -114,8 +114,7 @@ impl Ledger {
             path: self.path.clone(),
             message: e.to_string(),
         })?;
-        let mut tmp =
-            tempfile::NamedTempFile::new_in(dir).map_err(|e| self.io("write", e))?;
+        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| self.io("write", e))?;
         tmp.write_all(&json)
             .and_then(|_| tmp.as_file().sync_all())
             .map_err(|e| self.io("write", e))?;
@@ -140,8 +139,15 @@ impl Ledger {
     /// lock file cannot be created, e.g. a read-only directory with no ledger yet).
     fn lock(&self) -> Result<Option<FileLock>, LedgerError> {
         let lock_path = self.path.with_extension("json.lock");
-        match OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path) {
-            Ok(f) => FileLock::acquire(f).map(Some).map_err(|e| self.io("lock", e)),
+        match OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+        {
+            Ok(f) => FileLock::acquire(f)
+                .map(Some)
+                .map_err(|e| self.io("lock", e)),
             Err(_) => Ok(None),
         }
     }

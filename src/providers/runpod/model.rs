@@ -177,8 +177,8 @@ mod tests {
         .unwrap();
         assert_eq!(p.status, PodStatus::Provisioning);
         assert_eq!(p.cost, Some(0.44));
-        let p: Pod = serde_json::from_str(r#"{"id":"a","status":"HIBERNATING","cost":"0.74"}"#)
-            .unwrap();
+        let p: Pod =
+            serde_json::from_str(r#"{"id":"a","status":"HIBERNATING","cost":"0.74"}"#).unwrap();
         assert_eq!(p.status, PodStatus::Unknown);
         assert_eq!(p.cost, Some(0.74));
     }

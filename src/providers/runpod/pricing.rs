@@ -38,18 +38,56 @@ pub const STALE_AFTER_DAYS: i64 = 30;
 const BUILTIN_DATE: (i32, u32, u32) = (2026, 11, 1);
 
 /// (name, runpod id, memory GB, community $/hr, secure $/hr)
-const BUILTIN: &[(&str, &str, u32, Option<f64>, Option<f64>)] = &[
-    ("RTX-4090", "NVIDIA GeForce RTX 4090", 24, Some(0.34), Some(0.69)),
-    ("RTX-5090", "NVIDIA GeForce RTX 5090", 32, Some(0.69), Some(0.94)),
+type BuiltinRow = (&'static str, &'static str, u32, Option<f64>, Option<f64>);
+
+const BUILTIN: &[BuiltinRow] = &[
+    (
+        "RTX-4090",
+        "NVIDIA GeForce RTX 4090",
+        24,
+        Some(0.34),
+        Some(0.69),
+    ),
+    (
+        "RTX-5090",
+        "NVIDIA GeForce RTX 5090",
+        32,
+        Some(0.69),
+        Some(0.94),
+    ),
     ("RTX-A6000", "NVIDIA RTX A6000", 48, Some(0.33), Some(0.49)),
-    ("RTX-6000-ADA", "NVIDIA RTX 6000 Ada Generation", 48, Some(0.74), Some(0.77)),
+    (
+        "RTX-6000-ADA",
+        "NVIDIA RTX 6000 Ada Generation",
+        48,
+        Some(0.74),
+        Some(0.77),
+    ),
     ("L4", "NVIDIA L4", 24, None, Some(0.43)),
     ("L40S", "NVIDIA L40S", 48, Some(0.79), Some(0.86)),
     ("A40", "NVIDIA A40", 48, None, Some(0.40)),
-    ("A100-80GB", "NVIDIA A100 80GB PCIe", 80, Some(1.19), Some(1.64)),
-    ("A100-SXM-80GB", "NVIDIA A100-SXM4-80GB", 80, Some(1.39), Some(1.74)),
+    (
+        "A100-80GB",
+        "NVIDIA A100 80GB PCIe",
+        80,
+        Some(1.19),
+        Some(1.64),
+    ),
+    (
+        "A100-SXM-80GB",
+        "NVIDIA A100-SXM4-80GB",
+        80,
+        Some(1.39),
+        Some(1.74),
+    ),
     ("H100-PCIE", "NVIDIA H100 PCIe", 80, Some(1.99), Some(2.39)),
-    ("H100-80GB", "NVIDIA H100 80GB HBM3", 80, Some(2.69), Some(2.99)),
+    (
+        "H100-80GB",
+        "NVIDIA H100 80GB HBM3",
+        80,
+        Some(2.69),
+        Some(2.99),
+    ),
     ("H100-NVL", "NVIDIA H100 NVL", 94, Some(2.59), Some(2.79)),
     ("H200", "NVIDIA H200", 141, None, Some(3.59)),
     ("B200", "NVIDIA B200", 180, None, Some(5.99)),

@@ -77,7 +77,9 @@ impl RunpodProvider {
             prices,
             poll,
             run_name: None,
-            hf_token: std::env::var("HF_TOKEN").ok().filter(|t| !t.trim().is_empty()),
+            hf_token: std::env::var("HF_TOKEN")
+                .ok()
+                .filter(|t| !t.trim().is_empty()),
             pods: Arc::new(Mutex::new(Vec::new())),
             pending_create: None,
         })
@@ -278,7 +280,9 @@ impl Provider for RunpodProvider {
             "Creating pod {} ({gpu_count}x {gpu_id}, {} cloud{})",
             request.name,
             experiment.infrastructure.cloud_type.as_str(),
-            table_cost.map(|c| format!(", ~${c:.2}/h")).unwrap_or_default()
+            table_cost
+                .map(|c| format!(", ~${c:.2}/h"))
+                .unwrap_or_default()
         ));
 
         let mut task = self.spawn_create(request, run_name, events, cancel);

@@ -141,7 +141,10 @@ mod tests {
     #[test]
     fn proxy_url_substitutes_or_uses_template_as_is() {
         let mut s = RunpodSettings::new("k");
-        assert_eq!(s.proxy_url("abc", 8000), "https://abc-8000.proxy.runpod.net");
+        assert_eq!(
+            s.proxy_url("abc", 8000),
+            "https://abc-8000.proxy.runpod.net"
+        );
         s.proxy_url_template = "http://127.0.0.1:9999/".into();
         assert_eq!(s.proxy_url("abc", 8000), "http://127.0.0.1:9999");
     }

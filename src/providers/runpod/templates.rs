@@ -47,7 +47,10 @@ impl LaunchCommand {
 
     /// The argv the container image receives after its own ENTRYPOINT.
     pub fn container_args(&self) -> Vec<String> {
-        self.argv().into_iter().skip(self.entrypoint_words).collect()
+        self.argv()
+            .into_iter()
+            .skip(self.entrypoint_words)
+            .collect()
     }
 }
 
@@ -67,7 +70,12 @@ pub fn server_command(exp: &Experiment, host: &str, port: u16) -> LaunchCommand 
     let (program, mut args, entrypoint_words) = match exp.framework {
         Framework::Vllm => {
             let mut a = vec!["serve".to_string(), model];
-            a.extend(["--host".into(), host.into(), "--port".into(), port.to_string()]);
+            a.extend([
+                "--host".into(),
+                host.into(),
+                "--port".into(),
+                port.to_string(),
+            ]);
             if let Some(n) = o.max_model_len {
                 a.extend(["--max-model-len".into(), n.to_string()]);
             }
@@ -88,7 +96,12 @@ pub fn server_command(exp: &Experiment, host: &str, port: u16) -> LaunchCommand 
         Framework::Sglang => {
             let mut a = vec!["-m".to_string(), "sglang.launch_server".into()];
             a.extend(["--model-path".into(), model]);
-            a.extend(["--host".into(), host.into(), "--port".into(), port.to_string()]);
+            a.extend([
+                "--host".into(),
+                host.into(),
+                "--port".into(),
+                port.to_string(),
+            ]);
             a.push("--enable-metrics".into());
             if let Some(n) = o.max_model_len {
                 a.extend(["--context-length".into(), n.to_string()]);
@@ -145,7 +158,13 @@ pub fn args_string(args: &[String]) -> Result<String, TemplateError> {
 pub fn pod_name(run_name: &str) -> String {
     let clean: String = run_name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '-'
+            }
+        })
         .take(100)
         .collect();
     format!("{POD_NAME_PREFIX}{clean}")
@@ -279,7 +298,9 @@ pub(crate) mod tests {
              --mem-fraction-static 0.85 --enable-cache-report --tp 4"
         );
         e.infrastructure.gpu_count = 1;
-        assert!(!server_command(&e, "h", 1).args.contains(&"--tp".to_string()));
+        assert!(!server_command(&e, "h", 1)
+            .args
+            .contains(&"--tp".to_string()));
     }
 
     #[test]
