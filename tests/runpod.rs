@@ -398,7 +398,12 @@ async fn never_running_times_out_and_teardown_still_terminates() {
         .await
         .unwrap_err();
     match &err {
-        ProviderError::Timeout { last_status, .. } => assert_eq!(last_status, "STARTING"),
+        ProviderError::Timeout { last_status, .. } => {
+            assert!(
+                ["PROVISIONING", "STARTING"].contains(&last_status.as_str()),
+                "{last_status}"
+            )
+        }
         other => panic!("expected a timeout, got {other:?}"),
     }
     assert_eq!(s.fake.live_pods().len(), 1);
@@ -567,15 +572,27 @@ async fn status_drops_gone_pods_and_lists_unrecorded_ones() {
             api_url: fake.url.clone(),
         })
         .unwrap();
+    let mut elsewhere = ledger.load().unwrap()[0].clone();
+    elsewhere.pod_id = "from-another-api".into();
+    elsewhere.api_url = "https://api.runpod.io".into();
+    ledger.record(elsewhere).unwrap();
     let stray = fake.add_pod("llm-inf-bench-crashed-run");
     fake.add_pod("someone-elses-pod");
     let rows = server_status(&fake.settings(KEY), &ledger).await.unwrap();
-    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows.len(), 3, "{rows:?}");
     assert_eq!(rows[0].pod_id, "vanished");
     assert!(rows[0].gone && rows[0].status == "GONE");
-    assert_eq!(rows[1].pod_id, stray);
-    assert!(!rows[1].recorded);
-    assert!(ledger.load().unwrap().is_empty());
+    assert_eq!(rows[1].pod_id, "from-another-api");
+    assert!(!rows[1].gone && rows[1].status.starts_with("UNKNOWN"));
+    assert_eq!(rows[2].pod_id, stray);
+    assert!(!rows[2].recorded);
+    let left: Vec<_> = ledger
+        .load()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.pod_id)
+        .collect();
+    assert_eq!(left, ["from-another-api"]);
 }
 
 #[tokio::test]
@@ -601,15 +618,17 @@ async fn wrong_key_is_a_clear_error_and_never_echoed() {
     let fake = FakeRunpod::start(KEY).await;
     let dir = tempfile::tempdir().unwrap();
     let wrong = "rpa_TESTKEY_wrong";
-    let mut provider = RunpodProvider::new(
+    let provider = RunpodProvider::new(
         fake.settings(wrong),
         dir.path(),
         PriceTable::builtin(),
         fast_poll(),
     )
     .unwrap();
+    let provider = provider.with_hf_token(Some("hf_TESTKEY_token".into()));
     assert_no_key(&format!("{provider:?}"));
     assert_no_key(&format!("{:?}", fake.settings(wrong)));
+    let mut provider = provider;
     let err = provider
         .provision(
             &experiment(Framework::Vllm),

@@ -147,8 +147,9 @@ pub struct CreateGpu {
     pub count: u32,
 }
 
-/// `CreatePodRequest`: only fields the schema defines, with its types.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// `CreatePodRequest`: only fields the schema defines, with its types. `Debug` shows env
+/// names only (values can be tokens).
+#[derive(Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CreatePodRequest {
     pub name: String,
@@ -163,6 +164,21 @@ pub struct CreatePodRequest {
     pub ports: Vec<String>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for CreatePodRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatePodRequest")
+            .field("name", &self.name)
+            .field("image", &self.image)
+            .field("args", &self.args)
+            .field("gpu", &self.gpu)
+            .field("cloud", &self.cloud)
+            .field("disk", &self.disk)
+            .field("ports", &self.ports)
+            .field("env", &self.env.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use super::error::RunpodError;
 use super::ledger::{Ledger, PodRecord};
 use super::model::{Cloud, CreatePodRequest, Pod, PodStatus};
 use super::pricing::PriceTable;
-use super::settings::RunpodSettings;
+use super::settings::{RunpodSettings, Secret};
 use super::templates::{self, SERVER_PORT};
 use crate::config::{CloudType, Experiment};
 use crate::events::{Event, EventSink};
@@ -54,7 +54,7 @@ pub struct RunpodProvider {
     prices: PriceTable,
     poll: PollSettings,
     run_name: Option<String>,
-    hf_token: Option<String>,
+    hf_token: Option<Secret>,
     /// Ids of pods created or adopted and not yet confirmed terminated (shared with the
     /// create task).
     pods: Arc<Mutex<Vec<String>>>,
@@ -79,7 +79,8 @@ impl RunpodProvider {
             run_name: None,
             hf_token: std::env::var("HF_TOKEN")
                 .ok()
-                .filter(|t| !t.trim().is_empty()),
+                .filter(|t| !t.trim().is_empty())
+                .map(Secret::new),
             pods: Arc::new(Mutex::new(Vec::new())),
             pending_create: None,
         })
@@ -91,8 +92,9 @@ impl RunpodProvider {
         self
     }
 
+    /// Override the Hugging Face token passed to the pod as `HF_TOKEN` (`None`: none).
     pub fn with_hf_token(mut self, token: Option<String>) -> Self {
-        self.hf_token = token;
+        self.hf_token = token.map(Secret::new);
         self
     }
 
@@ -270,7 +272,7 @@ impl Provider for RunpodProvider {
             experiment,
             &self.prices,
             &run_name,
-            self.hf_token.as_deref(),
+            self.hf_token.as_ref().map(Secret::expose),
         )
         .map_err(|e| ProviderError::Provision(e.to_string()))?;
         let gpu_id = request.gpu.id.clone();

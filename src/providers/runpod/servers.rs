@@ -44,7 +44,23 @@ pub async fn server_status(
     let records = ledger.load()?;
     let live = client.list_pods().await?;
     let mut rows = Vec::new();
+    let api_root = settings.api_url.trim().trim_end_matches('/');
     for rec in &records {
+        if rec.api_url.trim().trim_end_matches('/') != api_root {
+            // Created through another API root (e.g. a test fake): not ours to judge.
+            rows.push(PodStatusRow {
+                pod_id: rec.pod_id.clone(),
+                name: rec.name.clone(),
+                run_name: Some(rec.run_name.clone()),
+                gpu_type: Some(rec.gpu_type.clone()),
+                status: format!("UNKNOWN (created via {})", rec.api_url),
+                gone: false,
+                cost_per_hr: rec.cost_per_hr,
+                created_at: Some(rec.created_at.to_rfc3339()),
+                recorded: true,
+            });
+            continue;
+        }
         let pod = match live.iter().find(|p| p.id == rec.pod_id) {
             Some(p) => Some(p.clone()),
             // Not listed: confirm with a direct lookup before declaring it gone.
