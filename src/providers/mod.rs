@@ -6,6 +6,7 @@ pub mod runpod;
 pub mod simulated;
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
@@ -31,6 +32,16 @@ pub enum ProviderError {
     Provision(String),
     #[error("provisioning cancelled")]
     Cancelled,
+    /// The server never reached a running state in time (it may still exist: tear down).
+    #[error("{what} did not start within {} s (last status: {last_status})", waited.as_secs())]
+    Timeout {
+        what: String,
+        waited: Duration,
+        last_status: String,
+    },
+    /// A RunPod API failure, typed (bad key, no balance, no capacity, ...).
+    #[error(transparent)]
+    Runpod(#[from] runpod::RunpodError),
     #[error("could not terminate {what}: {message}")]
     Teardown { what: String, message: String },
 }

@@ -1,8 +1,15 @@
 //! GPU price table: the built-in one (with its date) and, when present, the one refreshed by
 //! `update-pricing` in the app directory. Prices are USD per GPU per hour.
 
+use std::path::{Path, PathBuf};
+
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
+
+use crate::config::CloudType;
+
+/// The refreshed table written by `update-pricing`, in the app directory.
+pub const PRICING_FILE: &str = "pricing.json";
 
 /// One GPU type: our short name (used in configs), RunPod's exact id, and prices.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -87,7 +94,85 @@ const BUILTIN: &[BuiltinRow] = &[
     ("MI300X", "AMD Instinct MI300X OAM", 192, None, Some(2.49)),
 ];
 
+impl GpuPrice {
+    /// $/hr for one GPU on `cloud`; `None` where that cloud does not offer the type.
+    pub fn price(&self, cloud: CloudType) -> Option<f64> {
+        match cloud {
+            CloudType::Community => self.community,
+            CloudType::Secure => self.secure,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PricingFileError {
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} is not a valid price table: {message}", path.display())]
+    Invalid { path: PathBuf, message: String },
+}
+
 impl PriceTable {
+    /// `<app_dir>/pricing.json` when present and valid, else the built-in table (a broken
+    /// file is logged, never fatal: `update-pricing` rewrites it).
+    pub fn load(app_dir: &Path) -> Self {
+        match Self::load_file(&app_dir.join(PRICING_FILE)) {
+            Ok(Some(t)) => t,
+            Ok(None) => Self::builtin(),
+            Err(e) => {
+                tracing::warn!("{e}; using the built-in price table");
+                Self::builtin()
+            }
+        }
+    }
+
+    /// `Ok(None)` when the file does not exist.
+    pub fn load_file(path: &Path) -> Result<Option<Self>, PricingFileError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(PricingFileError::Io {
+                    action: "read",
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
+        };
+        let invalid = |message: String| PricingFileError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        };
+        let table: PriceTable = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        if table.gpus.is_empty() {
+            return Err(invalid("no GPU types".into()));
+        }
+        Ok(Some(table))
+    }
+
+    /// Write atomically to `<app_dir>/pricing.json`; returns the path.
+    pub fn save(&self, app_dir: &Path) -> Result<PathBuf, PricingFileError> {
+        let path = app_dir.join(PRICING_FILE);
+        let io = |action, source| PricingFileError::Io {
+            action,
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(app_dir).map_err(|e| io("create the directory of", e))?;
+        let json = serde_json::to_vec_pretty(self).map_err(|e| PricingFileError::Invalid {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        let mut tmp = tempfile::NamedTempFile::new_in(app_dir).map_err(|e| io("write", e))?;
+        std::io::Write::write_all(&mut tmp, &json).map_err(|e| io("write", e))?;
+        tmp.persist(&path).map_err(|e| io("replace", e.error))?;
+        Ok(path)
+    }
+
     pub fn builtin() -> Self {
         let (y, m, d) = BUILTIN_DATE;
         Self {
@@ -137,6 +222,19 @@ mod tests {
         assert_eq!(a.as_deref(), Some("NVIDIA A100 80GB PCIe"));
         assert!(t.lookup("NVIDIA H100 80GB HBM3").is_some());
         assert!(t.lookup("TPU-v5").is_none());
+    }
+
+    #[test]
+    fn load_prefers_a_valid_file_and_falls_back() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(PriceTable::load(dir.path()), PriceTable::builtin());
+        let mut t = PriceTable::builtin();
+        t.source = "runpod catalog".into();
+        t.gpus.truncate(2);
+        t.save(dir.path()).unwrap();
+        assert_eq!(PriceTable::load(dir.path()), t);
+        std::fs::write(dir.path().join(PRICING_FILE), "[]").unwrap();
+        assert_eq!(PriceTable::load(dir.path()), PriceTable::builtin());
     }
 
     #[test]

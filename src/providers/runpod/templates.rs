@@ -1,0 +1,330 @@
+//! Launch templates (SPEC §10): the server command line per framework, as an argv vector so
+//! the local provider can run the same template as a child process, and the RunPod v2 create
+//! body built from it.
+//!
+//! v2's `CreatePodRequest` has no `dockerStartCmd`/`dockerEntrypoint` arrays (v1 had them);
+//! the only command field is `args`, ONE string handed to the image's ENTRYPOINT, and how
+//! RunPod splits it is undocumented. So we keep the image's entrypoint (vLLM's image runs
+//! `vllm serve`; SGLang's has none, so `args` carries the full `python3 -m ...` command), join
+//! the argv with single spaces, and refuse any argument that whitespace splitting or a shell
+//! would change (whitespace, quotes, backslashes, empty). An argument therefore either reaches
+//! the server intact or the run stops before a pod is paid for.
+
+use std::collections::BTreeMap;
+
+use crate::config::{CloudType, Experiment, Framework};
+
+use super::model::{Cloud, CreateGpu, CreatePodRequest};
+use super::pricing::PriceTable;
+
+pub const VLLM_IMAGE: &str = "vllm/vllm-openai:latest";
+pub const SGLANG_IMAGE: &str = "lmsysorg/sglang:latest";
+/// The port the server listens on inside the pod.
+pub const SERVER_PORT: u16 = 8000;
+/// Container disk: image layers plus model weights of a 7-8B model with room to spare.
+pub const DISK_GB: u32 = 50;
+/// Prefix of every pod name this tool creates (`server status` finds leftovers by it).
+pub const POD_NAME_PREFIX: &str = "llm-inf-bench-";
+
+/// A server command line: `program` then `args`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaunchCommand {
+    /// The executable run locally (`vllm`, `python3`).
+    pub program: String,
+    pub args: Vec<String>,
+    /// Leading words of `program + args` the container image's ENTRYPOINT already supplies
+    /// (`vllm serve` for the vLLM image); they are left out of the pod's `args`.
+    pub entrypoint_words: usize,
+}
+
+impl LaunchCommand {
+    /// The full argv, program first.
+    pub fn argv(&self) -> Vec<String> {
+        std::iter::once(self.program.clone())
+            .chain(self.args.iter().cloned())
+            .collect()
+    }
+
+    /// The argv the container image receives after its own ENTRYPOINT.
+    pub fn container_args(&self) -> Vec<String> {
+        self.argv()
+            .into_iter()
+            .skip(self.entrypoint_words)
+            .collect()
+    }
+}
+
+/// The container image for a framework.
+pub fn image(framework: Framework) -> &'static str {
+    match framework {
+        Framework::Vllm => VLLM_IMAGE,
+        Framework::Sglang => SGLANG_IMAGE,
+    }
+}
+
+/// The server command for `exp`, listening on `host:port`.
+pub fn server_command(exp: &Experiment, host: &str, port: u16) -> LaunchCommand {
+    let o = &exp.framework_options;
+    let gpus = exp.infrastructure.gpu_count;
+    let model = exp.model.name.clone();
+    let (program, mut args, entrypoint_words) = match exp.framework {
+        Framework::Vllm => {
+            let mut a = vec!["serve".to_string(), model];
+            a.extend([
+                "--host".into(),
+                host.into(),
+                "--port".into(),
+                port.to_string(),
+            ]);
+            if let Some(n) = o.max_model_len {
+                a.extend(["--max-model-len".into(), n.to_string()]);
+            }
+            if let Some(f) = o.gpu_memory_utilization {
+                a.extend(["--gpu-memory-utilization".into(), f.to_string()]);
+            }
+            if o.enable_prefix_caching == Some(true) {
+                a.push("--enable-prefix-caching".into());
+            }
+            if let Some(q) = &exp.model.quantization {
+                a.extend(["--quantization".into(), q.clone()]);
+            }
+            if gpus > 1 {
+                a.extend(["--tensor-parallel-size".into(), gpus.to_string()]);
+            }
+            ("vllm", a, 2)
+        }
+        Framework::Sglang => {
+            let mut a = vec!["-m".to_string(), "sglang.launch_server".into()];
+            a.extend(["--model-path".into(), model]);
+            a.extend([
+                "--host".into(),
+                host.into(),
+                "--port".into(),
+                port.to_string(),
+            ]);
+            a.push("--enable-metrics".into());
+            if let Some(n) = o.max_model_len {
+                a.extend(["--context-length".into(), n.to_string()]);
+            }
+            if let Some(f) = o.gpu_memory_utilization {
+                a.extend(["--mem-fraction-static".into(), f.to_string()]);
+            }
+            if o.enable_prefix_caching == Some(true) {
+                a.push("--enable-cache-report".into());
+            }
+            if let Some(q) = &exp.model.quantization {
+                a.extend(["--quantization".into(), q.clone()]);
+            }
+            if gpus > 1 {
+                a.extend(["--tp".into(), gpus.to_string()]);
+            }
+            ("python3", a, 0)
+        }
+    };
+    args.extend(o.extra_args.iter().cloned());
+    LaunchCommand {
+        program: program.to_string(),
+        args,
+        entrypoint_words,
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TemplateError {
+    #[error(
+        "argument {arg:?} cannot be passed to a RunPod pod intact: RunPod v2 takes the command \
+         as one string, so arguments must not be empty or contain spaces, quotes or backslashes"
+    )]
+    UnsafeArgument { arg: String },
+    #[error("infrastructure.gpu_type is required for provider runpod (known: {known})")]
+    MissingGpuType { known: String },
+    #[error("unknown gpu_type '{gpu}' for RunPod (known: {known}; run `llm-inf-bench update-pricing` to refresh)")]
+    UnknownGpuType { gpu: String, known: String },
+}
+
+/// Join container args into v2's `args` string, refusing anything splitting would change.
+pub fn args_string(args: &[String]) -> Result<String, TemplateError> {
+    for a in args {
+        let unsafe_char = |c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '\\' | '`');
+        if a.is_empty() || a.chars().any(unsafe_char) {
+            return Err(TemplateError::UnsafeArgument { arg: a.clone() });
+        }
+    }
+    Ok(args.join(" "))
+}
+
+/// The pod name for a run: `llm-inf-bench-<run name>`, limited to characters every API and
+/// shell accepts.
+pub fn pod_name(run_name: &str) -> String {
+    let clean: String = run_name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(100)
+        .collect();
+    format!("{POD_NAME_PREFIX}{clean}")
+}
+
+/// The `POST /v2/pods` body for `exp`. `hf_token` is passed as `HF_TOKEN` when given (the
+/// caller reads it from the environment) so gated models download.
+pub fn create_pod_request(
+    exp: &Experiment,
+    prices: &PriceTable,
+    run_name: &str,
+    hf_token: Option<&str>,
+) -> Result<CreatePodRequest, TemplateError> {
+    let known = || prices.known_names().join(", ");
+    let gpu_name = exp
+        .infrastructure
+        .gpu_type
+        .as_deref()
+        .ok_or_else(|| TemplateError::MissingGpuType { known: known() })?;
+    let gpu = prices
+        .lookup(gpu_name)
+        .ok_or_else(|| TemplateError::UnknownGpuType {
+            gpu: gpu_name.to_string(),
+            known: known(),
+        })?;
+    let command = server_command(exp, "0.0.0.0", SERVER_PORT);
+    let args = args_string(&command.container_args())?;
+    let mut env = BTreeMap::new();
+    if let Some(token) = hf_token.filter(|t| !t.trim().is_empty()) {
+        env.insert("HF_TOKEN".to_string(), token.to_string());
+    }
+    Ok(CreatePodRequest {
+        name: pod_name(run_name),
+        image: image(exp.framework).to_string(),
+        args: Some(args),
+        gpu: CreateGpu {
+            id: gpu.runpod_id.clone(),
+            count: exp.infrastructure.gpu_count.max(1),
+        },
+        cloud: match exp.infrastructure.cloud_type {
+            CloudType::Community => Cloud::Community,
+            CloudType::Secure => Cloud::Secure,
+        },
+        disk: DISK_GB,
+        ports: vec![format!("{SERVER_PORT}/http")],
+        env,
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::config::*;
+
+    pub(crate) fn experiment(framework: Framework) -> Experiment {
+        Experiment {
+            name: "t".into(),
+            description: None,
+            model: ModelSpec {
+                name: "meta-llama/Meta-Llama-3-8B-Instruct".into(),
+                quantization: None,
+            },
+            framework,
+            framework_options: FrameworkOptions::default(),
+            infrastructure: Infrastructure {
+                provider: ProviderKind::Runpod,
+                gpu_type: Some("A100-80GB".into()),
+                gpu_count: 1,
+                cloud_type: CloudType::Community,
+                simulation: Default::default(),
+                local: Default::default(),
+            },
+            workload: WorkloadSpec {
+                kind: WorkloadKind::Single,
+                source: "p.jsonl".into(),
+                count: 10,
+                params: GenerationParams {
+                    max_tokens: 256,
+                    temperature: 0.7,
+                    ignore_eos: false,
+                },
+                sweep: None,
+            },
+            metrics: MetricsSettings {
+                collect_gpu_metrics: true,
+                sample_interval: std::time::Duration::from_millis(100),
+                output_dir: "results".into(),
+            },
+            resolved: Default::default(),
+        }
+    }
+
+    #[test]
+    fn vllm_minimal_and_full() {
+        let mut e = experiment(Framework::Vllm);
+        let c = server_command(&e, "0.0.0.0", 8000);
+        assert_eq!(
+            c.container_args().join(" "),
+            "meta-llama/Meta-Llama-3-8B-Instruct --host 0.0.0.0 --port 8000"
+        );
+        assert_eq!(c.argv()[..2], ["vllm".to_string(), "serve".into()]);
+        e.framework_options = FrameworkOptions {
+            max_model_len: Some(4096),
+            gpu_memory_utilization: Some(0.9),
+            enable_prefix_caching: Some(true),
+            extra_args: vec!["--seed".into(), "1".into()],
+        };
+        e.model.quantization = Some("awq".into());
+        e.infrastructure.gpu_count = 2;
+        let c = server_command(&e, "127.0.0.1", 4321);
+        assert_eq!(
+            c.args.join(" "),
+            "serve meta-llama/Meta-Llama-3-8B-Instruct --host 127.0.0.1 --port 4321 \
+             --max-model-len 4096 --gpu-memory-utilization 0.9 --enable-prefix-caching \
+             --quantization awq --tensor-parallel-size 2 --seed 1"
+        );
+    }
+
+    #[test]
+    fn sglang_full_command_without_entrypoint() {
+        let mut e = experiment(Framework::Sglang);
+        e.framework_options.max_model_len = Some(8192);
+        e.framework_options.gpu_memory_utilization = Some(0.85);
+        e.framework_options.enable_prefix_caching = Some(true);
+        e.infrastructure.gpu_count = 4;
+        let c = server_command(&e, "0.0.0.0", 8000);
+        assert_eq!(
+            c.container_args().join(" "),
+            "python3 -m sglang.launch_server --model-path meta-llama/Meta-Llama-3-8B-Instruct \
+             --host 0.0.0.0 --port 8000 --enable-metrics --context-length 8192 \
+             --mem-fraction-static 0.85 --enable-cache-report --tp 4"
+        );
+        e.infrastructure.gpu_count = 1;
+        assert!(!server_command(&e, "h", 1)
+            .args
+            .contains(&"--tp".to_string()));
+    }
+
+    #[test]
+    fn create_body_maps_gpu_cloud_and_refuses_unsafe_args() {
+        let prices = PriceTable::builtin();
+        let mut e = experiment(Framework::Vllm);
+        let r = create_pod_request(&e, &prices, "run 1/x", Some("hf_abc")).unwrap();
+        assert_eq!(r.name, "llm-inf-bench-run-1-x");
+        assert_eq!(r.gpu.id, "NVIDIA A100 80GB PCIe");
+        assert_eq!(r.cloud, Cloud::Community);
+        assert_eq!(r.ports, vec!["8000/http"]);
+        assert_eq!(r.env.get("HF_TOKEN").map(String::as_str), Some("hf_abc"));
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["cloud"], "COMMUNITY");
+        assert!(v["args"].is_string());
+
+        e.framework_options.extra_args = vec!["--chat-template".into(), "a b".into()];
+        assert!(matches!(
+            create_pod_request(&e, &prices, "r", None),
+            Err(TemplateError::UnsafeArgument { .. })
+        ));
+        e.framework_options.extra_args.clear();
+        e.infrastructure.gpu_type = Some("TPU".into());
+        let err = create_pod_request(&e, &prices, "r", None).unwrap_err();
+        assert!(err.to_string().contains("A100-80GB"), "{err}");
+    }
+}

@@ -1,0 +1,423 @@
+//! A fake RunPod REST v2 API for tests: axum on 127.0.0.1:0, pods in memory, every call
+//! recorded, scripted failures. Also: an experiment builder and a CreatePodRequest schema check
+//! against the real OpenAPI document.
+#![allow(dead_code)]
+
+pub mod schema;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use serde_json::{json, Value};
+use tokio::sync::Notify;
+
+use llm_inf_bench::config::*;
+use llm_inf_bench::providers::runpod::{RetryPolicy, RunpodSettings};
+
+/// What the next `POST /v2/pods` does.
+#[derive(Debug, Clone)]
+pub enum CreateScript {
+    Created,
+    NoCapacity,
+    Unauthorized,
+    NoBalance,
+    Forbidden,
+    Invalid,
+    RateLimited {
+        retry_after: &'static str,
+    },
+    /// 500 and no pod.
+    ServerError,
+    /// 500 but the pod exists (and bills).
+    ServerErrorAfterCreate,
+    /// Signal `create_seen`, wait for `release`, then create.
+    HangThenCreate,
+}
+
+/// How a pod's status evolves with each `GET /v2/pods/{id}`.
+#[derive(Debug, Clone, Copy)]
+pub enum Lifecycle {
+    RunningAfter(u32),
+    NeverRunning,
+    ErrorAfter(u32),
+}
+
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub method: String,
+    pub path: String,
+    pub body: Option<Value>,
+    pub auth: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+struct FakePod {
+    id: String,
+    request: Value,
+    polls: u32,
+    created_at: String,
+}
+
+#[derive(Debug)]
+struct Inner {
+    key: String,
+    pods: BTreeMap<String, FakePod>,
+    calls: Vec<Call>,
+    create_script: VecDeque<CreateScript>,
+    lifecycle: Lifecycle,
+    terminate_fails: bool,
+    next_id: u32,
+}
+
+#[derive(Clone)]
+struct AppState {
+    inner: Arc<Mutex<Inner>>,
+    create_seen: Arc<Notify>,
+    release: Arc<Notify>,
+}
+
+pub struct FakeRunpod {
+    pub url: String,
+    state: AppState,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeRunpod {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl FakeRunpod {
+    pub async fn start(key: &str) -> Self {
+        let state = AppState {
+            inner: Arc::new(Mutex::new(Inner {
+                key: key.to_string(),
+                pods: BTreeMap::new(),
+                calls: Vec::new(),
+                create_script: VecDeque::new(),
+                lifecycle: Lifecycle::RunningAfter(2),
+                terminate_fails: false,
+                next_id: 1,
+            })),
+            create_seen: Arc::new(Notify::new()),
+            release: Arc::new(Notify::new()),
+        };
+        let app = Router::new().fallback(handle).with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Self { url, state, server }
+    }
+
+    /// Settings pointing at this fake, with millisecond retries.
+    pub fn settings(&self, key: &str) -> RunpodSettings {
+        let mut s = RunpodSettings::new(key);
+        s.api_url = self.url.clone();
+        s.proxy_url_template = "http://proxy.test/{pod_id}/{port}".into();
+        s.retry = RetryPolicy::fast();
+        s
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
+        f(&mut self.state.inner.lock().unwrap())
+    }
+
+    pub fn script_create(&self, script: Vec<CreateScript>) {
+        self.with(|i| i.create_script = script.into())
+    }
+
+    pub fn set_lifecycle(&self, l: Lifecycle) {
+        self.with(|i| i.lifecycle = l)
+    }
+
+    pub fn fail_terminate(&self, fail: bool) {
+        self.with(|i| i.terminate_fails = fail)
+    }
+
+    /// Put a pod on the "account" directly (not created through the client).
+    pub fn add_pod(&self, name: &str) -> String {
+        self.with(|i| {
+            let id = format!("pod{:04}", i.next_id);
+            i.next_id += 1;
+            let request =
+                json!({"name": name, "image": "x", "gpu": {"id": "NVIDIA L4", "count": 1}});
+            i.pods.insert(
+                id.clone(),
+                FakePod {
+                    id: id.clone(),
+                    request,
+                    polls: 99,
+                    created_at: now(),
+                },
+            );
+            id
+        })
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.with(|i| i.calls.clone())
+    }
+
+    pub fn calls_to(&self, method: &str, path_prefix: &str) -> Vec<Call> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.method == method && c.path.starts_with(path_prefix))
+            .collect()
+    }
+
+    pub fn create_bodies(&self) -> Vec<Value> {
+        self.calls_to("POST", "/v2/pods")
+            .into_iter()
+            .filter(|c| c.path == "/v2/pods")
+            .filter_map(|c| c.body)
+            .collect()
+    }
+
+    /// Ids of pods that exist (not terminated).
+    pub fn live_pods(&self) -> Vec<String> {
+        self.with(|i| i.pods.keys().cloned().collect())
+    }
+
+    /// Resolves once a `HangThenCreate` create request has arrived.
+    pub async fn create_seen(&self) {
+        self.state.create_seen.notified().await
+    }
+
+    /// Let a hanging create finish.
+    pub fn release_create(&self) {
+        self.state.release.notify_one()
+    }
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339()
+}
+
+fn problem(status: u16, title: &str, detail: &str, errors: Option<Vec<&str>>) -> Response {
+    let mut body = json!({"title": title, "status": status, "detail": detail});
+    if let Some(e) = errors {
+        body["errors"] = json!(e);
+    }
+    let code = StatusCode::from_u16(status).unwrap();
+    (
+        code,
+        [("content-type", "application/problem+json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn pod_json(p: &FakePod, status: &str) -> Value {
+    let r = &p.request;
+    let gpu = r
+        .get("gpu")
+        .cloned()
+        .unwrap_or(json!({"id": "NVIDIA L4", "count": 1}));
+    let count = gpu["count"].as_f64().unwrap_or(1.0);
+    json!({
+        "id": p.id, "name": r["name"], "image": r["image"], "args": r.get("args").cloned().unwrap_or(json!("")),
+        "disk": r.get("disk").cloned().unwrap_or(json!(50)), "ports": r.get("ports").cloned().unwrap_or(json!([])),
+        "env": r.get("env").cloned().unwrap_or(json!({})), "registry": null, "status": status,
+        "actions": ["stop", "terminate"], "mounts": {}, "gpu": gpu,
+        "cloud": r.get("cloud").cloned().unwrap_or(json!("SECURE")), "dataCenterId": "US-KS-2",
+        "cudaVersion": "12.8", "ssh": {"proxy": null, "direct": null}, "template": null,
+        "cost": if status == "RUNNING" { 1.25 * count } else { 0.0 }, "locked": false,
+        "globalNetworking": {"enabled": false},
+        "runtime": if status == "RUNNING" { json!({"uptime": 1}) } else { Value::Null },
+        "createdAt": p.created_at, "startedAt": null,
+    })
+}
+
+fn status_of(p: &FakePod, l: Lifecycle) -> &'static str {
+    match l {
+        Lifecycle::RunningAfter(n) if p.polls >= n => "RUNNING",
+        Lifecycle::ErrorAfter(n) if p.polls >= n => "ERROR",
+        _ if p.polls == 0 => "PROVISIONING",
+        _ => "STARTING",
+    }
+}
+
+async fn handle(
+    State(st): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().to_string();
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let body_json: Option<Value> = serde_json::from_slice(&body).ok();
+    let script = {
+        let mut i = st.inner.lock().unwrap();
+        i.calls.push(Call {
+            method: method.to_string(),
+            path: path.clone(),
+            body: body_json.clone(),
+            auth: auth.clone(),
+        });
+        if auth.as_deref() != Some(&format!("Bearer {}", i.key)) {
+            return problem(401, "Unauthorized", "invalid bearer token", None);
+        }
+        if method == Method::POST && path == "/v2/pods" {
+            i.create_script.pop_front().unwrap_or(CreateScript::Created)
+        } else {
+            CreateScript::Created
+        }
+    };
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match (method.as_str(), segments.as_slice()) {
+        ("POST", ["v2", "pods"]) => create(&st, script, body_json.unwrap_or(Value::Null)).await,
+        ("GET", ["v2", "pods"]) => {
+            let i = st.inner.lock().unwrap();
+            let pods: Vec<Value> =
+                i.pods.values().map(|p| pod_json(p, status_of(p, i.lifecycle))).collect();
+            axum::Json(json!({ "pods": pods })).into_response()
+        }
+        ("GET", ["v2", "pods", id]) => {
+            let mut i = st.inner.lock().unwrap();
+            let l = i.lifecycle;
+            match i.pods.get_mut(*id) {
+                Some(p) => {
+                    let v = pod_json(p, status_of(p, l));
+                    p.polls += 1;
+                    axum::Json(v).into_response()
+                }
+                None => problem(404, "Not Found", "pod not found", None),
+            }
+        }
+        ("DELETE", ["v2", "pods", id]) => {
+            let mut i = st.inner.lock().unwrap();
+            if i.terminate_fails {
+                return problem(500, "Internal Server Error", "terminate failed upstream", None);
+            }
+            match i.pods.remove(*id) {
+                Some(_) => StatusCode::NO_CONTENT.into_response(),
+                None => problem(404, "Not Found", "pod not found", None),
+            }
+        }
+        ("GET", ["v2", "catalog", "gpus"]) => axum::Json(json!({"gpus": [
+            {"id": "NVIDIA A100 80GB PCIe", "name": "A100 PCIe", "pool": "AMPERE_80", "manufacturer": "NVIDIA",
+             "memory": 80, "secure": true, "community": true,
+             "price": {"secure": 1.5, "community": 1.1}, "maxCount": {"secure": 8, "community": 8}},
+            {"id": "NVIDIA RTX PRO 6000", "name": "RTX PRO 6000", "pool": null, "manufacturer": "NVIDIA",
+             "memory": 96, "secure": true, "community": false,
+             "price": {"secure": 1.8, "community": 0.0}, "maxCount": {"secure": 8, "community": 0}}
+        ]}))
+        .into_response(),
+        _ => problem(404, "Not Found", "no such route", None),
+    }
+}
+
+async fn create(st: &AppState, script: CreateScript, body: Value) -> Response {
+    let insert = |st: &AppState| {
+        let mut i = st.inner.lock().unwrap();
+        let id = format!("pod{:04}", i.next_id);
+        i.next_id += 1;
+        let p = FakePod {
+            id: id.clone(),
+            request: body.clone(),
+            polls: 0,
+            created_at: now(),
+        };
+        let v = pod_json(&p, "PROVISIONING");
+        i.pods.insert(id, p);
+        v
+    };
+    match script {
+        CreateScript::Created => (StatusCode::CREATED, axum::Json(insert(st))).into_response(),
+        CreateScript::HangThenCreate => {
+            st.create_seen.notify_one();
+            st.release.notified().await;
+            (StatusCode::CREATED, axum::Json(insert(st))).into_response()
+        }
+        CreateScript::NoCapacity => problem(
+            400,
+            "Bad Request",
+            "There are no longer any instances available with the requested specifications.",
+            None,
+        ),
+        CreateScript::Unauthorized => problem(401, "Unauthorized", "invalid api key", None),
+        CreateScript::NoBalance => problem(402, "Payment Required", "insufficient balance", None),
+        CreateScript::Forbidden => problem(403, "Forbidden", "pool not accessible", None),
+        CreateScript::Invalid => problem(
+            422,
+            "Unprocessable Entity",
+            "Request validation failed.",
+            Some(vec![
+                "$.disk: must be >= 1",
+                "$: additional properties 'bogus' not allowed",
+            ]),
+        ),
+        CreateScript::RateLimited { retry_after } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [
+                ("retry-after", retry_after),
+                ("content-type", "application/problem+json"),
+            ],
+            r#"{"title":"Too Many Requests","status":429,"detail":"slow down"}"#,
+        )
+            .into_response(),
+        CreateScript::ServerError => problem(500, "Internal Server Error", "upstream failed", None),
+        CreateScript::ServerErrorAfterCreate => {
+            insert(st);
+            problem(500, "Internal Server Error", "upstream failed", None)
+        }
+    }
+}
+
+/// A valid RunPod experiment (10 requests, single, A100-80GB community).
+pub fn experiment(framework: Framework) -> Experiment {
+    Experiment {
+        name: "fake-run".into(),
+        description: None,
+        model: ModelSpec {
+            name: "meta-llama/Meta-Llama-3-8B-Instruct".into(),
+            quantization: None,
+        },
+        framework,
+        framework_options: FrameworkOptions {
+            max_model_len: Some(4096),
+            gpu_memory_utilization: Some(0.9),
+            enable_prefix_caching: Some(true),
+            extra_args: vec![],
+        },
+        infrastructure: Infrastructure {
+            provider: ProviderKind::Runpod,
+            gpu_type: Some("A100-80GB".into()),
+            gpu_count: 1,
+            cloud_type: CloudType::Community,
+            simulation: Default::default(),
+            local: Default::default(),
+        },
+        workload: WorkloadSpec {
+            kind: WorkloadKind::Single,
+            source: PathBuf::from("prompts.jsonl"),
+            count: 10,
+            params: GenerationParams {
+                max_tokens: 64,
+                temperature: 0.0,
+                ignore_eos: false,
+            },
+            sweep: None,
+        },
+        metrics: MetricsSettings {
+            collect_gpu_metrics: false,
+            sample_interval: Duration::from_millis(100),
+            output_dir: PathBuf::from("results"),
+        },
+        resolved: Default::default(),
+    }
+}
