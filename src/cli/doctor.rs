@@ -125,7 +125,7 @@ async fn reachability(api_url: &str) -> Check {
 
 fn leftover_pods(dir: &Path) -> Check {
     let ledger = Ledger::new(dir);
-    match ledger.entries() {
+    match ledger.load() {
         Ok(pods) if pods.is_empty() => check(Level::Ok, "leftover pods", "none recorded"),
         Ok(pods) => {
             let ids: Vec<String> = pods.iter().map(|p| p.pod_id.clone()).collect();

@@ -27,7 +27,7 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
     if args.dry_run {
         output::plan::render_plan(&experiment, &iterations, &prices, today, &mut stdout)?;
         if let Some(est) = providers::runpod::cost::estimate(&experiment, &prices) {
-            writeln!(stdout, "{}", est.describe())?;
+            writeln!(stdout, "{}", super::runpod::describe_estimate(&est))?;
         }
         writeln!(stdout, "Dry run: nothing was provisioned.")?;
         return Ok(super::exit::SUCCESS);
