@@ -1,6 +1,8 @@
 //! The few fields of an OpenAI-style `chat.completion.chunk` the runner needs, parsed without
 //! building a `serde_json::Value`: strings borrow from the event when they have no escapes, and
-//! only the first choice is materialised.
+//! only the first choice is materialised. Text fields never allocate: an escaped string (which
+//! serde cannot borrow) is only recorded as empty or not, and re-read on the rare path that
+//! needs its text (multi-turn history).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -11,7 +13,7 @@ use serde::{Deserialize, Deserializer};
 #[derive(Debug, Deserialize)]
 pub(crate) struct Chunk<'a> {
     #[serde(default, borrow)]
-    pub choices: FirstChoice<'a>,
+    pub choices: FirstOf<Choice<'a>>,
     #[serde(default)]
     pub usage: Option<Usage>,
     /// `{"error": {...}}` (rare, so a `Value` is fine here; absent or null costs nothing).
@@ -32,9 +34,9 @@ pub(crate) struct Usage {
     pub completion_tokens: Option<u64>,
 }
 
-/// `choices[0]`, if there is one; the rest of the array is skipped.
-#[derive(Debug, Default)]
-pub(crate) struct FirstChoice<'a>(pub Option<Choice<'a>>);
+/// The first element of an array (`choices[0]`), if there is one; the rest is skipped.
+#[derive(Debug)]
+pub(crate) struct FirstOf<T>(pub Option<T>);
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct Choice<'a> {
@@ -45,11 +47,58 @@ pub(crate) struct Choice<'a> {
 #[derive(Debug, Deserialize)]
 pub(crate) struct Delta<'a> {
     #[serde(default, borrow)]
-    pub content: Option<Cow<'a, str>>,
+    pub content: Option<Text<'a>>,
     #[serde(default, borrow)]
-    pub reasoning_content: Option<Cow<'a, str>>,
+    pub reasoning_content: Option<Text<'a>>,
     #[serde(default, borrow)]
-    pub reasoning: Option<Cow<'a, str>>,
+    pub reasoning: Option<Text<'a>>,
+}
+
+/// A JSON string seen without copying it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Text<'a> {
+    /// No escapes: the text itself, borrowed from the event.
+    Borrowed(&'a str),
+    /// Had escapes: only whether it was empty (see `content_text` for the text).
+    Escaped { empty: bool },
+}
+
+impl Text<'_> {
+    fn is_empty(&self) -> bool {
+        match self {
+            Text::Borrowed(s) => s.is_empty(),
+            Text::Escaped { empty } => *empty,
+        }
+    }
+}
+
+/// `choices[0].delta.content` only, allocating when escaped: the slow path for reply text.
+#[derive(Deserialize)]
+struct ContentOnly<'a> {
+    #[serde(default, borrow)]
+    choices: FirstOf<ContentChoice<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ContentChoice<'a> {
+    #[serde(default, borrow)]
+    delta: Option<ContentDelta<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ContentDelta<'a> {
+    #[serde(default, borrow)]
+    content: Option<Cow<'a, str>>,
+}
+
+/// The answer text of the chunk in `data`, unescaped.
+pub(crate) fn content_text(data: &str) -> Option<Cow<'_, str>> {
+    serde_json::from_str::<ContentOnly>(data)
+        .ok()?
+        .choices
+        .0?
+        .delta?
+        .content
 }
 
 impl<'a> Chunk<'a> {
@@ -95,32 +144,67 @@ impl<'a> Chunk<'a> {
     }
 
     /// The answer text of this chunk (not the reasoning), for multi-turn history.
-    pub fn content(&self) -> Option<&str> {
-        self.delta().and_then(|d| d.content.as_deref())
+    pub fn content(&self) -> Option<Text<'a>> {
+        self.delta().and_then(|d| d.content)
     }
 }
 
-fn non_empty(s: &Option<Cow<'_, str>>) -> bool {
-    s.as_deref().is_some_and(|s| !s.is_empty())
+fn non_empty(s: &Option<Text<'_>>) -> bool {
+    s.as_ref().is_some_and(|s| !s.is_empty())
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for FirstChoice<'a> {
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct FirstVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        struct TextVisitor<'a>(std::marker::PhantomData<&'a ()>);
 
-        impl<'de: 'a, 'a> Visitor<'de> for FirstVisitor<'a> {
-            type Value = FirstChoice<'a>;
+        impl<'de: 'a, 'a> Visitor<'de> for TextVisitor<'a> {
+            type Value = Text<'a>;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+
+            fn visit_borrowed_str<E: serde::de::Error>(
+                self,
+                v: &'de str,
+            ) -> Result<Self::Value, E> {
+                Ok(Text::Borrowed(v))
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Text::Escaped {
+                    empty: v.is_empty(),
+                })
+            }
+        }
+
+        deserializer.deserialize_str(TextVisitor(std::marker::PhantomData))
+    }
+}
+
+impl<T> Default for FirstOf<T> {
+    fn default() -> Self {
+        FirstOf(None)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for FirstOf<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct FirstVisitor<T>(std::marker::PhantomData<T>);
+
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for FirstVisitor<T> {
+            type Value = FirstOf<T>;
 
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("an array of choices or null")
             }
 
             fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-                Ok(FirstChoice(None))
+                Ok(FirstOf(None))
             }
 
             fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-                Ok(FirstChoice(None))
+                Ok(FirstOf(None))
             }
 
             fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
@@ -128,9 +212,9 @@ impl<'de: 'a, 'a> Deserialize<'de> for FirstChoice<'a> {
             }
 
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let first: Option<Choice<'a>> = seq.next_element()?;
+                let first: Option<T> = seq.next_element()?;
                 while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(FirstChoice(first))
+                Ok(FirstOf(first))
             }
         }
 
@@ -149,7 +233,7 @@ mod tests {
         )
         .unwrap();
         assert!(!c.carries_text());
-        assert_eq!(c.content(), Some(""));
+        assert_eq!(c.content(), Some(Text::Borrowed("")));
     }
 
     #[test]
@@ -164,8 +248,13 @@ mod tests {
 
     #[test]
     fn escaped_content_is_owned_and_correct() {
-        let c = Chunk::parse(r#"{"choices":[{"delta":{"content":"a\u0012\"b"}}]}"#).unwrap();
-        assert_eq!(c.content(), Some("a\u{12}\"b"));
+        let data = r#"{"choices":[{"delta":{"content":"a\u0012\"b"}}]}"#;
+        let c = Chunk::parse(data).unwrap();
+        assert!(c.carries_text());
+        assert_eq!(c.content(), Some(Text::Escaped { empty: false }));
+        assert_eq!(content_text(data).as_deref(), Some("a\u{12}\"b"));
+        let empty = Chunk::parse(r#"{"choices":[{"delta":{"content":"","x":"\n"}}]}"#).unwrap();
+        assert!(!empty.carries_text());
     }
 
     #[test]
@@ -196,7 +285,7 @@ mod tests {
         let c =
             Chunk::parse(r#"{"choices":[{"delta":{"content":"x"}},{"delta":{"content":"y"}},3]}"#)
                 .unwrap();
-        assert_eq!(c.content(), Some("x"));
+        assert_eq!(c.content(), Some(Text::Borrowed("x")));
     }
 
     #[test]

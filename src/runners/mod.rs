@@ -80,6 +80,8 @@ pub enum RunnerError {
     },
     #[error("could not list the served models at {url}: {reason}")]
     ModelList { url: String, reason: String },
+    #[error("invalid server URL {url}: {reason}")]
+    InvalidUrl { url: String, reason: String },
     #[error("could not build the HTTP client: {0}")]
     Client(String),
 }

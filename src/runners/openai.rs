@@ -27,7 +27,7 @@ const ERROR_BODY_CAP: usize = 8 * 1024;
 pub struct OpenAiRunner {
     flavor: Flavor,
     base_url: String,
-    chat_url: String,
+    chat_url: reqwest::Url,
     model: String,
     timeouts: RunnerTimeouts,
     client: reqwest::Client,
@@ -42,9 +42,18 @@ impl OpenAiRunner {
         max_connections: usize,
     ) -> Result<Self, RunnerError> {
         let base_url = base_url.trim_end_matches('/').to_string();
+        let invalid = |reason: String| RunnerError::InvalidUrl {
+            url: base_url.clone(),
+            reason,
+        };
+        let chat_url = reqwest::Url::parse(&format!("{base_url}/v1/chat/completions"))
+            .map_err(|e| invalid(e.to_string()))?;
+        if !matches!(chat_url.scheme(), "http" | "https") {
+            return Err(invalid("it must start with http:// or https://".into()));
+        }
         Ok(Self {
             flavor,
-            chat_url: format!("{base_url}/v1/chat/completions"),
+            chat_url,
             base_url,
             model: model.to_string(),
             client: build_client(&timeouts, max_connections)?,
@@ -88,7 +97,7 @@ impl OpenAiRunner {
 
     async fn send_and_read(
         &self,
-        body: Vec<u8>,
+        request: reqwest::RequestBuilder,
         sent: Instant,
         opts: ReadOptions,
         cancel: &CancellationToken,
@@ -98,12 +107,7 @@ impl OpenAiRunner {
             error: Some(RequestError { kind, message }),
             ..StreamReading::default()
         };
-        let send = self
-            .client
-            .post(&self.chat_url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body)
-            .send();
+        let send = request.send();
         let resp = tokio::select! {
             biased;
             _ = cancel.cancelled() => return fail(ErrorKind::Cancelled, "cancelled".into()),
@@ -356,9 +360,15 @@ impl Runner for OpenAiRunner {
             keep_reply,
             capacity_hint: params.max_tokens.min(1 << 16) as usize,
         };
+        // Everything that is not sending happens before the clock starts.
+        let request = self
+            .client
+            .post(self.chat_url.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
         let started_at = chrono::Utc::now();
         let sent = Instant::now();
-        let reading = self.send_and_read(body, sent, opts, cancel).await;
+        let reading = self.send_and_read(request, sent, opts, cancel).await;
         outcome(started_at, reading)
     }
 }
@@ -455,5 +465,14 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&r.request_body(&msgs, &params)).unwrap();
         assert_eq!(v["ignore_eos"], true);
         assert_eq!(r.base_url(), "http://x");
+    }
+
+    #[test]
+    fn a_bad_base_url_is_refused_up_front() {
+        let timeouts = RunnerTimeouts::for_framework(Framework::Sglang);
+        let err = OpenAiRunner::new(super::super::sglang::flavor(), "pod:8000", "m", timeouts, 1)
+            .err()
+            .unwrap();
+        assert!(matches!(err, RunnerError::InvalidUrl { .. }), "{err}");
     }
 }

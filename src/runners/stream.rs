@@ -9,7 +9,7 @@ use eventsource_stream::{EventStreamError, Eventsource};
 use futures_util::{Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
 
-use super::chunk::{Chunk, Usage};
+use super::chunk::{content_text, Chunk, Text, Usage};
 use crate::metrics::request::{ErrorKind, RequestError};
 
 /// Everything read from one response stream.
@@ -123,8 +123,16 @@ where
             let us = offset_us(sent, at);
             out.token_offsets_us
                 .push(u32::try_from(us).unwrap_or(u32::MAX));
-            if let (Some(reply), Some(text)) = (out.reply.as_mut(), chunk.content()) {
-                reply.push_str(text);
+            if let Some(reply) = out.reply.as_mut() {
+                match chunk.content() {
+                    Some(Text::Borrowed(text)) => reply.push_str(text),
+                    Some(Text::Escaped { empty: false }) => {
+                        if let Some(text) = content_text(data) {
+                            reply.push_str(&text);
+                        }
+                    }
+                    _ => {}
+                }
             }
         }
     }
