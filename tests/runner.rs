@@ -152,7 +152,7 @@ async fn every_failure_mode_is_recorded_while_other_requests_succeed() {
             },
         );
     let (base, _server) = StreamServer::start(script).await;
-    let r = runner(&base, Duration::from_millis(300));
+    let r = runner(&base, Duration::from_secs(1));
     let names = [
         "ok-1",
         "http500",
@@ -197,9 +197,9 @@ async fn every_failure_mode_is_recorded_while_other_requests_succeed() {
     assert_eq!(kind("stall"), Some(ErrorKind::Timeout));
     assert_eq!(
         by_name("stall").error.as_ref().unwrap().message,
-        "no data for 0.3 s"
+        "no data for 1 s"
     );
-    assert!(by_name("stall").timings.end_us >= 300_000);
+    assert!(by_name("stall").timings.end_us >= 1_000_000);
     assert_eq!(kind("hang"), Some(ErrorKind::Timeout));
     let nonsse = by_name("nonsse").error.as_ref().unwrap();
     assert_eq!(nonsse.kind, ErrorKind::Malformed);
@@ -387,7 +387,7 @@ async fn health_timeout_names_the_url_and_the_last_failure() {
             "{err}"
         );
         assert!(err.to_string().contains(&format!("{url}/health")), "{err}");
-        assert!(seen.len() >= 2, "probed more than once");
+        assert_eq!(seen.last().unwrap().last_status, last, "progress reported");
     }
 }
 
