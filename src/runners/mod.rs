@@ -2,9 +2,17 @@
 //! per-token timing. One OpenAI-compatible implementation (`openai.rs`); vLLM and SGLang differ
 //! only in health-check cadence and a few request extras, so they are thin configurations of it.
 
+mod chunk;
+mod client;
+mod health;
 pub mod openai;
 pub mod sglang;
+mod stream;
 pub mod vllm;
+
+#[cfg(test)]
+#[path = "../../tests/support/fixtures.rs"]
+pub(crate) mod test_fixtures;
 
 use std::time::Duration;
 
@@ -60,6 +68,20 @@ pub enum RunnerError {
     },
     #[error("health check cancelled")]
     Cancelled,
+    #[error(
+        "model `{model}` is not served at {url}; it serves: {}. Set the experiment's model name \
+         to one of these (vLLM: --served-model-name; SGLang: the --model-path unless renamed)",
+        served.join(", ")
+    )]
+    ModelNotServed {
+        model: String,
+        url: String,
+        served: Vec<String>,
+    },
+    #[error("could not list the served models at {url}: {reason}")]
+    ModelList { url: String, reason: String },
+    #[error("invalid server URL {url}: {reason}")]
+    InvalidUrl { url: String, reason: String },
     #[error("could not build the HTTP client: {0}")]
     Client(String),
 }
@@ -86,6 +108,10 @@ pub trait Runner: Send + Sync {
         on_wait: &(dyn Fn(HealthProgress) + Send + Sync),
     ) -> Result<(), RunnerError>;
 
+    /// Check, before any measured request, that the server lists `model()` at `/v1/models`,
+    /// so a wrong model name is one clear error instead of N failed requests.
+    async fn check_model(&self) -> Result<(), RunnerError>;
+
     /// Stream one chat completion and time every chunk. Never returns an error: failures are
     /// recorded in the outcome. `keep_reply` asks for the reply text (multi-turn history).
     async fn chat(
@@ -105,6 +131,8 @@ pub struct RunnerTimeouts {
     pub idle_read: Duration,
     /// Interval between health probes.
     pub health_interval: Duration,
+    /// Longest wait for one health probe (or the model list) to answer.
+    pub probe: Duration,
 }
 
 impl RunnerTimeouts {
@@ -116,6 +144,7 @@ impl RunnerTimeouts {
                 Framework::Vllm => Duration::from_secs(5),
                 Framework::Sglang => Duration::from_secs(10),
             },
+            probe: Duration::from_secs(5),
         }
     }
 }

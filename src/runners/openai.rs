@@ -1,12 +1,18 @@
 //! OpenAI-compatible streaming chat completions with per-chunk timing.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
+use super::client::{build_client, describe_send_error, full_chain, is_refused};
+use super::stream::{offset_us, read_stream, truncate, ReadOptions, StreamReading};
 use super::{ChatMessage, ChatOutcome, HealthProgress, Runner, RunnerError, RunnerTimeouts};
 use crate::config::{Framework, GenerationParams};
+use crate::metrics::request::{ErrorKind, RequestError, StreamTimings, TokenCountSource};
 
 /// What differs between frameworks speaking the same API.
 #[derive(Debug, Clone, Copy)]
@@ -15,11 +21,16 @@ pub struct Flavor {
     pub health_path: &'static str,
 }
 
+/// Error bodies are read up to this many bytes; the message keeps their first 200 characters.
+const ERROR_BODY_CAP: usize = 8 * 1024;
+
 pub struct OpenAiRunner {
     flavor: Flavor,
     base_url: String,
+    chat_url: reqwest::Url,
     model: String,
     timeouts: RunnerTimeouts,
+    client: reqwest::Client,
 }
 
 impl OpenAiRunner {
@@ -30,14 +41,239 @@ impl OpenAiRunner {
         timeouts: RunnerTimeouts,
         max_connections: usize,
     ) -> Result<Self, RunnerError> {
-        let _ = max_connections;
+        let base_url = base_url.trim_end_matches('/').to_string();
+        let invalid = |reason: String| RunnerError::InvalidUrl {
+            url: base_url.clone(),
+            reason,
+        };
+        let chat_url = reqwest::Url::parse(&format!("{base_url}/v1/chat/completions"))
+            .map_err(|e| invalid(e.to_string()))?;
+        if !matches!(chat_url.scheme(), "http" | "https") {
+            return Err(invalid("it must start with http:// or https://".into()));
+        }
         Ok(Self {
             flavor,
-            base_url: base_url.trim_end_matches('/').to_string(),
+            chat_url,
+            base_url,
             model: model.to_string(),
+            client: build_client(&timeouts, max_connections)?,
             timeouts,
         })
     }
+
+    pub fn timeouts(&self) -> &RunnerTimeouts {
+        &self.timeouts
+    }
+
+    fn request_body(&self, messages: &[ChatMessage], params: &GenerationParams) -> Vec<u8> {
+        let body = ChatRequest {
+            model: &self.model,
+            messages,
+            max_tokens: params.max_tokens,
+            temperature: params.temperature,
+            stream: true,
+            stream_options: StreamOptions {
+                include_usage: true,
+            },
+            ignore_eos: params.ignore_eos.then_some(true),
+        };
+        // Serialising plain structs of strings and numbers cannot fail.
+        serde_json::to_vec(&body).unwrap_or_default()
+    }
+
+    /// Turn a non-2xx response into the Python tool's `HTTP <code>: <start of body>`.
+    async fn http_error(&self, resp: reqwest::Response, cancel: &CancellationToken) -> String {
+        let status = resp.status().as_u16();
+        let body = read_capped(resp.bytes_stream(), self.timeouts.idle_read, cancel).await;
+        let mut msg = format!("HTTP {status}: {}", truncate(body.trim(), 200));
+        if status == 404 {
+            msg.push_str(&format!(
+                " (is model `{}` served there? GET {}/v1/models lists the served names)",
+                self.model, self.base_url
+            ));
+        }
+        msg
+    }
+
+    async fn send_and_read(
+        &self,
+        request: reqwest::RequestBuilder,
+        sent: Instant,
+        opts: ReadOptions,
+        cancel: &CancellationToken,
+    ) -> StreamReading {
+        let fail = |kind, message| StreamReading {
+            end_us: offset_us(sent, Instant::now()),
+            error: Some(RequestError { kind, message }),
+            ..StreamReading::default()
+        };
+        let send = request.send();
+        let resp = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => return fail(ErrorKind::Cancelled, "cancelled".into()),
+            r = tokio::time::timeout(self.timeouts.idle_read, send) => r,
+        };
+        let resp = match resp {
+            Err(_) => {
+                let msg = format!(
+                    "no response for {} s",
+                    self.timeouts.idle_read.as_secs_f64()
+                );
+                return fail(ErrorKind::Timeout, msg);
+            }
+            Ok(Err(e)) => return fail(classify_send_error(&e), self.send_error(&e)),
+            Ok(Ok(resp)) => resp,
+        };
+        if !resp.status().is_success() {
+            let msg = self.http_error(resp, cancel).await;
+            return fail(ErrorKind::Http, msg);
+        }
+        let is_sse = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.contains("text/event-stream"));
+        if is_sse {
+            return read_stream(resp.bytes_stream(), sent, opts, cancel, Instant::now).await;
+        }
+        let content_type = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("none")
+            .to_string();
+        self.read_unlabelled(resp, &content_type, sent, opts, cancel)
+            .await
+    }
+
+    /// A 200 without `text/event-stream`: still SSE if it starts like SSE (some proxies drop
+    /// the header), else a clear "not a stream" failure with the start of the body.
+    async fn read_unlabelled(
+        &self,
+        resp: reqwest::Response,
+        content_type: &str,
+        sent: Instant,
+        opts: ReadOptions,
+        cancel: &CancellationToken,
+    ) -> StreamReading {
+        let mut bytes = resp.bytes_stream();
+        let mut head: Vec<Bytes> = Vec::new();
+        let mut seen = 0usize;
+        // Look at the first non-blank bytes before deciding.
+        let looks_sse = loop {
+            let next = tokio::select! {
+                biased;
+                _ = cancel.cancelled() => None,
+                r = tokio::time::timeout(opts.idle_read, bytes.next()) => r.ok().flatten(),
+            };
+            match next {
+                Some(Ok(b)) => {
+                    seen += b.len();
+                    head.push(b);
+                    let text: Vec<u8> = head.concat();
+                    let start = String::from_utf8_lossy(&text);
+                    let start = start.trim_start_matches(['\u{feff}', ' ', '\r', '\n', '\t']);
+                    if start.len() >= 6 || seen > 64 {
+                        break ["data:", ":", "event:", "id:", "retry:"]
+                            .iter()
+                            .any(|p| start.starts_with(p));
+                    }
+                }
+                // End, error, timeout or cancel: let the SSE reader classify what we have.
+                _ => break true,
+            }
+        };
+        let replay = futures_util::stream::iter(head.into_iter().map(Ok::<_, reqwest::Error>));
+        if looks_sse {
+            return read_stream(replay.chain(bytes), sent, opts, cancel, Instant::now).await;
+        }
+        let body = read_capped(replay.chain(bytes), opts.idle_read, cancel).await;
+        StreamReading {
+            end_us: offset_us(sent, Instant::now()),
+            error: Some(RequestError {
+                kind: ErrorKind::Malformed,
+                message: format!(
+                    "expected an SSE stream (text/event-stream) but got a 200 with content-type \
+                     {content_type}: {}",
+                    truncate(body.trim(), 200)
+                ),
+            }),
+            ..StreamReading::default()
+        }
+    }
+
+    fn send_error(&self, e: &reqwest::Error) -> String {
+        if is_refused(e) {
+            format!("connection refused ({})", self.chat_url)
+        } else if e.is_connect() && e.is_timeout() {
+            format!(
+                "connect timeout after {} s ({})",
+                self.timeouts.connect.as_secs_f64(),
+                self.chat_url
+            )
+        } else {
+            full_chain(e)
+        }
+    }
+}
+
+fn classify_send_error(e: &reqwest::Error) -> ErrorKind {
+    if e.is_connect() || is_refused(e) {
+        ErrorKind::Connect
+    } else if e.is_timeout() {
+        ErrorKind::Timeout
+    } else {
+        ErrorKind::Transport
+    }
+}
+
+/// Up to `ERROR_BODY_CAP` bytes of a body as text, stopping early on silence or cancellation.
+async fn read_capped<S, E>(bytes: S, idle: Duration, cancel: &CancellationToken) -> String
+where
+    S: Stream<Item = Result<Bytes, E>>,
+{
+    futures_util::pin_mut!(bytes);
+    let mut buf = Vec::new();
+    while buf.len() < ERROR_BODY_CAP {
+        let next = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => break,
+            r = tokio::time::timeout(idle, bytes.next()) => r,
+        };
+        match next {
+            Ok(Some(Ok(b))) => buf.extend_from_slice(&b),
+            _ => break,
+        }
+    }
+    buf.truncate(ERROR_BODY_CAP);
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+#[derive(Serialize)]
+struct ChatRequest<'a> {
+    model: &'a str,
+    messages: &'a [ChatMessage],
+    max_tokens: u32,
+    temperature: f64,
+    stream: bool,
+    stream_options: StreamOptions,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ignore_eos: Option<bool>,
+}
+
+#[derive(Serialize)]
+struct StreamOptions {
+    include_usage: bool,
+}
+
+#[derive(Deserialize)]
+struct ModelList {
+    data: Vec<ModelEntry>,
+}
+
+#[derive(Deserialize)]
+struct ModelEntry {
+    id: String,
 }
 
 #[async_trait]
@@ -60,8 +296,55 @@ impl Runner for OpenAiRunner {
         cancel: &CancellationToken,
         on_wait: &(dyn Fn(HealthProgress) + Send + Sync),
     ) -> Result<(), RunnerError> {
-        let _ = (timeout, cancel, on_wait, self.timeouts);
-        todo!("runner helper implements this")
+        let url = format!("{}{}", self.base_url, self.flavor.health_path);
+        super::health::wait_healthy(
+            &self.client,
+            &url,
+            self.timeouts.health_interval,
+            self.timeouts.probe,
+            timeout,
+            cancel,
+            on_wait,
+        )
+        .await
+    }
+
+    async fn check_model(&self) -> Result<(), RunnerError> {
+        let url = format!("{}/v1/models", self.base_url);
+        let list_err = |reason: String| RunnerError::ModelList {
+            url: url.clone(),
+            reason,
+        };
+        let resp = self
+            .client
+            .get(&url)
+            .timeout(self.timeouts.probe.max(Duration::from_secs(10)))
+            .send()
+            .await
+            .map_err(|e| list_err(describe_send_error(&e)))?;
+        let status = resp.status();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| list_err(describe_send_error(&e)))?;
+        if !status.is_success() {
+            let text = String::from_utf8_lossy(&body);
+            return Err(list_err(format!(
+                "HTTP {}: {}",
+                status.as_u16(),
+                truncate(text.trim(), 200)
+            )));
+        }
+        let list: ModelList = serde_json::from_slice(&body)
+            .map_err(|e| list_err(format!("unexpected response ({e})")))?;
+        if list.data.iter().any(|m| m.id == self.model) {
+            return Ok(());
+        }
+        Err(RunnerError::ModelNotServed {
+            model: self.model.clone(),
+            url,
+            served: list.data.into_iter().map(|m| m.id).collect(),
+        })
     }
 
     async fn chat(
@@ -71,7 +354,125 @@ impl Runner for OpenAiRunner {
         keep_reply: bool,
         cancel: &CancellationToken,
     ) -> ChatOutcome {
-        let _ = (messages, params, keep_reply, cancel);
-        todo!("runner helper implements this")
+        let body = self.request_body(messages, params);
+        let opts = ReadOptions {
+            idle_read: self.timeouts.idle_read,
+            keep_reply,
+            capacity_hint: params.max_tokens.min(1 << 16) as usize,
+        };
+        // Everything that is not sending happens before the clock starts.
+        let request = self
+            .client
+            .post(self.chat_url.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        let started_at = chrono::Utc::now();
+        let sent = Instant::now();
+        let reading = self.send_and_read(request, sent, opts, cancel).await;
+        outcome(started_at, reading)
+    }
+}
+
+/// Token counts: the server's usage when it sent one, else the number of text chunks.
+fn outcome(started_at: chrono::DateTime<chrono::Utc>, r: StreamReading) -> ChatOutcome {
+    let chunks = r.token_offsets_us.len() as u64;
+    let (completion_tokens, source) = match r.usage.and_then(|u| u.completion_tokens) {
+        Some(n) => (Some(n), Some(TokenCountSource::Usage)),
+        None if chunks > 0 || r.error.is_none() => {
+            (Some(chunks), Some(TokenCountSource::ChunkCount))
+        }
+        None => (None, None),
+    };
+    let finished_at =
+        started_at + chrono::Duration::microseconds(i64::try_from(r.end_us).unwrap_or(i64::MAX));
+    ChatOutcome {
+        started_at,
+        finished_at,
+        timings: StreamTimings {
+            token_offsets_us: r.token_offsets_us,
+            end_us: r.end_us,
+        },
+        prompt_tokens: r.usage.and_then(|u| u.prompt_tokens),
+        completion_tokens,
+        token_count_source: source,
+        error: r.error,
+        reply: r.reply,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reading(offsets: &[u32], usage: Option<(u64, u64)>, error: bool) -> StreamReading {
+        StreamReading {
+            token_offsets_us: offsets.to_vec(),
+            end_us: 10_000,
+            usage: usage.map(|(p, c)| super::super::chunk::Usage {
+                prompt_tokens: Some(p),
+                completion_tokens: Some(c),
+            }),
+            reply: None,
+            error: error.then(|| RequestError {
+                kind: ErrorKind::Incomplete,
+                message: "x".into(),
+            }),
+        }
+    }
+
+    #[test]
+    fn usage_wins_over_chunk_count() {
+        let o = outcome(chrono::Utc::now(), reading(&[1, 2], Some((13, 3)), false));
+        assert_eq!(o.completion_tokens, Some(3));
+        assert_eq!(o.prompt_tokens, Some(13));
+        assert_eq!(o.token_count_source, Some(TokenCountSource::Usage));
+        assert_eq!(
+            (o.finished_at - o.started_at).num_microseconds(),
+            Some(10_000)
+        );
+    }
+
+    #[test]
+    fn chunk_count_is_the_fallback_and_failures_without_text_have_no_count() {
+        let o = outcome(chrono::Utc::now(), reading(&[1, 2, 3], None, false));
+        assert_eq!(o.completion_tokens, Some(3));
+        assert_eq!(o.token_count_source, Some(TokenCountSource::ChunkCount));
+        assert_eq!(o.prompt_tokens, None);
+        let o = outcome(chrono::Utc::now(), reading(&[], None, true));
+        assert_eq!(o.completion_tokens, None);
+        assert_eq!(o.token_count_source, None);
+    }
+
+    #[test]
+    fn request_body_has_usage_and_ignore_eos_only_when_asked() {
+        let timeouts = RunnerTimeouts::for_framework(Framework::Vllm);
+        let r =
+            OpenAiRunner::new(super::super::vllm::flavor(), "http://x/", "m", timeouts, 4).unwrap();
+        let msgs = [ChatMessage::new("user", "hi")];
+        let mut params = GenerationParams {
+            max_tokens: 7,
+            temperature: 0.0,
+            ignore_eos: false,
+        };
+        let v: serde_json::Value = serde_json::from_slice(&r.request_body(&msgs, &params)).unwrap();
+        assert_eq!(v["stream"], true);
+        assert_eq!(v["stream_options"]["include_usage"], true);
+        assert_eq!(v["max_tokens"], 7);
+        assert_eq!(v["model"], "m");
+        assert_eq!(v["messages"][0]["content"], "hi");
+        assert!(v.get("ignore_eos").is_none());
+        params.ignore_eos = true;
+        let v: serde_json::Value = serde_json::from_slice(&r.request_body(&msgs, &params)).unwrap();
+        assert_eq!(v["ignore_eos"], true);
+        assert_eq!(r.base_url(), "http://x");
+    }
+
+    #[test]
+    fn a_bad_base_url_is_refused_up_front() {
+        let timeouts = RunnerTimeouts::for_framework(Framework::Sglang);
+        let err = OpenAiRunner::new(super::super::sglang::flavor(), "pod:8000", "m", timeouts, 1)
+            .err()
+            .unwrap();
+        assert!(matches!(err, RunnerError::InvalidUrl { .. }), "{err}");
     }
 }

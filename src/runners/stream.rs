@@ -1,0 +1,173 @@
+//! The measuring core: read an SSE byte stream of chat-completion chunks, stamping every event
+//! the moment the SSE parser yields it (before any JSON work), and classify how it ended.
+//! Generic over the byte stream and the clock so tests can feed hand-split bytes.
+
+use std::fmt::Display;
+use std::time::{Duration, Instant};
+
+use eventsource_stream::{EventStreamError, Eventsource};
+use futures_util::{Stream, StreamExt};
+use tokio_util::sync::CancellationToken;
+
+use super::chunk::{content_text, Chunk, Text, Usage};
+use crate::metrics::request::{ErrorKind, RequestError};
+
+/// Everything read from one response stream.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct StreamReading {
+    /// Arrival of each text-carrying chunk, µs since the request was sent.
+    pub token_offsets_us: Vec<u32>,
+    /// `[DONE]` or the failure, µs since sent.
+    pub end_us: u64,
+    /// The last non-null `usage` seen on any chunk.
+    pub usage: Option<Usage>,
+    /// The answer text, when asked for.
+    pub reply: Option<String>,
+    pub error: Option<RequestError>,
+}
+
+/// Read options that do not change per event.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ReadOptions {
+    pub idle_read: Duration,
+    pub keep_reply: bool,
+    /// Expected number of text chunks (pre-sizes the offsets so the hot loop does not grow it).
+    pub capacity_hint: usize,
+}
+
+pub(crate) fn offset_us(sent: Instant, at: Instant) -> u64 {
+    u64::try_from(at.saturating_duration_since(sent).as_micros()).unwrap_or(u64::MAX)
+}
+
+/// Read `bytes` to the end (`[DONE]`), a failure or cancellation. `now` is the clock (the real
+/// one is `Instant::now`); it is called exactly once per SSE event, first thing.
+pub(crate) async fn read_stream<S, B, E>(
+    bytes: S,
+    sent: Instant,
+    opts: ReadOptions,
+    cancel: &CancellationToken,
+    mut now: impl FnMut() -> Instant,
+) -> StreamReading
+where
+    S: Stream<Item = Result<B, E>>,
+    B: AsRef<[u8]>,
+    E: Display,
+{
+    let mut out = StreamReading {
+        token_offsets_us: Vec::with_capacity(opts.capacity_hint),
+        reply: opts.keep_reply.then(String::new),
+        ..StreamReading::default()
+    };
+    // A blank line after EOF completes a last event whose lines all ended but which lacks the
+    // closing blank line (`data: [DONE]\n` then close, as llama.cpp b6097 was captured).
+    // A truncated line stays truncated, so a cut stream is still `Incomplete`.
+    let tail = futures_util::stream::once(async { Ok(Piece::Tail) });
+    let events = bytes.map(|r| r.map(Piece::Data)).chain(tail).eventsource();
+    futures_util::pin_mut!(events);
+    let cancelled = cancel.cancelled();
+    futures_util::pin_mut!(cancelled);
+    // One timer re-armed per event instead of a new `timeout` future each time.
+    let idle = tokio::time::sleep(opts.idle_read);
+    futures_util::pin_mut!(idle);
+
+    loop {
+        let next = tokio::select! {
+            biased;
+            _ = &mut cancelled => {
+                return out.fail(sent, Instant::now(), ErrorKind::Cancelled, "cancelled".into());
+            }
+            next = events.next() => next,
+            _ = &mut idle => {
+                let msg = format!("no data for {} s", opts.idle_read.as_secs_f64());
+                return out.fail(sent, Instant::now(), ErrorKind::Timeout, msg);
+            }
+        };
+        let at = now();
+        let event = match next {
+            Some(Ok(event)) => event,
+            Some(Err(EventStreamError::Transport(e))) => {
+                let msg = format!("connection lost mid-stream: {e}");
+                return out.fail(sent, at, ErrorKind::Transport, msg);
+            }
+            Some(Err(e)) => {
+                let msg = format!("response is not a valid SSE stream: {e}");
+                return out.fail(sent, at, ErrorKind::Malformed, msg);
+            }
+            None => {
+                let msg = "stream ended without data: [DONE]".to_string();
+                return out.fail(sent, at, ErrorKind::Incomplete, msg);
+            }
+        };
+        idle.as_mut()
+            .reset(tokio::time::Instant::from_std(at) + opts.idle_read);
+
+        let data = event.data.as_str();
+        if data == "[DONE]" {
+            out.end_us = offset_us(sent, at);
+            return out;
+        }
+        let chunk = match Chunk::parse(data) {
+            Ok(chunk) => chunk,
+            Err(e) => {
+                let msg = format!("invalid JSON in stream ({e}): {}", truncate(data, 200));
+                return out.fail(sent, at, ErrorKind::Malformed, msg);
+            }
+        };
+        if let Some(msg) = chunk.error_message() {
+            return out.fail(sent, at, ErrorKind::StreamError, msg);
+        }
+        if chunk.usage.is_some() {
+            out.usage = chunk.usage;
+        }
+        if chunk.carries_text() {
+            let us = offset_us(sent, at);
+            out.token_offsets_us
+                .push(u32::try_from(us).unwrap_or(u32::MAX));
+            if let Some(reply) = out.reply.as_mut() {
+                match chunk.content() {
+                    Some(Text::Borrowed(text)) => reply.push_str(text),
+                    Some(Text::Escaped { empty: false }) => {
+                        if let Some(text) = content_text(data) {
+                            reply.push_str(&text);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+/// A byte piece from the server, or the synthetic end-of-stream blank line.
+enum Piece<B> {
+    Data(B),
+    Tail,
+}
+
+impl<B: AsRef<[u8]>> AsRef<[u8]> for Piece<B> {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            Piece::Data(b) => b.as_ref(),
+            Piece::Tail => b"\n",
+        }
+    }
+}
+
+impl StreamReading {
+    fn fail(mut self, sent: Instant, at: Instant, kind: ErrorKind, message: String) -> Self {
+        self.end_us = offset_us(sent, at);
+        self.error = Some(RequestError { kind, message });
+        self
+    }
+}
+
+/// The first `max` characters of `s` (on a char boundary).
+pub(crate) fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+#[cfg(test)]
+mod tests;
