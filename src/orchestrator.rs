@@ -221,7 +221,7 @@ async fn phases(
                 other => RunError::Runner(other),
             })?;
     }
-    runner.check_model().await.map_err(RunError::Model)?;
+    runner.check_model().await?;
     events.info(format!(
         "Server healthy after {:.1} s",
         started_wait.elapsed().as_secs_f64()
