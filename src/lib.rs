@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod events;
 pub mod metrics;
+pub mod output;
 pub mod providers;
 pub mod runners;
 pub mod sim;

@@ -1,0 +1,3 @@
+//! Rendering for the console: pure functions that write into `impl Write`.
+
+pub mod plan;
