@@ -33,11 +33,12 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}:{line}:{column}: invalid YAML: {message}")]
+    /// `line`/`column` are 1-based; `None` when the parser gives no position (duplicate keys).
+    #[error("{}: invalid YAML: {message}", Located(path, *line, *column))]
     Yaml {
         path: PathBuf,
-        line: usize,
-        column: usize,
+        line: Option<usize>,
+        column: Option<usize>,
         message: String,
     },
     #[error("invalid experiment config {path}:{}", IssueLines(issues))]
@@ -59,6 +60,18 @@ impl ConfigError {
             ConfigError::Read { path, .. }
             | ConfigError::Yaml { path, .. }
             | ConfigError::Invalid { path, .. } => path,
+        }
+    }
+}
+
+/// `file:line:column`, or just the file when the position is unknown.
+struct Located<'a>(&'a PathBuf, Option<usize>, Option<usize>);
+
+impl fmt::Display for Located<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.1, self.2) {
+            (Some(line), Some(col)) => write!(f, "{}:{line}:{col}", self.0.display()),
+            _ => write!(f, "{}", self.0.display()),
         }
     }
 }

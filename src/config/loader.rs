@@ -103,12 +103,18 @@ fn read_file(
         source,
     })?;
     let mut doc: Value = serde_yaml::from_str(&text).map_err(|e| {
-        let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
+        let location = e.location().map(|l| (l.line(), l.column()));
+        // The position goes in front (`file:line:col`), not repeated at the end.
+        let mut message = e.to_string();
+        if let Some(at) = message.rfind(" at line ") {
+            message.truncate(at);
+        }
+        let location = location.map(|at| locate_duplicate(&text, at, &e.to_string()).unwrap_or(at));
         ConfigError::Yaml {
             path: path.to_path_buf(),
-            line,
-            column,
-            message: e.to_string(),
+            line: location.map(|l| l.0),
+            column: location.map(|l| l.1),
+            message,
         }
     })?;
     let mut own = Vec::new();
@@ -125,6 +131,43 @@ fn read_file(
         .unwrap_or_default();
     resolve_paths(&mut doc, &dir);
     Ok(doc)
+}
+
+/// serde_yaml places a duplicate-key error at the start of the mapping; point at the second
+/// occurrence of the key instead (block mappings: same column, before the mapping ends).
+fn locate_duplicate(
+    text: &str,
+    (line, col): (usize, usize),
+    message: &str,
+) -> Option<(usize, usize)> {
+    let (_, key) = message.split_once("duplicate entry with key ")?;
+    let key = key.split(" at line").next()?.trim().trim_matches('"');
+    let indent = col.checked_sub(1)?;
+    let mut seen = 0;
+    for (i, l) in text.lines().enumerate().skip(line.checked_sub(1)?) {
+        let trimmed = l.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let here = l.len() - trimmed.len();
+        if here < indent {
+            break;
+        }
+        let rest = trimmed.trim_start_matches(['"', '\'']);
+        if here == indent
+            && rest.starts_with(key)
+            && rest[key.len()..]
+                .trim_start_matches(['"', '\''])
+                .trim_start()
+                .starts_with(':')
+        {
+            seen += 1;
+            if seen == 2 {
+                return Some((i + 1, col));
+            }
+        }
+    }
+    None
 }
 
 /// Make the relative paths a file wrote absolute, against that file's directory.
@@ -191,4 +234,195 @@ fn normalize(path: &Path) -> PathBuf {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::test_support::Fixture;
+
+    fn yaml(s: &str) -> Value {
+        serde_yaml::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn deep_merge_merges_maps_and_replaces_the_rest() {
+        let parent = yaml("a: {x: 1, y: {p: 1, q: 2}}\nlist: [1, 2]\nkeep: k\nn: 1\n");
+        let child = yaml("a: {y: {q: 3}, z: 4}\nlist: [9]\nn: null\n");
+        let merged = deep_merge(parent, child);
+        assert_eq!(
+            merged,
+            yaml("a: {x: 1, y: {p: 1, q: 3}, z: 4}\nlist: [9]\nkeep: k\nn: null\n")
+        );
+    }
+
+    const BASE: &str = "\
+framework: vllm
+infrastructure: {gpu_type: H100-80GB, gpu_count: 2}
+workload:
+  requests: {source: ../prompts/base.jsonl, count: 50}
+  parameters: {max_tokens: 64}
+";
+
+    #[test]
+    fn extends_across_folders_resolves_paths_against_the_writing_file() {
+        let fx = Fixture::new();
+        let msg = "{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}]}\n";
+        fx.write("shared/prompts/base.jsonl", msg);
+        fx.write("shared/base/defaults.yaml", BASE);
+        let child = fx.write(
+            "exps/team/child.yaml",
+            "name: child\nextends: ../../shared/base/defaults.yaml\nmodel: {name: m}\nworkload:\n  requests: {count: 7}\n",
+        );
+        let exp = load(&child).unwrap();
+        let expected = normalize(&fx.dir.path().join("shared/prompts/base.jsonl"));
+        assert_eq!(exp.workload.source, expected);
+        assert_eq!(exp.workload.count, 7);
+        assert_eq!(exp.workload.params.max_tokens, 64);
+        assert_eq!(exp.infrastructure.gpu_count, 2);
+        let extends = exp.resolved.extends.clone().unwrap();
+        assert!(Path::new(&extends).is_absolute() && extends.ends_with("defaults.yaml"));
+
+        // A source the child writes itself resolves against the child's folder.
+        fx.write("exps/team/own.jsonl", msg);
+        let child = fx.write(
+            "exps/team/child2.yaml",
+            "name: c\nextends: ../../shared/base/defaults.yaml\nmodel: {name: m}\nworkload:\n  requests: {source: own.jsonl}\n",
+        );
+        let exp = load(&child).unwrap();
+        assert_eq!(
+            exp.workload.source,
+            normalize(&fx.dir.path().join("exps/team/own.jsonl"))
+        );
+    }
+
+    #[test]
+    fn local_executable_resolves_only_when_it_is_a_path() {
+        let fx = Fixture::new();
+        let base = "name: t\nmodel: {name: m}\nframework: vllm\ninfrastructure:\n  provider: local\n  local: {executable: EXE}\nworkload:\n  requests: {source: prompts.jsonl, count: 1}\n";
+        let exp = fx.load(&base.replace("EXE", "bin/serve")).unwrap();
+        let exe = exp.infrastructure.local.executable.unwrap();
+        assert_eq!(exe, normalize(&fx.dir.path().join("bin/serve")));
+        let exp = fx.load(&base.replace("EXE", "vllm")).unwrap();
+        assert_eq!(
+            exp.infrastructure.local.executable,
+            Some(PathBuf::from("vllm"))
+        );
+    }
+
+    #[test]
+    fn malformed_yaml_reports_file_line_and_column() {
+        let fx = Fixture::new();
+        let err = fx.load("name: x\nmodel:\n  name: [a\n").unwrap_err();
+        let ConfigError::Yaml {
+            path, line, column, ..
+        } = &err
+        else {
+            panic!("{err}")
+        };
+        assert!(path.ends_with("exp.yaml"));
+        assert_eq!((*line, *column), (Some(4), Some(1)), "{err}");
+        assert!(
+            err.to_string().contains("exp.yaml:4:1: invalid YAML"),
+            "{err}"
+        );
+        let err = fx
+            .load("name: x\nmodel:\n  name: m\n   bad: indent\n")
+            .unwrap_err();
+        assert!(
+            matches!(err, ConfigError::Yaml { line: Some(4), .. }),
+            "{err}"
+        );
+        // Duplicate keys point at the second occurrence.
+        let err = fx
+            .load("name: x\nmodel:\n  name: a\n  # c\n\n  name: b\n")
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("exp.yaml:6:3: invalid YAML: model: duplicate entry"),
+            "{err}"
+        );
+        let err = fx.load("name: x\nmodel: {name: m}\nname: y\n").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::Yaml {
+                    line: Some(3),
+                    column: Some(1),
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn missing_file_is_a_read_error() {
+        let err = load(Path::new("/no/such/experiment.yaml")).unwrap_err();
+        assert!(matches!(err, ConfigError::Read { .. }));
+        assert!(err.to_string().contains("/no/such/experiment.yaml"));
+    }
+
+    #[test]
+    fn missing_parent_is_reported_on_extends() {
+        let fx = Fixture::new();
+        let err = fx.load("name: x\nextends: nothere.yaml\n").unwrap_err();
+        assert_eq!(err.issues().len(), 1, "{err}");
+        assert_eq!(err.issues()[0].path, "extends");
+        assert!(err.issues()[0].message.contains("nothere.yaml"));
+    }
+
+    #[test]
+    fn inheritance_is_single_level() {
+        let fx = Fixture::new();
+        fx.write("grand.yaml", "framework: vllm\n");
+        fx.write("parent.yaml", "extends: grand.yaml\nmodel: {name: m}\n");
+        let err = fx
+            .load("name: t\nextends: parent.yaml\ninfrastructure: {gpu_type: L40S}\nworkload:\n  requests: {source: prompts.jsonl, count: 1}\n")
+            .unwrap_err();
+        let paths: Vec<&str> = err.issues().iter().map(|i| i.path.as_str()).collect();
+        // The grandparent is not read, so framework is missing too.
+        assert_eq!(paths, ["extends", "framework"], "{err}");
+    }
+
+    #[test]
+    fn unknown_key_in_parent_names_the_parent_file() {
+        let fx = Fixture::new();
+        fx.write("parent.yaml", "framwork: vllm\n");
+        let err = fx
+            .load(&format!(
+                "extends: parent.yaml\n{}",
+                crate::config::test_support::VALID
+            ))
+            .unwrap_err();
+        assert_eq!(err.issues().len(), 1, "{err}");
+        let issue = &err.issues()[0];
+        assert_eq!(issue.path, "framwork");
+        assert!(issue.message.contains("did you mean 'framework'?"));
+        assert!(issue.message.contains("parent.yaml"), "{issue}");
+    }
+
+    #[test]
+    fn odd_documents_never_panic() {
+        let fx = Fixture::new();
+        for doc in [
+            "",
+            "~",
+            "[1, 2]",
+            "42",
+            "name: {a: b}",
+            "workload: 3",
+            "? [a]\n: b\n",
+            "!tag x",
+            "infrastructure: {simulation: [1]}",
+        ] {
+            let _ = fx.load(doc);
+        }
+        assert!(fx
+            .load("")
+            .unwrap_err()
+            .issues()
+            .iter()
+            .any(|i| i.path == "name"));
+    }
 }

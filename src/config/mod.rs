@@ -14,3 +14,6 @@ pub use error::{ConfigError, Issue};
 pub use loader::{load, load_raw, load_with};
 pub use types::*;
 pub use validate::validate;
+
+#[cfg(test)]
+pub(crate) mod test_support;

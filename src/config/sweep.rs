@@ -72,3 +72,106 @@ fn apply(exp: &Experiment, concurrency: Option<usize>, batch_size: Option<usize>
     }
     e
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::test_support::Fixture;
+
+    fn load(edits: &[(&str, &str)]) -> Experiment {
+        Fixture::new()
+            .load_with(edits)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn no_sweep_is_one_iteration_without_values() {
+        let exp = load(&[]);
+        let its = iterations(&exp);
+        assert_eq!(its.len(), 1);
+        assert_eq!((its[0].index, its[0].total), (1, 1));
+        assert!(its[0].values.is_empty());
+        assert_eq!(its[0].experiment.name, "t");
+        assert_eq!(its[0].experiment.workload.kind, WorkloadKind::Single);
+    }
+
+    #[test]
+    fn concurrency_sweep_promotes_single_and_suffixes_names() {
+        let exp = load(&[("workload.sweep.concurrency", "[1, 4]")]);
+        let its = iterations(&exp);
+        let names: Vec<&str> = its.iter().map(|i| i.experiment.name.as_str()).collect();
+        assert_eq!(names, ["t-c1", "t-c4"]);
+        assert_eq!(its[1].values, vec![("concurrency", 4)]);
+        assert_eq!(
+            its[1].experiment.workload.kind,
+            WorkloadKind::Concurrent { concurrency: 4 }
+        );
+        let w = its[1].experiment.resolved.workload.clone().unwrap();
+        assert_eq!(w.kind.as_deref(), Some("concurrent"));
+        assert_eq!(w.concurrency, Some(4));
+        assert_eq!(w.sweep, None);
+        assert_eq!(its[1].experiment.resolved.name.as_deref(), Some("t-c4"));
+        assert!(its[1].experiment.workload.sweep.is_none());
+    }
+
+    #[test]
+    fn batch_sweep_promotes_single_to_batch() {
+        let exp = load(&[("workload.sweep.batch_size", "[2, 8]")]);
+        let its = iterations(&exp);
+        assert_eq!(its[1].experiment.name, "t-b8");
+        assert_eq!(
+            its[1].experiment.workload.kind,
+            WorkloadKind::Batch { batch_size: 8 }
+        );
+        let w = its[1].experiment.resolved.workload.clone().unwrap();
+        assert_eq!((w.kind.as_deref(), w.batch_size), (Some("batch"), Some(8)));
+    }
+
+    #[test]
+    fn both_lists_form_a_product_concurrency_outer() {
+        let exp = load(&[
+            ("name", "sweep"),
+            ("workload.sweep.concurrency", "[1, 4]"),
+            ("workload.sweep.batch_size", "[1, 8]"),
+        ]);
+        let its = iterations(&exp);
+        let names: Vec<&str> = its.iter().map(|i| i.experiment.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["sweep-c1-b1", "sweep-c1-b8", "sweep-c4-b1", "sweep-c4-b8"]
+        );
+        let idx: Vec<(usize, usize)> = its.iter().map(|i| (i.index, i.total)).collect();
+        assert_eq!(idx, [(1, 4), (2, 4), (3, 4), (4, 4)]);
+        assert_eq!(its[3].values, vec![("concurrency", 4), ("batch_size", 8)]);
+        assert_eq!(
+            its[3].experiment.workload.kind,
+            WorkloadKind::Concurrent { concurrency: 4 }
+        );
+        let w = its[3].experiment.resolved.workload.clone().unwrap();
+        assert_eq!((w.concurrency, w.batch_size), (Some(4), Some(8)));
+    }
+
+    #[test]
+    fn concurrent_type_keeps_its_type_with_swept_value() {
+        let exp = load(&[
+            ("workload.type", "concurrent"),
+            ("workload.concurrency", "2"),
+            ("workload.sweep.concurrency", "[8, 16]"),
+        ]);
+        let its = iterations(&exp);
+        assert_eq!(
+            its[0].experiment.workload.kind,
+            WorkloadKind::Concurrent { concurrency: 8 }
+        );
+        assert_eq!(
+            its[0]
+                .experiment
+                .resolved
+                .workload
+                .clone()
+                .unwrap()
+                .concurrency,
+            Some(8)
+        );
+    }
+}

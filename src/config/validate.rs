@@ -570,3 +570,7 @@ fn resolve(
     rm.output_dir = Some(metrics.output_dir.display().to_string());
     raw
 }
+
+#[cfg(test)]
+#[path = "validate_tests.rs"]
+mod tests;

@@ -34,21 +34,40 @@ pub fn render_plan(
         other => other.as_str().to_string(),
     };
     table.add_row(vec!["Provider".to_string(), provider]);
-    let gpu = infra.gpu_type.as_deref().unwrap_or("-");
-    table.add_row(vec![
-        "GPU".to_string(),
-        format!("{gpu} × {}", infra.gpu_count),
-    ]);
-    table.add_row(vec!["Workload".to_string(), w.kind.name().to_string()]);
+    let gpu = match (&infra.gpu_type, infra.provider) {
+        (Some(g), _) => format!("{g} × {}", infra.gpu_count),
+        (None, p) => format!("- ({})", p.as_str()),
+    };
+    table.add_row(vec!["GPU".to_string(), gpu]);
+    // With a sweep the iterations may run as another type (single is promoted).
+    let runs_as = iterations
+        .first()
+        .map_or(w.kind.name(), |i| i.experiment.workload.kind.name());
+    let workload = if runs_as == w.kind.name() {
+        runs_as.to_string()
+    } else {
+        format!("{} → {runs_as} (sweep)", w.kind.name())
+    };
+    table.add_row(vec!["Workload".to_string(), workload]);
     table.add_row(vec!["Requests".to_string(), requests(exp)]);
     table.add_row(vec!["Prompts".to_string(), w.source.display().to_string()]);
+    let sweep = w.sweep.clone().unwrap_or_default();
+    let swept = |values: &[usize], fixed: String| {
+        if values.is_empty() {
+            fixed
+        } else {
+            "swept (see below)".to_string()
+        }
+    };
     match &w.kind {
         WorkloadKind::Single => {}
         WorkloadKind::Batch { batch_size } => {
-            table.add_row(vec!["Batch size".to_string(), batch_size.to_string()]);
+            let value = swept(&sweep.batch_size, batch_size.to_string());
+            table.add_row(vec!["Batch size".to_string(), value]);
         }
         WorkloadKind::Concurrent { concurrency } => {
-            table.add_row(vec!["Concurrency".to_string(), concurrency.to_string()]);
+            let value = swept(&sweep.concurrency, concurrency.to_string());
+            table.add_row(vec!["Concurrency".to_string(), value]);
         }
         WorkloadKind::MultiTurn { concurrency, .. } => {
             table.add_row(vec![
@@ -161,4 +180,84 @@ fn cost_rows(exp: &Experiment, prices: &PriceTable) -> Vec<(String, String)> {
             ),
         ),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::sweep::iterations;
+    use crate::config::test_support::Fixture;
+
+    fn plan(edits: &[(&str, &str)], today: NaiveDate) -> String {
+        let exp = Fixture::new()
+            .load_with(edits)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let its = iterations(&exp);
+        let mut out = Vec::new();
+        render_plan(&exp, &its, &PriceTable::builtin(), today, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    fn fresh() -> NaiveDate {
+        PriceTable::builtin().last_updated
+    }
+
+    #[test]
+    fn runpod_plan_shows_gpu_and_costs_times_gpu_count() {
+        let text = plan(&[("infrastructure.gpu_count", "2")], fresh());
+        assert!(text.contains("A100-80GB × 2"), "{text}");
+        // A100-80GB: 1.19 community, 1.64 secure per GPU.
+        assert!(text.contains("$2.38/hr (2 × $1.19) (selected)"), "{text}");
+        assert!(text.contains("$3.28/hr (2 × $1.64)"), "{text}");
+        assert!(
+            text.contains("builtin table, last updated 2026-11-01"),
+            "{text}"
+        );
+        assert!(!text.contains("Warning"), "{text}");
+    }
+
+    #[test]
+    fn stale_prices_warn() {
+        let today = fresh() + chrono::Duration::days(45);
+        let text = plan(&[], today);
+        assert!(
+            text.contains("Warning: GPU prices are 45 days old"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn simulated_costs_nothing() {
+        let text = plan(
+            &[
+                ("infrastructure.provider", "simulated"),
+                ("infrastructure.gpu_type", "~"),
+            ],
+            fresh() + chrono::Duration::days(400),
+        );
+        assert!(text.contains("$0/hr (simulated: not applicable)"), "{text}");
+        assert!(text.contains("- (simulated)"), "{text}");
+        assert!(!text.contains("Warning"), "{text}");
+    }
+
+    #[test]
+    fn multi_turn_requests_and_sweep_iterations() {
+        let text = plan(
+            &[
+                ("workload.type", "multi_turn"),
+                ("workload.conversation.turns", "3"),
+                ("workload.conversation.user_messages", "[a, b]"),
+            ],
+            fresh(),
+        );
+        assert!(
+            text.contains("5 conversations × 3 turns = 15 requests"),
+            "{text}"
+        );
+        let text = plan(&[("workload.sweep.concurrency", "[1, 4]")], fresh());
+        assert!(text.contains("single → concurrent (sweep)"), "{text}");
+        assert!(text.contains("Sweep (2 iterations)"), "{text}");
+        assert!(text.contains("1. t-c1 (concurrency 1)"), "{text}");
+        assert!(text.contains("2. t-c4 (concurrency 4)"), "{text}");
+    }
 }
