@@ -118,6 +118,13 @@ fn read_file(
         }
     })?;
     let mut own = Vec::new();
+    // YAML merge keys (`<<: *defaults`) are applied, as YAML users expect.
+    if let Err(e) = doc.apply_merge() {
+        own.push(Issue::new(
+            "(root)",
+            format!("cannot apply YAML merge key: {e}"),
+        ));
+    }
     check_document(&mut doc, &mut own);
     if let Some(parent) = parent {
         for issue in &mut own {
@@ -354,6 +361,18 @@ workload:
             ),
             "{err}"
         );
+    }
+
+    #[test]
+    fn yaml_merge_keys_are_applied() {
+        let fx = Fixture::new();
+        let text = format!(
+            "{}  parameters:\n    <<: {{max_tokens: 9, temperature: 0.1}}\n    temperature: 0.2\n",
+            crate::config::test_support::VALID
+        );
+        let exp = fx.load(&text).unwrap();
+        assert_eq!(exp.workload.params.max_tokens, 9);
+        assert_eq!(exp.workload.params.temperature, 0.2);
     }
 
     #[test]
