@@ -1,7 +1,19 @@
-//! Experiment configuration: raw YAML (`raw`), loading with `extends` (`loader`), validation
-//! into typed values (`validate`, `types`) and sweep expansion (`sweep`).
+//! Experiment configuration: raw YAML (`raw`), loading with `extends` (`loader`), checking keys
+//! and value types (`keys`), validation into typed values (`validate`, `types`) and sweep
+//! expansion (`sweep`).
 
+pub mod error;
+mod keys;
+pub mod loader;
 pub mod raw;
+pub mod sweep;
 pub mod types;
+pub mod validate;
 
+pub use error::{ConfigError, Issue};
+pub use loader::{load, load_raw, load_with};
 pub use types::*;
+pub use validate::validate;
+
+#[cfg(test)]
+pub(crate) mod test_support;

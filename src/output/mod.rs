@@ -3,6 +3,7 @@
 
 pub mod compare;
 pub mod export;
+pub mod plan;
 pub mod progress;
 pub mod results;
 pub mod style;
