@@ -2,6 +2,7 @@
 //! Each command lives in its own module and only wires library calls to output.
 
 pub mod args;
+pub mod simulate;
 
 use std::process::ExitCode;
 

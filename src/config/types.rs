@@ -127,10 +127,17 @@ pub struct Conversation {
 #[derive(Debug, Clone, PartialEq)]
 pub enum WorkloadKind {
     Single,
-    Batch { batch_size: usize },
-    Concurrent { concurrency: usize },
+    Batch {
+        batch_size: usize,
+    },
+    Concurrent {
+        concurrency: usize,
+    },
     /// `concurrency` conversations at once (1 = the original's one after another).
-    MultiTurn { conversation: Conversation, concurrency: usize },
+    MultiTurn {
+        conversation: Conversation,
+        concurrency: usize,
+    },
 }
 
 impl WorkloadKind {

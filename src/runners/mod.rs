@@ -50,7 +50,9 @@ pub struct ChatOutcome {
 /// Why the server never became ready.
 #[derive(Debug, thiserror::Error)]
 pub enum RunnerError {
-    #[error("server at {url} did not become healthy within {waited_s:.0} s (last attempt: {last})")]
+    #[error(
+        "server at {url} did not become healthy within {waited_s:.0} s (last attempt: {last})"
+    )]
     HealthTimeout {
         url: String,
         waited_s: f64,
