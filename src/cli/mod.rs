@@ -6,8 +6,8 @@ mod doctor;
 mod run;
 mod runpod;
 mod settings;
-mod simulate;
 pub mod results;
+pub mod simulate;
 
 use std::process::ExitCode;
 
@@ -100,7 +100,7 @@ async fn dispatch(command: args::Command, globals: &Globals) -> Result<u8, CliEr
         Command::Init => settings::init(out),
         Command::Config(c) => settings::config(c, out),
         Command::Doctor => doctor::doctor(globals, out).await,
-        Command::Simulate(a) => simulate::simulate(&a).await,
+        Command::Simulate(a) => simulate::run(&a).await,
         Command::Server(c) => runpod::server(c, globals, out).await,
         Command::UpdatePricing => runpod::update_pricing(out).await,
     }

@@ -1,0 +1,132 @@
+//! `SimServer`: bind, spawn the engine and the HTTP server, stop them.
+
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::engine::{Engine, EngineEvent};
+use super::http::{self, AppState};
+use super::profile::SimProfile;
+use super::stats::Stats;
+use crate::config::Framework;
+
+/// Engine events kept for a slow observer before the oldest are dropped.
+const TRACE_CAPACITY: usize = 8192;
+
+/// How long `shutdown` waits for connections to close before cutting them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// A running simulated server. Dropping it stops it too (without waiting).
+#[derive(Debug)]
+pub struct SimServer {
+    addr: SocketAddr,
+    cancel: CancellationToken,
+    http_task: Option<JoinHandle<()>>,
+    engine_task: Option<JoinHandle<()>>,
+    trace: broadcast::Sender<EngineEvent>,
+}
+
+impl SimServer {
+    /// Bind `addr` (port 0 picks a free port), spawn the engine and the HTTP server, return.
+    ///
+    /// `served_model` is the only model name accepted (others get 404), or `"*"` to accept any
+    /// name (responses echo it; `/v1/models` and `/metrics` then say `sim-model`).
+    pub async fn start(
+        framework: Framework,
+        profile: SimProfile,
+        served_model: &str,
+        addr: SocketAddr,
+    ) -> std::io::Result<SimServer> {
+        profile
+            .validate()
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let cancel = CancellationToken::new();
+        let (trace, _) = broadcast::channel(TRACE_CAPACITY);
+        let stats = Arc::new(Mutex::new(Stats::new(framework, &profile)));
+        let (submit_tx, submit_rx) = mpsc::unbounded_channel();
+
+        let engine = Engine::new(profile.clone(), stats.clone(), trace.clone());
+        let engine_task = tokio::spawn(engine.run(submit_rx, cancel.clone()));
+
+        let state = Arc::new(AppState {
+            framework,
+            profile,
+            served_model: served_model.to_string(),
+            next_seq: AtomicU64::new(0),
+            engine: submit_tx,
+            stats,
+            cancel: cancel.clone(),
+            started_unix: http::unix_now(),
+        });
+        let app = http::router(state);
+        let stop = cancel.clone();
+        let http_task = tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await;
+            if let Err(err) = served {
+                tracing::warn!(%err, "simulated server stopped with an error");
+            }
+        });
+        tracing::debug!(%addr, framework = framework.as_str(), "simulated server started");
+        Ok(SimServer {
+            addr,
+            cancel,
+            http_task: Some(http_task),
+            engine_task: Some(engine_task),
+            trace,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT` (the bound address).
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Engine events from now on (admissions, first tokens, finishes, preemptions, steps).
+    pub fn subscribe(&self) -> broadcast::Receiver<EngineEvent> {
+        self.trace.subscribe()
+    }
+
+    /// False once the HTTP server task has ended (after a fatal error).
+    pub fn is_running(&self) -> bool {
+        self.http_task.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
+    /// Stop: open streams end at once (without `[DONE]`), the listener closes, tasks finish.
+    pub async fn shutdown(mut self) {
+        self.cancel.cancel();
+        if let Some(task) = self.http_task.take() {
+            let abort = task.abort_handle();
+            if tokio::time::timeout(SHUTDOWN_GRACE, task).await.is_err() {
+                abort.abort();
+            }
+        }
+        if let Some(task) = self.engine_task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for SimServer {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+        if let Some(task) = self.http_task.take() {
+            task.abort();
+        }
+        if let Some(task) = self.engine_task.take() {
+            task.abort();
+        }
+    }
+}
