@@ -10,9 +10,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Experiment, Iteration, ProviderKind};
 use crate::events::{Event, EventSink};
+use crate::metrics::journal::{self, JournalState, JournalWriter, Line};
 use crate::metrics::request::RequestRecord;
 use crate::metrics::result::{Metadata, RunResult, RunStatus, SweepInfo, SCHEMA_VERSION};
-use crate::metrics::journal::{self, JournalState, JournalWriter, Line};
 use crate::metrics::{aggregate, client_health, scrape, server_metrics, storage};
 use crate::providers::{Provider, ProviderError, ServerHandle};
 use crate::runners::{self, Runner, RunnerError, RunnerTimeouts};
@@ -236,7 +236,11 @@ async fn phases(
         if cancel.is_cancelled() {
             break;
         }
-        if let Some(done) = plan.resume.as_ref().and_then(|r| r.finished.get(&iteration.index)) {
+        if let Some(done) = plan
+            .resume
+            .as_ref()
+            .and_then(|r| r.finished.get(&iteration.index))
+        {
             events.info(format!(
                 "Iteration {}/{} already finished: {done}",
                 iteration.index, iteration.total
@@ -254,7 +258,8 @@ async fn phases(
                     .collect(),
             });
         }
-        let run = run_iteration(plan, iteration, &server, &runner, events, cancel, &journal).await?;
+        let run =
+            run_iteration(plan, iteration, &server, &runner, events, cancel, &journal).await?;
         if let Some(run) = run {
             journal_append(
                 &journal,
@@ -377,9 +382,9 @@ async fn run_iteration(
         return Ok(None);
     }
     let mut summary = aggregate::summarize(&outcome.records, duration);
-    summary.gpu_summary = gpu_metrics.as_ref().map(|g| {
-        server_metrics::summarize(server_metrics::MetricsDialect::from(exp.framework), g)
-    });
+    summary.gpu_summary = gpu_metrics
+        .as_ref()
+        .map(|g| server_metrics::summarize(server_metrics::MetricsDialect::from(exp.framework), g));
     let status = run_status(&outcome.records, outcome.stopped_early.is_some());
     let name = run_name(plan, exp);
     let client = client_health::measure(&usage_before, duration, &outcome.records);
@@ -519,9 +524,10 @@ fn done_units(
     earlier: &[RequestRecord],
 ) -> std::collections::HashSet<usize> {
     match kind {
-        crate::config::WorkloadKind::MultiTurn { .. } => {
-            earlier.iter().filter_map(|r| r.conversation_index).collect()
-        }
+        crate::config::WorkloadKind::MultiTurn { .. } => earlier
+            .iter()
+            .filter_map(|r| r.conversation_index)
+            .collect(),
         _ => earlier.iter().map(|r| r.request_index).collect(),
     }
 }

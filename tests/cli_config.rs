@@ -41,7 +41,7 @@ fn dry_run_prints_plan_with_cost() {
         .arg(repo("experiments/examples/concurrency-sweep.yaml"))
         .assert()
         .success()
-        .stdout(predicate::str::contains("$/hr"))
+        .stdout(predicate::str::contains("/hr"))
         .stdout(predicate::str::contains("Estimated cost"));
 }
 
@@ -79,7 +79,10 @@ fn typo_gets_did_you_mean() {
 #[test]
 fn malformed_yaml_reports_line_and_column() {
     let sb = Sandbox::new();
-    let cfg = sb.write("bad.yaml", "name: t\nmodel:\n  name: [unclosed\nframework: vllm\n");
+    let cfg = sb.write(
+        "bad.yaml",
+        "name: t\nmodel:\n  name: [unclosed\nframework: vllm\n",
+    );
     sb.cmd()
         .args(["run", "--dry-run"])
         .arg(&cfg)

@@ -59,7 +59,10 @@ fn single_workload_runs_all_phases_and_writes_a_result() {
     for (i, req) in requests.iter().enumerate() {
         assert_eq!(req["request_index"], i);
         assert_eq!(req["completion_tokens"], 16, "ignore_eos gives max_tokens");
-        assert_eq!(req["inter_token_latencies_ms"].as_array().map(Vec::len), Some(15));
+        assert_eq!(
+            req["inter_token_latencies_ms"].as_array().map(Vec::len),
+            Some(15)
+        );
         assert!(req["error"].is_null());
     }
     assert!(f64_at(r, "/gpu_metrics/total_scrapes") > 0.0);
@@ -93,14 +96,20 @@ fn concurrency_sweep_shows_saturation_and_queueing() {
         .iter()
         .map(|r| f64_at(r, "/summary/tokens_per_second"))
         .collect();
-    let ttft: Vec<f64> = results.iter().map(|r| f64_at(r, "/summary/ttft/p50")).collect();
+    let ttft: Vec<f64> = results
+        .iter()
+        .map(|r| f64_at(r, "/summary/ttft/p50"))
+        .collect();
     // Throughput rises with concurrency up to max_num_seqs, then flattens.
     assert!(tps[1] > tps[0] * 2.0, "c4 vs c1: {tps:?}");
     assert!(tps[2] < tps[1] * 2.0, "c16 is capped by 4 slots: {tps:?}");
     // Past max_num_seqs requests queue: TTFT grows.
     assert!(ttft[2] > ttft[1] * 2.0, "queueing shows in TTFT: {ttft:?}");
     assert_eq!(results[2]["experiment"]["workload"]["concurrency"], 16);
-    assert!(results[2]["run_id"].as_str().unwrap_or("").starts_with("sim-test-c16-"));
+    assert!(results[2]["run_id"]
+        .as_str()
+        .unwrap_or("")
+        .starts_with("sim-test-c16-"));
 }
 
 #[test]
@@ -131,7 +140,10 @@ fn multi_turn_with_shared_prefix_hits_the_prefix_cache() {
 fn dry_run_contacts_nothing() {
     let sb = Sandbox::new();
     sb.write("prompts.jsonl", PROMPTS);
-    let cfg = sb.write("exp.yaml", &config("    count: 8\n  type: single", FAST_SIM));
+    let cfg = sb.write(
+        "exp.yaml",
+        &config("    count: 8\n  type: single", FAST_SIM),
+    );
     sb.cmd()
         .args(["run", "--dry-run"])
         .arg(&cfg)

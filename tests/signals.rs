@@ -26,8 +26,14 @@ fn spawn(sb: &Sandbox, args: &[&str]) -> (Child, mpsc::Receiver<String>) {
         .expect("spawn");
     let (tx, rx) = mpsc::channel();
     for stream in [
-        child.stderr.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-        child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
     ]
     .into_iter()
     .flatten()
@@ -95,7 +101,10 @@ fn interrupt_keeps_completed_requests(sig: i32) {
     let r = &results[0];
     assert_eq!(r["status"], "partial");
     let done = f64_at(r, "/summary/successful_requests");
-    assert!(done >= 200.0 && done < 2000.0, "completed requests kept: {done}");
+    assert!(
+        done >= 200.0 && done < 2000.0,
+        "completed requests kept: {done}"
+    );
     assert!(r["metadata"]["stopped_early"]
         .as_str()
         .unwrap_or("")
@@ -121,7 +130,12 @@ fn sigterm_mid_run_saves_partial_results_and_exits_130() {
 #[test]
 fn simulate_serves_a_second_run_with_server_url() {
     let sb = Sandbox::new();
-    let (mut server, rx) = spawn(&sb, &["simulate", "--port", "0", "--seed", "5"]);
+    let (mut server, rx) = spawn(
+        &sb,
+        &[
+            "simulate", "--port", "0", "--seed", "5", "--model", "sim/tiny",
+        ],
+    );
     let line = wait_for_line(&rx, |l| l.contains("listening on"));
     let url = line
         .split_whitespace()
@@ -137,7 +151,10 @@ fn simulate_serves_a_second_run_with_server_url() {
     let results = sb.results_json();
     assert_eq!(results.len(), 1);
     assert_eq!(results[0]["status"], "completed");
-    assert_eq!(results[0]["metadata"]["server_url"], url.trim_end_matches('/'));
+    assert_eq!(
+        results[0]["metadata"]["server_url"],
+        url.trim_end_matches('/')
+    );
     signal(&server, libc::SIGINT);
     let status = server.wait().expect("wait");
     assert_eq!(status.code(), Some(0), "simulate exits cleanly on Ctrl-C");

@@ -174,7 +174,8 @@ pub struct SimulateArgs {
     /// Wire format and metric names to speak.
     #[arg(long, value_enum, default_value_t = FrameworkArg::Vllm)]
     pub framework: FrameworkArg,
-    /// Served model name; requests for another model get vLLM's 404. Default: accept any.
+    /// Served model name (like vLLM's --served-model-name); requests for another model get
+    /// vLLM's 404. Default: sim-model.
     #[arg(long)]
     pub model: Option<String>,
     /// Port on 127.0.0.1 (0 picks a free one).

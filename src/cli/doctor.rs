@@ -68,7 +68,10 @@ pub async fn doctor(globals: &Globals, out: &mut dyn Write) -> Result<u8, CliErr
         check(
             Level::Ok,
             "GPU pricing",
-            format!("{} table from {} ({age} days old)", prices.source, prices.last_updated),
+            format!(
+                "{} table from {} ({age} days old)",
+                prices.source, prices.last_updated
+            ),
         )
     });
 
@@ -88,7 +91,10 @@ fn app_config_check(dir: &Path, checks: &mut Vec<Check>) -> AppConfig {
             checks.push(check(
                 Level::Warn,
                 "app config",
-                format!("{} does not exist; run `llm-inf-bench init`", path.display()),
+                format!(
+                    "{} does not exist; run `llm-inf-bench init`",
+                    path.display()
+                ),
             ));
             cfg
         }
@@ -139,7 +145,11 @@ fn leftover_pods(dir: &Path) -> Check {
                 ),
             )
         }
-        Err(e) => check(Level::Warn, "leftover pods", format!("cannot read the pod ledger: {e}")),
+        Err(e) => check(
+            Level::Warn,
+            "leftover pods",
+            format!("cannot read the pod ledger: {e}"),
+        ),
     }
 }
 

@@ -3,10 +3,10 @@
 
 pub mod args;
 mod doctor;
+pub mod results;
 mod run;
 mod runpod;
 mod settings;
-pub mod results;
 pub mod simulate;
 
 use std::process::ExitCode;
@@ -121,8 +121,9 @@ fn init_tracing(verbose: u8, quiet: bool) {
         (false, 1) => "info",
         _ => "debug",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("llm_inf_bench={level},warn")));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("llm_inf_bench={level},warn"))
+    });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

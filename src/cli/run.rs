@@ -91,7 +91,12 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
     let mut stdout = std::io::stdout().lock();
     for saved in &outcome.saved {
         let r = &saved.result;
-        writeln!(stdout, "\n{}  ({})", globals.style.bold(&r.run_id), r.status.as_str())?;
+        writeln!(
+            stdout,
+            "\n{}  ({})",
+            globals.style.bold(&r.run_id),
+            r.status.as_str()
+        )?;
         output::summary::render_summary(&r.summary, None, globals.style, &mut stdout)?;
     }
     stdout.flush()?;

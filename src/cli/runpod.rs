@@ -103,7 +103,9 @@ fn confirm_cost(est: &CostEstimate) -> Result<(), CliError> {
     if matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
         Ok(())
     } else {
-        Err(CliError::Message("cancelled: nothing was provisioned".into()))
+        Err(CliError::Message(
+            "cancelled: nothing was provisioned".into(),
+        ))
     }
 }
 
@@ -152,9 +154,10 @@ pub async fn server(
                 })?;
             match outcome {
                 Termination::Terminated => writeln!(out, "Pod {pod_id} terminated.")?,
-                Termination::AlreadyGone => {
-                    writeln!(out, "Pod {pod_id} was already gone; removed from the ledger.")?
-                }
+                Termination::AlreadyGone => writeln!(
+                    out,
+                    "Pod {pod_id} was already gone; removed from the ledger."
+                )?,
             }
         }
     }
@@ -168,7 +171,11 @@ pub async fn update_pricing(out: &mut dyn Write) -> Result<u8, CliError> {
     let today = chrono::Local::now().date_naive();
     let updated = runpod::update_pricing(&settings, &dir, today)
         .await
-        .map_err(|e| CliError::Message(format!("update-pricing failed: {e}; the built-in table stays in use")))?;
+        .map_err(|e| {
+            CliError::Message(format!(
+                "update-pricing failed: {e}; the built-in table stays in use"
+            ))
+        })?;
     writeln!(
         out,
         "Saved {} GPU prices to {} (dated {}).",

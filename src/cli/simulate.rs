@@ -7,7 +7,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use super::args::{FrameworkArg, SimulateArgs};
 use super::{exit, CliError};
 use crate::config::Framework;
-use crate::sim::{SimProfile, SimServer, ANY_MODEL};
+use crate::sim::{SimProfile, SimServer, ANY_MODEL, DEFAULT_MODEL};
 
 /// `simulate` with its flags: profile file, then flags on top; serves until Ctrl-C / SIGTERM.
 pub async fn run(args: &SimulateArgs) -> Result<u8, CliError> {
@@ -17,7 +17,10 @@ pub async fn run(args: &SimulateArgs) -> Result<u8, CliError> {
                 CliError::Message(format!("cannot read profile {}: {e}", path.display()))
             })?;
             serde_yaml::from_str::<SimProfile>(&text).map_err(|e| {
-                CliError::Message(format!("{}: invalid simulation profile: {e}", path.display()))
+                CliError::Message(format!(
+                    "{}: invalid simulation profile: {e}",
+                    path.display()
+                ))
             })?
         }
         None => SimProfile::default(),
@@ -51,7 +54,7 @@ pub async fn run(args: &SimulateArgs) -> Result<u8, CliError> {
         FrameworkArg::Sglang => Framework::Sglang,
     };
     let stop = super::run::shutdown_token()?;
-    let model = args.model.as_deref().unwrap_or(ANY_MODEL);
+    let model = args.model.as_deref().unwrap_or(DEFAULT_MODEL);
     simulate(framework, profile, model, args.port, stop.cancelled_owned()).await?;
     Ok(exit::SUCCESS)
 }

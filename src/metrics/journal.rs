@@ -30,7 +30,9 @@ pub enum JournalError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("no journal for run '{run_id}' in {dir} (see `llm-inf-bench list` for interrupted runs)")]
+    #[error(
+        "no journal for run '{run_id}' in {dir} (see `llm-inf-bench list` for interrupted runs)"
+    )]
     NotFound { run_id: String, dir: PathBuf },
     #[error("{path}: not a journal (line 1 has no header)")]
     NoHeader { path: PathBuf },
@@ -199,7 +201,10 @@ pub fn read(path: &Path) -> Result<JournalState, JournalError> {
                 by_index.remove(&index);
             }
             Ok(_) => {}
-            Err(e) => tracing::warn!("{}: skipping an unreadable journal line: {e}", path.display()),
+            Err(e) => tracing::warn!(
+                "{}: skipping an unreadable journal line: {e}",
+                path.display()
+            ),
         }
     }
     state.records = by_index
@@ -266,13 +271,33 @@ mod tests {
         })
         .unwrap();
         w.append(&Line::Iteration { index: 1 }).unwrap();
-        w.append(&Line::Record { iteration: 1, record: record(0) }).unwrap();
-        w.append(&Line::IterationDone { index: 1, result: "a.json".into() }).unwrap();
+        w.append(&Line::Record {
+            iteration: 1,
+            record: record(0),
+        })
+        .unwrap();
+        w.append(&Line::IterationDone {
+            index: 1,
+            result: "a.json".into(),
+        })
+        .unwrap();
         w.append(&Line::Iteration { index: 2 }).unwrap();
-        w.append(&Line::Record { iteration: 2, record: record(0) }).unwrap();
-        w.append(&Line::Record { iteration: 2, record: record(1) }).unwrap();
+        w.append(&Line::Record {
+            iteration: 2,
+            record: record(0),
+        })
+        .unwrap();
+        w.append(&Line::Record {
+            iteration: 2,
+            record: record(1),
+        })
+        .unwrap();
         // A duplicate (e.g. written twice around a crash) counts once.
-        w.append(&Line::Record { iteration: 2, record: record(1) }).unwrap();
+        w.append(&Line::Record {
+            iteration: 2,
+            record: record(1),
+        })
+        .unwrap();
         drop(w);
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(b"{\"type\":\"record\",\"iter").unwrap();
@@ -283,7 +308,10 @@ mod tests {
         assert_eq!(state.finished.get(&1).map(String::as_str), Some("a.json"));
         assert_eq!(state.records.get(&1), None);
         assert_eq!(state.records[&2].len(), 2);
-        assert_eq!(state.records[&2][1], record(1).clone_with_same_times(&state.records[&2][1]));
+        assert_eq!(
+            state.records[&2][1],
+            record(1).clone_with_same_times(&state.records[&2][1])
+        );
         assert_eq!(list(dir.path()).len(), 1);
     }
 

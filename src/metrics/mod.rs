@@ -1,11 +1,11 @@
 //! Measurement data: per-request records, aggregation, server-metrics scraping, result files.
 
 pub mod aggregate;
-pub mod request;
-pub mod result;
 pub mod client_health;
 pub mod journal;
-pub mod storage;
 pub mod prometheus;
+pub mod request;
+pub mod result;
 pub mod scrape;
 pub mod server_metrics;
+pub mod storage;

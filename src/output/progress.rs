@@ -37,7 +37,10 @@ struct Live {
 
 impl Live {
     fn message(&self) -> String {
-        let elapsed = self.started.map(|s| s.elapsed().as_secs_f64()).unwrap_or(0.0);
+        let elapsed = self
+            .started
+            .map(|s| s.elapsed().as_secs_f64())
+            .unwrap_or(0.0);
         let tps = if elapsed > 0.0 {
             self.tokens as f64 / elapsed
         } else {
@@ -51,7 +54,10 @@ impl Live {
             ));
         }
         if self.done > 0 {
-            msg.push_str(&format!(" | avg latency {:.0}ms", self.e2e_sum / self.done as f64));
+            msg.push_str(&format!(
+                " | avg latency {:.0}ms",
+                self.e2e_sum / self.done as f64
+            ));
         }
         if self.failed > 0 {
             msg.push_str(&format!(" | {} failed", self.failed));
@@ -164,7 +170,12 @@ impl Renderer {
                     bar.finish_with_message(self.live.message());
                 }
                 let live = &self.live;
-                let msg = format!("  {} of {} requests done | {}", live.done, live.total, live.message());
+                let msg = format!(
+                    "  {} of {} requests done | {}",
+                    live.done,
+                    live.total,
+                    live.message()
+                );
                 if !self.opts.tty {
                     self.line(&msg);
                 }
@@ -202,7 +213,10 @@ impl Renderer {
     }
 
     fn waiting(&mut self, elapsed: Duration, status: &str) {
-        let text = format!("waiting for the server ({:.0}s): {status}", elapsed.as_secs_f64());
+        let text = format!(
+            "waiting for the server ({:.0}s): {status}",
+            elapsed.as_secs_f64()
+        );
         if self.opts.tty {
             let spinner = self.spinner.get_or_insert_with(|| {
                 let s = ProgressBar::new_spinner();

@@ -57,6 +57,9 @@ impl Runner for FakeRunner {
     ) -> Result<(), RunnerError> {
         Ok(())
     }
+    async fn check_model(&self) -> Result<(), RunnerError> {
+        Ok(())
+    }
     async fn chat(
         &self,
         messages: &[ChatMessage],
