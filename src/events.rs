@@ -43,8 +43,10 @@ pub enum Event {
     },
     /// The benchmark phase ended (all requests done, or stopped early).
     BenchmarkFinished,
+    /// A result file was written (`samples`: server-metrics samples it holds, if scraped).
     ResultSaved {
         path: PathBuf,
+        samples: Option<usize>,
     },
 }
 

@@ -232,6 +232,7 @@ async fn phases(
         title: "Running benchmark...".into(),
     });
     let journal = Arc::new(std::sync::Mutex::new(open_journal(plan)?));
+    let mut saved_paths = Vec::new();
     for iteration in &plan.iterations {
         if cancel.is_cancelled() {
             break;
@@ -268,9 +269,13 @@ async fn phases(
                     result: run.path.display().to_string(),
                 },
             );
-            events.send(Event::ResultSaved {
-                path: run.path.clone(),
-            });
+            if iteration.total > 1 {
+                events.info(format!("Saved {}", run.path.display()));
+            }
+            saved_paths.push((
+                run.path.clone(),
+                run.result.gpu_metrics.as_ref().map(|g| g.time_series.len()),
+            ));
             let _ = saved.send(run);
         }
     }
@@ -286,6 +291,9 @@ async fn phases(
         index: 4,
         title: "Collecting results...".into(),
     });
+    for (path, samples) in saved_paths {
+        events.send(Event::ResultSaved { path, samples });
+    }
     Ok(())
 }
 

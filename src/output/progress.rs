@@ -180,8 +180,11 @@ impl Renderer {
                     self.line(&msg);
                 }
             }
-            Event::ResultSaved { path } => {
-                self.line(&format!("  Results saved to {}", path.display()))
+            Event::ResultSaved { path, samples } => {
+                let scraped = samples
+                    .map(|n| format!(" ({n} server-metrics samples)"))
+                    .unwrap_or_default();
+                self.line(&format!("  Results saved to {}{scraped}", path.display()))
             }
         }
     }
