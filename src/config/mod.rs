@@ -3,6 +3,8 @@
 //! expansion (`sweep`).
 
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod keys;
 pub mod loader;
 pub mod raw;

@@ -2,6 +2,8 @@
 
 pub mod aggregate;
 pub mod client_health;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod journal;
 pub mod prometheus;
 pub mod request;

@@ -4,6 +4,8 @@
 
 mod chunk;
 mod client;
+#[doc(hidden)]
+pub mod fuzzing;
 mod health;
 pub mod openai;
 pub mod sglang;

@@ -35,6 +35,11 @@ pub(crate) struct ReadOptions {
     pub capacity_hint: usize,
 }
 
+/// Largest SSE event (all its lines) the reader buffers. A real chunk is well under 1 KiB; a
+/// server sending megabytes without a blank line is broken, and buffering it all (the SSE
+/// parser would) lets one response take unbounded memory.
+pub const MAX_EVENT_BYTES: usize = 1024 * 1024;
+
 pub(crate) fn offset_us(sent: Instant, at: Instant) -> u64 {
     u64::try_from(at.saturating_duration_since(sent).as_micros()).unwrap_or(u64::MAX)
 }
@@ -62,7 +67,20 @@ where
     // closing blank line (`data: [DONE]\n` then close, as llama.cpp b6097 was captured).
     // A truncated line stays truncated, so a cut stream is still `Incomplete`.
     let tail = futures_util::stream::once(async { Ok(Piece::Tail) });
-    let events = bytes.map(|r| r.map(Piece::Data)).chain(tail).eventsource();
+    let mut bound = EventBound::default();
+    let events = bytes
+        .map(move |r| match r {
+            Ok(b) => {
+                if bound.feed(b.as_ref()) > MAX_EVENT_BYTES {
+                    Err(PieceError::TooLarge)
+                } else {
+                    Ok(Piece::Data(b))
+                }
+            }
+            Err(e) => Err(PieceError::Transport(e)),
+        })
+        .chain(tail)
+        .eventsource();
     futures_util::pin_mut!(events);
     let cancelled = cancel.cancelled();
     futures_util::pin_mut!(cancelled);
@@ -85,6 +103,13 @@ where
         let at = now();
         let event = match next {
             Some(Ok(event)) => event,
+            Some(Err(EventStreamError::Transport(PieceError::TooLarge))) => {
+                let msg = format!(
+                    "an SSE event is larger than {} KiB (no blank line ending it); stopped reading",
+                    MAX_EVENT_BYTES / 1024
+                );
+                return out.fail(sent, at, ErrorKind::Malformed, msg);
+            }
             Some(Err(EventStreamError::Transport(e))) => {
                 let msg = format!("connection lost mid-stream: {e}");
                 return out.fail(sent, at, ErrorKind::Transport, msg);
@@ -150,6 +175,56 @@ impl<B: AsRef<[u8]>> AsRef<[u8]> for Piece<B> {
             Piece::Data(b) => b.as_ref(),
             Piece::Tail => b"\n",
         }
+    }
+}
+
+/// A transport error, or the event-size cap was hit.
+enum PieceError<E> {
+    Transport(E),
+    TooLarge,
+}
+
+impl<E: Display> Display for PieceError<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PieceError::Transport(e) => e.fmt(f),
+            PieceError::TooLarge => write!(f, "event too large"),
+        }
+    }
+}
+
+/// Counts the bytes of the SSE event being received (since the last blank line), so the
+/// parser's buffer stays bounded. Line ends are `\n`, `\r\n` or `\r`, as in the SSE spec.
+#[derive(Default)]
+struct EventBound {
+    event_bytes: usize,
+    line_bytes: usize,
+    after_cr: bool,
+}
+
+impl EventBound {
+    /// Feed one piece; returns the size of the event still open after it.
+    fn feed(&mut self, bytes: &[u8]) -> usize {
+        for &b in bytes {
+            match b {
+                b'\n' if self.after_cr => self.after_cr = false,
+                b'\n' | b'\r' => {
+                    self.after_cr = b == b'\r';
+                    if self.line_bytes == 0 {
+                        self.event_bytes = 0;
+                    } else {
+                        self.event_bytes += 1;
+                    }
+                    self.line_bytes = 0;
+                }
+                _ => {
+                    self.after_cr = false;
+                    self.line_bytes += 1;
+                    self.event_bytes += 1;
+                }
+            }
+        }
+        self.event_bytes
     }
 }
 
