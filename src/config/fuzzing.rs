@@ -16,7 +16,10 @@ pub fn load_bytes(file: &Path, data: &[u8]) -> Result<usize, ConfigError> {
     let prices = PriceTable::builtin();
     let exp = super::load_with(file, &prices)?;
     let iterations = super::sweep::iterations(&exp);
-    assert!(!iterations.is_empty(), "a config has at least one iteration");
+    assert!(
+        !iterations.is_empty(),
+        "a config has at least one iteration"
+    );
     let resolved = serde_json::to_value(&exp.resolved).expect("a resolved config serializes");
     let _ = crate::metrics::journal::config_hash(&resolved);
     let today = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default();

@@ -58,7 +58,9 @@ pub fn read_sse(body: &[u8], piece: usize) -> SseSummary {
         "token stamps must increase: {offsets:?}"
     );
     assert!(
-        offsets.last().map_or(true, |&last| u64::from(last) <= reading.end_us),
+        offsets
+            .last()
+            .map_or(true, |&last| u64::from(last) <= reading.end_us),
         "the end comes after the last token"
     );
     assert!(reading.reply.is_some(), "a kept reply is always there");

@@ -83,9 +83,16 @@ impl OpenAiRunner {
 
     /// Turn a non-2xx response into the Python tool's `HTTP <code>: <start of body>`.
     async fn http_error(&self, resp: reqwest::Response, cancel: &CancellationToken) -> String {
-        let status = resp.status().as_u16();
+        let code = resp.status();
+        let status = code.as_u16();
         let body = read_capped(resp.bytes_stream(), self.timeouts.idle_read, cancel).await;
-        let mut msg = format!("HTTP {status}: {}", truncate(body.trim(), 200));
+        let mut msg = match body.trim() {
+            "" => format!(
+                "HTTP {status}: {} (empty body)",
+                code.canonical_reason().unwrap_or("no reason phrase")
+            ),
+            text => format!("HTTP {status}: {}", truncate(text, 200)),
+        };
         if status == 404 {
             msg.push_str(&format!(
                 " (is model `{}` served there? GET {}/v1/models lists the served names)",

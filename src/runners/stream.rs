@@ -3,6 +3,7 @@
 //! Generic over the byte stream and the clock so tests can feed hand-split bytes.
 
 use std::fmt::Display;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use eventsource_stream::{EventStreamError, Eventsource};
@@ -68,9 +69,12 @@ where
     // A truncated line stays truncated, so a cut stream is still `Incomplete`.
     let tail = futures_util::stream::once(async { Ok(Piece::Tail) });
     let mut bound = EventBound::default();
+    // When bytes last arrived (µs since sent): a slow event is not an idle connection.
+    let last_bytes = AtomicU64::new(0);
     let events = bytes
-        .map(move |r| match r {
+        .map(|r| match r {
             Ok(b) => {
+                last_bytes.store(offset_us(sent, Instant::now()), Ordering::Relaxed);
                 if bound.feed(b.as_ref()) > MAX_EVENT_BYTES {
                     Err(PieceError::TooLarge)
                 } else {
@@ -96,6 +100,11 @@ where
             }
             next = events.next() => next,
             _ = &mut idle => {
+                let last = sent + Duration::from_micros(last_bytes.load(Ordering::Relaxed));
+                if last + opts.idle_read > Instant::now() {
+                    idle.as_mut().reset(tokio::time::Instant::from_std(last + opts.idle_read));
+                    continue;
+                }
                 let msg = format!("no data for {} s", opts.idle_read.as_secs_f64());
                 return out.fail(sent, Instant::now(), ErrorKind::Timeout, msg);
             }
