@@ -36,6 +36,9 @@ pub struct RunPlan {
     pub health_timeout: Duration,
     /// Continue an interrupted run from its journal.
     pub resume: Option<JournalState>,
+    /// `run` arguments that continue this run (config path, flags), kept in the journal for
+    /// the resume command `list` shows. No secrets: URLs must be redacted.
+    pub resume_args: Vec<String>,
 }
 
 /// Ctrl-C / SIGTERM: the first cancels `graceful` (stop sending, save, tear down); the second
@@ -231,7 +234,7 @@ async fn phases(
         index: 3,
         title: "Running benchmark...".into(),
     });
-    let journal = Arc::new(std::sync::Mutex::new(open_journal(plan)?));
+    let journal = open_journal(plan)?;
     let mut saved_paths = Vec::new();
     for iteration in &plan.iterations {
         if cancel.is_cancelled() {
@@ -263,7 +266,7 @@ async fn phases(
             run_iteration(plan, iteration, &server, &runner, events, cancel, &journal).await?;
         if let Some(run) = run {
             journal_append(
-                &journal,
+                &journal.writer,
                 &Line::IterationDone {
                     index: iteration.index,
                     result: run.path.display().to_string(),
@@ -280,7 +283,7 @@ async fn phases(
         }
     }
     // Every iteration's result is written (interrupted ones as `partial`): the journal is done.
-    if let Ok(mutex) = Arc::try_unwrap(journal) {
+    if let Ok(mutex) = Arc::try_unwrap(journal.writer) {
         if let Ok(writer) = mutex.into_inner() {
             if let Err(e) = writer.remove() {
                 events.warn(e.to_string());
@@ -316,11 +319,11 @@ async fn run_iteration(
     runner: &Arc<dyn Runner>,
     events: &EventSink,
     cancel: &CancellationToken,
-    journal: &SharedJournal,
+    journal: &RunJournal,
 ) -> Result<Option<SavedRun>, RunError> {
     let exp = &iteration.experiment;
     journal_append(
-        journal,
+        &journal.writer,
         &Line::Iteration {
             index: iteration.index,
         },
@@ -340,8 +343,14 @@ async fn run_iteration(
         )
     });
 
+    if !earlier.is_empty() {
+        events.info(format!(
+            "Resuming: {} request(s) measured before the interruption are kept",
+            earlier.len()
+        ));
+    }
     events.send(Event::BenchmarkStarted {
-        total: workload.total_requests(),
+        total: workload.total_requests().saturating_sub(earlier.len()),
     });
     let started_at = chrono::Utc::now();
     let usage_before = client_health::ResourceUsage::now();
@@ -354,7 +363,7 @@ async fn run_iteration(
             cancel: cancel.clone(),
             already_done,
             on_record: {
-                let journal = Arc::clone(journal);
+                let journal = Arc::clone(&journal.writer);
                 let index = iteration.index;
                 Box::new(move |record| {
                     journal_append(
@@ -377,6 +386,12 @@ async fn run_iteration(
     };
 
     let mut records = outcome.records;
+    // A resumed iteration started when its first request did, before the interruption.
+    let started_at = earlier
+        .iter()
+        .map(|r| r.started_at)
+        .min()
+        .map_or(started_at, |first| first.min(started_at));
     if !earlier.is_empty() {
         duration += span(&earlier);
         records.extend(earlier);
@@ -438,7 +453,7 @@ async fn run_iteration(
                     .collect::<BTreeMap<_, _>>(),
             }),
             stopped_early: outcome.stopped_early.clone(),
-            resumed_at: plan.resume.as_ref().map(|_| vec![chrono::Utc::now()]),
+            resumed_at: journal.resumed_at.clone(),
             server_log: server.server_log.as_ref().map(|p| p.display().to_string()),
             client: Some(client),
         },
@@ -453,6 +468,12 @@ async fn run_iteration(
 
 type SharedJournal = Arc<std::sync::Mutex<JournalWriter>>;
 
+/// The run's journal, and every time the run was resumed (this one last).
+struct RunJournal {
+    writer: SharedJournal,
+    resumed_at: Option<Vec<chrono::DateTime<chrono::Utc>>>,
+}
+
 /// The base run id (before sweep suffixes), shared by the journal and `--resume`.
 pub fn base_run_id(plan: &RunPlan) -> String {
     match &plan.resume {
@@ -464,22 +485,38 @@ pub fn base_run_id(plan: &RunPlan) -> String {
     }
 }
 
-fn open_journal(plan: &RunPlan) -> Result<JournalWriter, RunError> {
-    let run_id = base_run_id(plan);
-    let path = journal::journal_path(&plan.output_dir, &run_id);
-    let mut writer = JournalWriter::open(&path)?;
-    if plan.resume.is_none() {
-        let config = serde_json::to_value(&plan.experiment.resolved)
-            .map_err(|e| RunError::Internal(format!("cannot serialize the config: {e}")))?;
-        writer.append(&Line::Header {
-            run_id,
-            config_hash: journal::config_hash(&config),
-            config,
-            iterations: plan.iterations.len(),
-            started_at: chrono::Utc::now(),
-        })?;
-    }
-    Ok(writer)
+/// A new run creates its journal (header first); a resumed one appends to its own.
+fn open_journal(plan: &RunPlan) -> Result<RunJournal, RunError> {
+    let (writer, resumed_at) = match &plan.resume {
+        Some(state) => {
+            let path = journal::journal_path(&plan.output_dir, &state.run_id);
+            let mut writer = JournalWriter::open(&path)?;
+            let now = chrono::Utc::now();
+            writer.append(&Line::Resumed { at: now })?;
+            let mut resumed_at = state.resumed_at.clone();
+            resumed_at.push(now);
+            (writer, Some(resumed_at))
+        }
+        None => {
+            let (run_id, mut writer) = JournalWriter::create(&plan.output_dir, &base_run_id(plan))?;
+            let config = serde_json::to_value(&plan.experiment.resolved)
+                .map_err(|e| RunError::Internal(format!("cannot serialize the config: {e}")))?;
+            writer.append(&Line::Header {
+                run_id,
+                config_hash: journal::config_hash(&config),
+                config,
+                iterations: plan.iterations.len(),
+                started_at: chrono::Utc::now(),
+                resume_args: plan.resume_args.clone(),
+            })?;
+            (writer, None)
+        }
+    };
+    tracing::debug!("journal: {}", writer.path().display());
+    Ok(RunJournal {
+        writer: Arc::new(std::sync::Mutex::new(writer)),
+        resumed_at,
+    })
 }
 
 /// Journal writes happen in the collector task, never in a request task. A failed write is

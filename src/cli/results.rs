@@ -46,6 +46,7 @@ pub fn list(
     let dir = dir(&args.dir, default_dir);
     let entries = storage::list_results(dir)?;
     results_out::render_list(&entries, dir, style, out)?;
+    results_out::render_interrupted(&crate::metrics::journal::list(dir), style, out)?;
     Ok(())
 }
 

@@ -66,6 +66,7 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
         output_dir,
         health_timeout: orchestrator::HEALTH_TIMEOUT,
         resume,
+        resume_args: resume_args(args),
     };
 
     let signals = Signals::default();
@@ -119,6 +120,25 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
         }
         Some(e) => Err(CliError::Run(e)),
     }
+}
+
+/// The `run` arguments that continue this run, shown by `list` for an interrupted one.
+/// The server URL is redacted: credentials never reach the journal.
+fn resume_args(args: &RunArgs) -> Vec<String> {
+    let mut out = vec![args.config.display().to_string()];
+    if let Some(dir) = &args.output_dir {
+        out.extend(["--output-dir".to_string(), dir.display().to_string()]);
+    }
+    if let Some(name) = &args.name {
+        out.extend(["--name".to_string(), name.clone()]);
+    }
+    if let Some(url) = &args.server_url {
+        out.extend(["--server-url".to_string(), orchestrator::redact_url(url)]);
+    }
+    if args.confirm {
+        out.push("--confirm".into());
+    }
+    out
 }
 
 /// The journal of `run_id`, checked against the config being run now.

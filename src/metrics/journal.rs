@@ -3,8 +3,9 @@
 //! continue. Removed once the run finishes (normally or interrupted with its partial results
 //! saved).
 //!
-//! Lines: a `header` (run id, config hash, resolved config, iteration count), then per sweep
-//! iteration `iteration` (start), `record`s, and `iteration_done` (its result file written).
+//! Lines: a `header` (run id, config hash, resolved config, iteration count, the `run`
+//! arguments that resume it), then per sweep iteration `iteration` (start), `record`s, and
+//! `iteration_done` (its result file written); `resumed` each time the run is resumed.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -36,7 +37,7 @@ pub enum JournalError {
     NotFound { run_id: String, dir: PathBuf },
     #[error("{path}: not a journal (line 1 has no header)")]
     NoHeader { path: PathBuf },
-    #[error("the config changed since run '{run_id}' started (hash {then} → {now}); resume needs the same config")]
+    #[error("the config changed since run '{run_id}' started (hash {then} → {now}); resume needs the same config: undo the change, or start a new run without --resume")]
     ConfigChanged {
         run_id: String,
         then: String,
@@ -53,6 +54,13 @@ pub enum Line {
         config: serde_json::Value,
         iterations: usize,
         started_at: chrono::DateTime<chrono::Utc>,
+        /// `llm-inf-bench run` arguments (config path, flags) that continue this run, before
+        /// `--resume <run-id>`. Never holds a secret (URLs are redacted).
+        #[serde(default)]
+        resume_args: Vec<String>,
+    },
+    Resumed {
+        at: chrono::DateTime<chrono::Utc>,
     },
     Iteration {
         index: usize,
@@ -78,27 +86,58 @@ pub fn journal_path(dir: &Path, run_id: &str) -> PathBuf {
     dir.join(format!("{run_id}{JOURNAL_SUFFIX}"))
 }
 
-/// Appends lines, each flushed to the OS as written.
+/// Appends lines, each handed to the OS as written (a killed process loses none of them).
 pub struct JournalWriter {
     path: PathBuf,
     file: File,
 }
 
+/// Most `-N` suffixes tried for a new journal's run id.
+const MAX_SUFFIX: usize = 1000;
+
 impl JournalWriter {
-    /// Create a new journal, or reopen an existing one for appending (resume).
+    /// Create the journal of a new run in `dir`. Another run may have started in the same second
+    /// with the same name: then the id gets a `-2`, `-3`… suffix. Returns the run id used.
+    pub fn create(dir: &Path, run_id: &str) -> Result<(String, Self), JournalError> {
+        std::fs::create_dir_all(dir).map_err(|source| JournalError::Write {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let mut last_err = None;
+        for n in 1..=MAX_SUFFIX {
+            let id = if n == 1 {
+                run_id.to_string()
+            } else {
+                format!("{run_id}-{n}")
+            };
+            let path = journal_path(dir, &id);
+            match OpenOptions::new().append(true).create_new(true).open(&path) {
+                Ok(file) => return Ok((id, Self { path, file })),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last_err = Some(e),
+                Err(source) => return Err(JournalError::Write { path, source }),
+            }
+        }
+        Err(JournalError::Write {
+            path: journal_path(dir, run_id),
+            source: last_err.unwrap_or_else(|| std::io::Error::other("no free journal name")),
+        })
+    }
+
+    /// Reopen an existing journal for appending (resume). A torn last line (the write a crash
+    /// cut) is ended first, so the next line does not run into it.
     pub fn open(path: &Path) -> Result<Self, JournalError> {
         let err = |source| JournalError::Write {
             path: path.to_path_buf(),
             source,
         };
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(err)?;
-        }
-        let file = OpenOptions::new()
-            .create(true)
+        let mut file = OpenOptions::new()
+            .read(true)
             .append(true)
             .open(path)
             .map_err(err)?;
+        if !ends_with_newline(&mut file).map_err(err)? {
+            file.write_all(b"\n").map_err(err)?;
+        }
         Ok(Self {
             path: path.to_path_buf(),
             file,
@@ -135,6 +174,19 @@ impl JournalWriter {
     }
 }
 
+/// An empty file counts as ending with a newline (nothing to end).
+fn ends_with_newline(file: &mut File) -> std::io::Result<bool> {
+    use std::io::{Read, Seek, SeekFrom};
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(true);
+    }
+    file.seek(SeekFrom::Start(len - 1))?;
+    let mut last = [0u8; 1];
+    file.read_exact(&mut last)?;
+    Ok(last[0] == b'\n')
+}
+
 /// What a journal says about an unfinished run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JournalState {
@@ -143,6 +195,10 @@ pub struct JournalState {
     pub config: serde_json::Value,
     pub iterations: usize,
     pub started_at: chrono::DateTime<chrono::Utc>,
+    /// `run` arguments before `--resume` (see [`Line::Header`]).
+    pub resume_args: Vec<String>,
+    /// Earlier resumes of this run.
+    pub resumed_at: Vec<chrono::DateTime<chrono::Utc>>,
     /// Iterations whose result file was written (1-based index → file).
     pub finished: BTreeMap<usize, String>,
     /// Records of unfinished iterations, by iteration; a request index appears once.
@@ -152,6 +208,28 @@ pub struct JournalState {
 impl JournalState {
     pub fn completed_requests(&self) -> usize {
         self.records.values().map(Vec::len).sum()
+    }
+
+    /// The command that continues this run.
+    pub fn resume_command(&self) -> String {
+        let mut parts = vec!["llm-inf-bench".to_string(), "run".to_string()];
+        if self.resume_args.is_empty() {
+            parts.push("<config>".into());
+        }
+        parts.extend(self.resume_args.iter().map(|a| shell_quote(a)));
+        parts.push("--resume".into());
+        parts.push(shell_quote(&self.run_id));
+        parts.join(" ")
+    }
+}
+
+/// `arg` as one shell word (single-quoted when it holds anything but safe characters).
+fn shell_quote(arg: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c);
+    if !arg.is_empty() && arg.chars().all(safe) {
+        arg.to_string()
+    } else {
+        format!("'{}'", arg.replace('\'', "'\\''"))
     }
 }
 
@@ -172,6 +250,7 @@ pub fn read(path: &Path) -> Result<JournalState, JournalError> {
         config,
         iterations,
         started_at,
+        resume_args,
     }) = header
     else {
         return Err(JournalError::NoHeader {
@@ -184,6 +263,8 @@ pub fn read(path: &Path) -> Result<JournalState, JournalError> {
         config,
         iterations,
         started_at,
+        resume_args,
+        resumed_at: Vec::new(),
         finished: BTreeMap::new(),
         records: BTreeMap::new(),
     };
@@ -200,6 +281,7 @@ pub fn read(path: &Path) -> Result<JournalState, JournalError> {
                 state.finished.insert(index, result);
                 by_index.remove(&index);
             }
+            Ok(Line::Resumed { at }) => state.resumed_at.push(at),
             Ok(_) => {}
             Err(e) => tracing::warn!(
                 "{}: skipping an unreadable journal line: {e}",
@@ -259,8 +341,9 @@ mod tests {
     #[test]
     fn round_trip_skips_torn_line_and_finished_iterations() {
         let dir = tempfile::tempdir().unwrap();
-        let path = journal_path(dir.path(), "r-1");
-        let mut w = JournalWriter::open(&path).unwrap();
+        let (id, mut w) = JournalWriter::create(dir.path(), "r-1").unwrap();
+        assert_eq!(id, "r-1");
+        let path = w.path().to_path_buf();
         let config = serde_json::json!({"name": "r"});
         w.append(&Line::Header {
             run_id: "r-1".into(),
@@ -268,6 +351,7 @@ mod tests {
             config: config.clone(),
             iterations: 2,
             started_at: chrono::Utc::now(),
+            resume_args: vec!["exp.yaml".into()],
         })
         .unwrap();
         w.append(&Line::Iteration { index: 1 }).unwrap();
@@ -301,13 +385,29 @@ mod tests {
         drop(w);
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(b"{\"type\":\"record\",\"iter").unwrap();
+        drop(f);
+        // Resuming ends the torn line before appending, so the new line is whole.
+        let mut w = JournalWriter::open(&path).unwrap();
+        let at = chrono::Utc::now();
+        w.append(&Line::Resumed { at }).unwrap();
+        w.append(&Line::Record {
+            iteration: 2,
+            record: record(2),
+        })
+        .unwrap();
+        drop(w);
 
         let state = read(&path).unwrap();
         assert_eq!(state.run_id, "r-1");
         assert_eq!(state.config_hash, config_hash(&config));
         assert_eq!(state.finished.get(&1).map(String::as_str), Some("a.json"));
         assert_eq!(state.records.get(&1), None);
-        assert_eq!(state.records[&2].len(), 2);
+        assert_eq!(state.records[&2].len(), 3);
+        assert_eq!(state.resumed_at, vec![at]);
+        assert_eq!(
+            state.resume_command(),
+            "llm-inf-bench run exp.yaml --resume r-1"
+        );
         assert_eq!(
             state.records[&2][1],
             record(1).clone_with_same_times(&state.records[&2][1])
@@ -323,6 +423,35 @@ mod tests {
                 ..self.clone()
             }
         }
+    }
+
+    #[test]
+    fn a_second_run_in_the_same_second_gets_its_own_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, _wa) = JournalWriter::create(dir.path(), "exp-1").unwrap();
+        let (b, _wb) = JournalWriter::create(dir.path(), "exp-1").unwrap();
+        assert_eq!(a, "exp-1");
+        assert_eq!(b, "exp-1-2");
+        assert_eq!(list(dir.path()).len(), 2);
+    }
+
+    #[test]
+    fn resume_command_quotes_odd_arguments() {
+        let state = JournalState {
+            run_id: "r".into(),
+            config_hash: String::new(),
+            config: serde_json::Value::Null,
+            iterations: 1,
+            started_at: chrono::Utc::now(),
+            resume_args: vec!["my exp's.yaml".into(), "--output-dir".into(), "out".into()],
+            resumed_at: Vec::new(),
+            finished: BTreeMap::new(),
+            records: BTreeMap::new(),
+        };
+        assert_eq!(
+            state.resume_command(),
+            "llm-inf-bench run 'my exp'\\''s.yaml' --output-dir out --resume r"
+        );
     }
 
     #[test]

@@ -1,12 +1,14 @@
-//! `list` (one row per result file) and `show` (one run's metadata, config and summary).
+//! `list` (one row per result file, then interrupted runs with their resume command) and
+//! `show` (one run's metadata, config and summary).
 
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use comfy_table::{Cell, CellAlignment};
 use serde_json::Value;
 
 use crate::metrics::aggregate::per_turn_from_rows;
+use crate::metrics::journal::{JournalError, JournalState};
 use crate::metrics::result::{RunResult, RunStatus};
 use crate::metrics::storage::ResultEntry;
 use crate::output::style::{ms, num3, or_dash, Style, Tone};
@@ -17,6 +19,46 @@ fn status_tone(status: RunStatus) -> Tone {
         RunStatus::Completed => Tone::Good,
         RunStatus::Partial | RunStatus::Failed => Tone::Bad,
     }
+}
+
+/// Runs that stopped without finishing (a crash, `kill -9`, a second Ctrl-C): their journal is
+/// still there. Each with what it saved and the command that continues it. Nothing when none.
+pub fn render_interrupted(
+    journals: &[(PathBuf, Result<JournalState, JournalError>)],
+    style: Style,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    if journals.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "\n{}",
+        style.yellow("Interrupted runs (journal kept; resume to finish them):")
+    )?;
+    for (path, state) in journals {
+        match state {
+            Ok(state) => {
+                writeln!(
+                    out,
+                    "  {}  interrupted  started {}  {} request(s) saved, {}/{} iteration(s) done",
+                    style.bold(&state.run_id),
+                    state.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                    state.completed_requests(),
+                    state.finished.len(),
+                    state.iterations
+                )?;
+                writeln!(out, "    resume: {}", state.resume_command())?;
+            }
+            Err(e) => writeln!(
+                out,
+                "  {} {}: {e}",
+                style.yellow("unreadable journal:"),
+                path.display()
+            )?,
+        }
+    }
+    Ok(())
 }
 
 /// The `list` table; unreadable files are listed under it with the reason.
