@@ -133,9 +133,13 @@ pub fn spawn_scraper_with(
         .pool_max_idle_per_host(1)
         .build()
         .map_err(|e| e.to_string());
+    let url = format!("{}/metrics", base_url.trim_end_matches('/'));
+    let redact = crate::runners::Redactor::for_url(&url);
     let scraper = Scraper {
         client,
-        url: format!("{}/metrics", base_url.trim_end_matches('/')),
+        shown_url: redact.text(&url),
+        redact,
+        url,
         dialect,
         options,
         started,
@@ -155,6 +159,9 @@ pub fn spawn_scraper_with(
 struct Scraper {
     client: Result<reqwest::Client, String>,
     url: String,
+    /// `url` without credentials, and what hides them in error text: for the log.
+    shown_url: String,
+    redact: crate::runners::Redactor,
     dialect: MetricsDialect,
     options: ScrapeOptions,
     started: Instant,
@@ -190,11 +197,12 @@ impl Scraper {
                 }
                 Err(e) => {
                     out.scrape_errors += 1;
+                    let e = self.redact.text(&e.to_string());
                     // Say it once per outage, not every 100 ms.
                     if failing {
-                        tracing::debug!(url = %self.url, "metrics scrape failed: {e}");
+                        tracing::debug!(url = %self.shown_url, "metrics scrape failed: {e}");
                     } else {
-                        tracing::warn!(url = %self.url, "metrics scrape failed: {e}");
+                        tracing::warn!(url = %self.shown_url, "metrics scrape failed: {e}");
                     }
                     failing = true;
                 }

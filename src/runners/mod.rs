@@ -12,6 +12,8 @@ pub mod sglang;
 mod stream;
 pub mod vllm;
 
+pub(crate) use client::Redactor;
+
 #[cfg(test)]
 #[path = "../../tests/support/fixtures.rs"]
 pub(crate) mod test_fixtures;

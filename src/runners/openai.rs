@@ -8,7 +8,7 @@ use futures_util::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use super::client::{build_client, describe_send_error, full_chain, is_refused};
+use super::client::{build_client, describe_send_error, full_chain, is_refused, Redactor};
 use super::stream::{offset_us, read_stream, truncate, ReadOptions, StreamReading};
 use super::{ChatMessage, ChatOutcome, HealthProgress, Runner, RunnerError, RunnerTimeouts};
 use crate::config::{Framework, GenerationParams};
@@ -31,6 +31,8 @@ pub struct OpenAiRunner {
     model: String,
     timeouts: RunnerTimeouts,
     client: reqwest::Client,
+    /// Credentials in the URL never reach a message.
+    redact: Redactor,
 }
 
 impl OpenAiRunner {
@@ -42,9 +44,12 @@ impl OpenAiRunner {
         max_connections: usize,
     ) -> Result<Self, RunnerError> {
         let base_url = base_url.trim_end_matches('/').to_string();
-        let invalid = |reason: String| RunnerError::InvalidUrl {
-            url: base_url.clone(),
-            reason,
+        let redact = Redactor::for_url(&base_url);
+        let invalid = |reason: String| {
+            redact.error(RunnerError::InvalidUrl {
+                url: base_url.clone(),
+                reason,
+            })
         };
         let chat_url = reqwest::Url::parse(&format!("{base_url}/v1/chat/completions"))
             .map_err(|e| invalid(e.to_string()))?;
@@ -58,6 +63,7 @@ impl OpenAiRunner {
             model: model.to_string(),
             client: build_client(&timeouts, max_connections)?,
             timeouts,
+            redact,
         })
     }
 
@@ -209,6 +215,44 @@ impl OpenAiRunner {
         }
     }
 
+    async fn check_model_unredacted(&self) -> Result<(), RunnerError> {
+        let url = format!("{}/v1/models", self.base_url);
+        let list_err = |reason: String| RunnerError::ModelList {
+            url: url.clone(),
+            reason,
+        };
+        let resp = self
+            .client
+            .get(&url)
+            .timeout(self.timeouts.probe.max(Duration::from_secs(10)))
+            .send()
+            .await
+            .map_err(|e| list_err(describe_send_error(&e)))?;
+        let status = resp.status();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| list_err(describe_send_error(&e)))?;
+        if !status.is_success() {
+            let text = String::from_utf8_lossy(&body);
+            return Err(list_err(format!(
+                "HTTP {}: {}",
+                status.as_u16(),
+                truncate(text.trim(), 200)
+            )));
+        }
+        let list: ModelList = serde_json::from_slice(&body)
+            .map_err(|e| list_err(format!("unexpected response ({e})")))?;
+        if list.data.iter().any(|m| m.id == self.model) {
+            return Ok(());
+        }
+        Err(RunnerError::ModelNotServed {
+            model: self.model.clone(),
+            url,
+            served: list.data.into_iter().map(|m| m.id).collect(),
+        })
+    }
+
     fn send_error(&self, e: &reqwest::Error) -> String {
         if is_refused(e) {
             format!("connection refused ({})", self.chat_url)
@@ -304,6 +348,12 @@ impl Runner for OpenAiRunner {
         on_wait: &(dyn Fn(HealthProgress) + Send + Sync),
     ) -> Result<(), RunnerError> {
         let url = format!("{}{}", self.base_url, self.flavor.health_path);
+        let on_wait = |p: HealthProgress| {
+            on_wait(HealthProgress {
+                last_status: self.redact.text(&p.last_status),
+                ..p
+            })
+        };
         super::health::wait_healthy(
             &self.client,
             &url,
@@ -311,47 +361,16 @@ impl Runner for OpenAiRunner {
             self.timeouts.probe,
             timeout,
             cancel,
-            on_wait,
+            &on_wait,
         )
         .await
+        .map_err(|e| self.redact.error(e))
     }
 
     async fn check_model(&self) -> Result<(), RunnerError> {
-        let url = format!("{}/v1/models", self.base_url);
-        let list_err = |reason: String| RunnerError::ModelList {
-            url: url.clone(),
-            reason,
-        };
-        let resp = self
-            .client
-            .get(&url)
-            .timeout(self.timeouts.probe.max(Duration::from_secs(10)))
-            .send()
+        self.check_model_unredacted()
             .await
-            .map_err(|e| list_err(describe_send_error(&e)))?;
-        let status = resp.status();
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| list_err(describe_send_error(&e)))?;
-        if !status.is_success() {
-            let text = String::from_utf8_lossy(&body);
-            return Err(list_err(format!(
-                "HTTP {}: {}",
-                status.as_u16(),
-                truncate(text.trim(), 200)
-            )));
-        }
-        let list: ModelList = serde_json::from_slice(&body)
-            .map_err(|e| list_err(format!("unexpected response ({e})")))?;
-        if list.data.iter().any(|m| m.id == self.model) {
-            return Ok(());
-        }
-        Err(RunnerError::ModelNotServed {
-            model: self.model.clone(),
-            url,
-            served: list.data.into_iter().map(|m| m.id).collect(),
-        })
+            .map_err(|e| self.redact.error(e))
     }
 
     async fn chat(
@@ -375,7 +394,10 @@ impl Runner for OpenAiRunner {
             .body(body);
         let started_at = chrono::Utc::now();
         let sent = Instant::now();
-        let reading = self.send_and_read(request, sent, opts, cancel).await;
+        let mut reading = self.send_and_read(request, sent, opts, cancel).await;
+        if let Some(e) = reading.error.as_mut() {
+            e.message = self.redact.text(&e.message);
+        }
         outcome(started_at, reading)
     }
 }
