@@ -116,7 +116,10 @@ fn happy_path_creates_polls_benchmarks_and_terminates() {
         ],
     );
     w.assert_no_pod_left();
-    assert!(w.sb.home().join("pods.json").exists(), "the ledger was used");
+    assert!(
+        w.sb.home().join("pods.json").exists(),
+        "the ledger was used"
+    );
 }
 
 // 2. Create failures --------------------------------------------------------------------
@@ -143,7 +146,7 @@ fn create_400_names_the_gpu_and_suggests_another() {
         &[
             "A100-80GB (NVIDIA A100 80GB PCIe)",
             "community cloud",
-            "no longer any instances available",
+            "no longer any instances available with the requested specifications. This usually",
             "another gpu_type",
             "A100-SXM-80GB",
         ],
@@ -212,7 +215,10 @@ fn create_500_without_a_pod_is_retried_then_gives_up() {
     let cfg = w.config("e2e-500", 4, 2);
     let (code, _, stderr) = w.run(&["run", cfg.to_str().unwrap()]);
     assert_eq!(code, 1, "{stderr}");
-    assert_contains(&stderr, &["server error 500 after 5 attempts", "upstream failed"]);
+    assert_contains(
+        &stderr,
+        &["server error 500 after 5 attempts", "upstream failed"],
+    );
     assert_eq!(w.fake.create_bodies().len(), 5);
     // Before each retry the client looked for a half-created pod by name.
     assert_eq!(w.fake.calls_to("GET", "/v2/pods").len(), 5);
@@ -286,7 +292,11 @@ fn pod_never_running_times_out_and_is_terminated() {
     assert_eq!(code, 1, "{stderr}");
     assert_contains(
         &stderr,
-        &["pod pod0001 did not start", "last status: STARTING", "Pod pod0001 terminated"],
+        &[
+            "pod pod0001 did not start",
+            "last status: STARTING",
+            "Pod pod0001 terminated",
+        ],
     );
     assert!(w.fake.served_statuses("pod0001").len() >= 2, "it polled");
     assert_eq!(calls(&w).last(), Some(&call("DELETE", "/v2/pods/pod0001")));
@@ -314,7 +324,10 @@ fn health_times_out(server: PodServer, last_failure: &str) {
     cmd.env("LLM_INF_BENCH_HEALTH_TIMEOUT_S", "0.3");
     let (code, _, stderr) = w.run_with(cmd, &["run", cfg.to_str().unwrap()]);
     assert_eq!(code, 1, "{stderr}");
-    assert_contains(&stderr, &["/health", last_failure, "Pod pod0001 terminated"]);
+    assert_contains(
+        &stderr,
+        &["/health", last_failure, "Pod pod0001 terminated"],
+    );
     assert_eq!(calls(&w).last(), Some(&call("DELETE", "/v2/pods/pod0001")));
     assert!(w.sb.result_files().is_empty());
     w.assert_no_pod_left();
@@ -353,7 +366,10 @@ fn interrupt_mid_benchmark(sig: i32) {
     w.assert_key_never_leaked(&[&out]);
     let r = assert_one_result_from(&w, "pod0001", "partial");
     let done = r["summary"]["successful_requests"].as_u64().unwrap_or(0);
-    assert!((100..1000).contains(&done), "completed requests kept: {done}");
+    assert!(
+        (100..1000).contains(&done),
+        "completed requests kept: {done}"
+    );
     assert_contains(&out, &["Pod pod0001 terminated"]);
     assert_eq!(calls(&w).last(), Some(&call("DELETE", "/v2/pods/pod0001")));
     w.assert_no_pod_left();
@@ -420,7 +436,10 @@ fn failed_terminate_is_reported_and_server_stop_cleans_up_later() {
     // Still failing: stop says so and keeps the record.
     let (code, _, stderr) = w.run(&["server", "stop", "pod0001"]);
     assert_eq!(code, 1, "{stderr}");
-    assert_contains(&stderr, &["could not terminate pod pod0001", "server stop pod0001"]);
+    assert_contains(
+        &stderr,
+        &["could not terminate pod pod0001", "server stop pod0001"],
+    );
     assert_eq!(w.ledger_ids(), vec!["pod0001"]);
 
     w.fake.fail_terminate(false);
@@ -455,7 +474,10 @@ fn expensive_run_with_y_proceeds() {
     let (code, _, stderr) = w.run(&["run", "-y", cfg.to_str().unwrap()]);
     assert_eq!(code, 0, "{stderr}");
     let body = &w.fake.create_bodies()[0];
-    assert_eq!(body["gpu"], serde_json::json!({"id": "NVIDIA H100 80GB HBM3", "count": 8}));
+    assert_eq!(
+        body["gpu"],
+        serde_json::json!({"id": "NVIDIA H100 80GB HBM3", "count": 8})
+    );
     assert!(body["args"]
         .as_str()
         .unwrap_or("")
@@ -512,12 +534,18 @@ fn update_pricing_writes_the_table_and_dry_run_shows_its_date() {
     let w = World::new();
     let cfg = w.config("e2e-pricing", 4, 2);
     let (_, before, _) = w.run(&["run", "--dry-run", cfg.to_str().unwrap()]);
-    assert_contains(&before, &["builtin table, last updated 2026-11-01", "$1.19/hr"]);
+    assert_contains(
+        &before,
+        &["builtin table, last updated 2026-11-01", "$1.19/hr"],
+    );
 
     let (code, stdout, stderr) = w.run(&["update-pricing"]);
     assert_eq!(code, 0, "{stderr}");
     let path = w.sb.home().join("pricing.json");
-    assert_contains(&stdout, &["Saved 2 GPU prices", &path.display().to_string()]);
+    assert_contains(
+        &stdout,
+        &["Saved 2 GPU prices", &path.display().to_string()],
+    );
     let table: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).expect("pricing.json")).unwrap();
     let date = table["last_updated"].as_str().expect("date").to_string();
@@ -535,5 +563,107 @@ fn update_pricing_writes_the_table_and_dry_run_shows_its_date() {
         ],
     );
     assert_eq!(w.fake.calls().len(), 1, "a dry run calls no API");
+    w.assert_no_pod_left();
+}
+
+// 5b. Signals before the benchmark ------------------------------------------------------
+
+/// Interrupt once `trigger` is printed: exit 130, no result, the pod terminated.
+fn interrupt_before_benchmark(w: World, trigger: &str) {
+    let cfg = w.config("e2e-early-signal", 4, 2);
+    let mut cmd_args = vec!["run", cfg.to_str().unwrap()];
+    cmd_args.insert(0, "-vv");
+    let mut p = w.spawn(&cmd_args);
+    p.wait_for(|l| l.contains(trigger));
+    p.signal(libc::SIGINT);
+    let (status, out) = p.finish();
+    assert_eq!(status.code(), Some(130), "{out}");
+    w.assert_key_never_leaked(&[&out]);
+    assert!(w.sb.result_files().is_empty(), "nothing was measured");
+    assert_contains(&out, &["Pod pod0001 terminated"]);
+    w.assert_no_pod_left();
+}
+
+#[test]
+fn sigint_while_waiting_for_the_pod_to_run_terminates_it() {
+    let w = World::new();
+    w.fake.set_lifecycle(Lifecycle::NeverRunning);
+    interrupt_before_benchmark(w, "waiting for the server (0s): pod pod0001");
+}
+
+#[test]
+fn sigint_during_the_health_check_terminates_the_pod() {
+    interrupt_before_benchmark(World::with(PodServer::Refusing), "[2/4] Loading model");
+}
+
+#[test]
+fn sigint_while_create_is_in_flight_still_terminates_the_late_pod() {
+    let w = World::new();
+    w.fake.script_create(vec![CreateScript::HangThenCreate]);
+    let cfg = w.config("e2e-signal-in-create", 4, 2);
+    let mut p = w.spawn(&["run", cfg.to_str().unwrap()]);
+    w.rt.block_on(w.fake.create_seen());
+    p.signal(libc::SIGINT);
+    p.wait_for(|l| l.contains("Stopping:"));
+    // A second Ctrl-C skips waiting, but the pod RunPod is about to create is still ours.
+    p.signal(libc::SIGINT);
+    p.wait_for(|l| l.contains("teardown still runs"));
+    assert!(w.fake.created_pods().is_empty());
+    w.fake.release_create();
+    let (status, out) = p.finish();
+    assert_eq!(status.code(), Some(130), "{out}");
+    w.assert_key_never_leaked(&[&out]);
+    assert_eq!(w.fake.created_pods(), vec!["pod0001"]);
+    assert_contains(&out, &["Pod pod0001 terminated"]);
+    assert!(w.sb.result_files().is_empty());
+    w.assert_no_pod_left();
+}
+
+/// Even with every library's trace logging on, the key stays out of the output.
+#[test]
+fn trace_logging_of_every_crate_never_shows_the_key() {
+    let w = World::new();
+    let cfg = w.config("e2e-trace", 2, 1);
+    let mut cmd = w.cmd();
+    cmd.env("RUST_LOG", "trace");
+    let (code, _, stderr) = w.run_with(cmd, &["-vv", "run", cfg.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("TRACE"), "trace logging was on");
+    w.assert_no_pod_left();
+}
+
+/// Deterministic form of the race behind the test above: the caller drops `provision` while
+/// the create call is in flight (as the orchestrator's own Ctrl-C branch may); `teardown`
+/// must still wait for that pod and terminate it.
+#[test]
+fn dropping_provision_mid_create_still_lets_teardown_terminate_the_pod() {
+    use llm_inf_bench::events::EventSink;
+    use llm_inf_bench::providers::runpod::{PollSettings, PriceTable, RunpodProvider};
+    use llm_inf_bench::providers::Provider;
+
+    let w = World::new();
+    w.fake.script_create(vec![CreateScript::HangThenCreate]);
+    w.rt.block_on(async {
+        let mut provider = RunpodProvider::new(
+            w.fake.settings(KEY),
+            &w.sb.home(),
+            PriceTable::builtin(),
+            PollSettings::default(),
+        )
+        .expect("provider")
+        .with_hf_token(None);
+        let exp = support_runpod::experiment(llm_inf_bench::config::Framework::Vllm);
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let events = EventSink::discard();
+        tokio::select! {
+            _ = provider.provision(&exp, &events, &cancel) => panic!("create should hang"),
+            _ = w.fake.create_seen() => {} // drops the provision future mid-create
+        }
+        w.fake.release_create();
+        provider.teardown(&events).await.expect("teardown");
+        // However teardown went, the released create has made its pod by now or soon.
+        w.fake.pod_created().await;
+    });
+    assert_eq!(w.fake.created_pods(), vec!["pod0001"]);
     w.assert_no_pod_left();
 }

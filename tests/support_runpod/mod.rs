@@ -89,6 +89,7 @@ struct AppState {
     release: Arc<Notify>,
     delete_seen: Arc<Notify>,
     delete_release: Arc<Notify>,
+    pod_created: Arc<Notify>,
 }
 
 pub struct FakeRunpod {
@@ -122,6 +123,7 @@ impl FakeRunpod {
             release: Arc::new(Notify::new()),
             delete_seen: Arc::new(Notify::new()),
             delete_release: Arc::new(Notify::new()),
+            pod_created: Arc::new(Notify::new()),
         };
         let app = Router::new().fallback(handle).with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -181,6 +183,12 @@ impl FakeRunpod {
                 .map(|(_, s)| *s)
                 .collect()
         })
+    }
+
+    /// Resolves once a pod has been created through the API since the last call (at once if
+    /// one already was).
+    pub async fn pod_created(&self) {
+        self.state.pod_created.notified().await
     }
 
     /// Ids of every pod ever created, in order.
@@ -388,6 +396,7 @@ async fn create(st: &AppState, script: CreateScript, body: Value) -> Response {
         };
         let v = pod_json(&p, "PROVISIONING");
         i.pods.insert(id, p);
+        st.pod_created.notify_one();
         v
     };
     match script {
