@@ -665,5 +665,6 @@ fn dropping_provision_mid_create_still_lets_teardown_terminate_the_pod() {
         w.fake.pod_created().await;
     });
     assert_eq!(w.fake.created_pods(), vec!["pod0001"]);
+    w.assert_key_never_leaked(&[]);
     w.assert_no_pod_left();
 }
