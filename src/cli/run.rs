@@ -64,7 +64,7 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
         run_name: args.name.clone(),
         keep_server: args.keep_server,
         output_dir,
-        health_timeout: orchestrator::HEALTH_TIMEOUT,
+        health_timeout: health_timeout(),
         resume,
     };
 
@@ -119,6 +119,17 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
         }
         Some(e) => Err(CliError::Run(e)),
     }
+}
+
+/// Test hook: a shorter health-check timeout (seconds, fractions allowed). Not for normal use.
+const HEALTH_TIMEOUT_ENV: &str = "LLM_INF_BENCH_HEALTH_TIMEOUT_S";
+
+fn health_timeout() -> std::time::Duration {
+    std::env::var(HEALTH_TIMEOUT_ENV)
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .and_then(|s| std::time::Duration::try_from_secs_f64(s).ok())
+        .unwrap_or(orchestrator::HEALTH_TIMEOUT)
 }
 
 /// The journal of `run_id`, checked against the config being run now.
