@@ -69,6 +69,13 @@ impl SimServer {
         });
         let app = http::router(state);
         let stop = cancel.clone();
+        // Each token is its own small write: without TCP_NODELAY, Nagle's algorithm meets the
+        // client's delayed ACK and tokens arrive in 40 ms bunches.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            if let Err(err) = tcp.set_nodelay(true) {
+                tracing::debug!(%err, "cannot set TCP_NODELAY");
+            }
+        });
         let http_task = tokio::spawn(async move {
             let served = axum::serve(listener, app)
                 .with_graceful_shutdown(async move { stop.cancelled().await })
