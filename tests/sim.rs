@@ -731,6 +731,7 @@ async fn dropping_the_server_stops_it() {
 #[tokio::test]
 async fn simulate_command_serves_until_shutdown() {
     let result =
-        llm_inf_bench::cli::simulate::simulate(Framework::Sglang, fast(), 0, async {}).await;
+        llm_inf_bench::cli::simulate::simulate(Framework::Sglang, fast(), "sim-model", 0, async {})
+            .await;
     assert!(result.is_ok(), "{result:?}");
 }
