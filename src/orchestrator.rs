@@ -183,9 +183,15 @@ async fn phases(
             let Some(p) = guard.as_mut() else {
                 return Err(RunError::Internal("no provider and no --server-url".into()));
             };
-            tokio::select! {
-                r = p.provision(exp, events, cancel) => r?,
+            // A provider noticing the Ctrl-C first reports `Cancelled`: still an interrupt.
+            let provisioned = tokio::select! {
+                r = p.provision(exp, events, cancel) => r,
                 _ = cancel.cancelled() => return Err(RunError::Interrupted),
+            };
+            match provisioned {
+                Ok(server) => server,
+                Err(ProviderError::Cancelled) => return Err(RunError::Interrupted),
+                Err(e) => return Err(e.into()),
             }
         }
     };

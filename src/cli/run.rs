@@ -64,7 +64,7 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
         run_name: args.name.clone(),
         keep_server: args.keep_server,
         output_dir,
-        health_timeout: orchestrator::HEALTH_TIMEOUT,
+        health_timeout: health_timeout(),
         resume,
         resume_args: resume_args(args),
     };
@@ -139,6 +139,17 @@ fn resume_args(args: &RunArgs) -> Vec<String> {
         out.push("--confirm".into());
     }
     out
+}
+
+/// Test hook: a shorter health-check timeout (seconds, fractions allowed). Not for normal use.
+const HEALTH_TIMEOUT_ENV: &str = "LLM_INF_BENCH_HEALTH_TIMEOUT_S";
+
+fn health_timeout() -> std::time::Duration {
+    std::env::var(HEALTH_TIMEOUT_ENV)
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .and_then(|s| std::time::Duration::try_from_secs_f64(s).ok())
+        .unwrap_or(orchestrator::HEALTH_TIMEOUT)
 }
 
 /// The journal of `run_id`, checked against the config being run now.

@@ -18,6 +18,8 @@ use crate::providers::Provider;
 /// Test hooks: faster pod polling and retries against a local fake API. Not for normal use.
 const POLL_MS_ENV: &str = "LLM_INF_BENCH_RUNPOD_POLL_MS";
 const FAST_RETRY_ENV: &str = "LLM_INF_BENCH_RUNPOD_FAST_RETRY";
+/// Test hook: how long a pod may take to reach RUNNING (milliseconds).
+const RUNNING_TIMEOUT_MS_ENV: &str = "LLM_INF_BENCH_RUNPOD_RUNNING_TIMEOUT_MS";
 
 /// Settings from `RUNPOD_API_KEY` / `RUNPOD_API_URL` / `RUNPOD_PROXY_URL` and the app config.
 pub fn settings(app: &AppConfig) -> Result<RunpodSettings, CliError> {
@@ -42,6 +44,12 @@ fn poll_settings() -> PollSettings {
         .and_then(|v| v.parse::<u64>().ok())
     {
         poll.interval = Duration::from_millis(ms.max(1));
+    }
+    if let Some(ms) = std::env::var(RUNNING_TIMEOUT_MS_ENV)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        poll.timeout = Duration::from_millis(ms);
     }
     poll
 }

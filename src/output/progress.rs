@@ -204,9 +204,8 @@ impl Renderer {
         if let Some(bar) = &self.bar {
             bar.inc(1);
             bar.set_message(live.message());
-        } else if live.total > 0 {
+        } else if let Some(tenth) = (live.done * 10).checked_div(live.total) {
             // Without a terminal: one line per 10 %.
-            let tenth = live.done * 10 / live.total;
             if tenth > live.last_printed_tenth {
                 live.last_printed_tenth = tenth;
                 let msg = format!("  {}/{} | {}", live.done, live.total, live.message());

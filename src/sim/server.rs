@@ -5,7 +5,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -29,6 +29,7 @@ pub struct SimServer {
     http_task: Option<JoinHandle<()>>,
     engine_task: Option<JoinHandle<()>>,
     trace: broadcast::Sender<EngineEvent>,
+    paused: watch::Sender<bool>,
 }
 
 impl SimServer {
@@ -53,7 +54,8 @@ impl SimServer {
         let (submit_tx, submit_rx) = mpsc::unbounded_channel();
 
         let engine = Engine::new(profile.clone(), stats.clone(), trace.clone());
-        let engine_task = tokio::spawn(engine.run(submit_rx, cancel.clone()));
+        let (paused, paused_rx) = watch::channel(false);
+        let engine_task = tokio::spawn(engine.run(submit_rx, paused_rx, cancel.clone()));
 
         let state = Arc::new(AppState {
             framework,
@@ -67,6 +69,13 @@ impl SimServer {
         });
         let app = http::router(state);
         let stop = cancel.clone();
+        // Each token is its own small write: without TCP_NODELAY, Nagle's algorithm meets the
+        // client's delayed ACK and tokens arrive in 40 ms bunches.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            if let Err(err) = tcp.set_nodelay(true) {
+                tracing::debug!(%err, "cannot set TCP_NODELAY");
+            }
+        });
         let http_task = tokio::spawn(async move {
             let served = axum::serve(listener, app)
                 .with_graceful_shutdown(async move { stop.cancelled().await })
@@ -82,6 +91,7 @@ impl SimServer {
             http_task: Some(http_task),
             engine_task: Some(engine_task),
             trace,
+            paused,
         })
     }
 
@@ -97,6 +107,16 @@ impl SimServer {
     /// Engine events from now on (admissions, first tokens, finishes, preemptions, steps).
     pub fn subscribe(&self) -> broadcast::Receiver<EngineEvent> {
         self.trace.subscribe()
+    }
+
+    /// Freeze the engine between steps: running sequences get no tokens, arrivals queue.
+    /// For tests and demos that need to look at a precise engine state.
+    pub fn pause_engine(&self) {
+        self.paused.send_replace(true);
+    }
+
+    pub fn resume_engine(&self) {
+        self.paused.send_replace(false);
     }
 
     /// False once the HTTP server task has ended (after a fatal error).

@@ -73,6 +73,12 @@ struct Inner {
     create_script: VecDeque<CreateScript>,
     lifecycle: Lifecycle,
     terminate_fails: bool,
+    /// DELETE waits for `release_terminate` before answering.
+    terminate_hangs: bool,
+    /// (pod id, status) for every `GET /v2/pods/{id}` answered, in order.
+    served: Vec<(String, &'static str)>,
+    /// Ids of every pod ever created (through the API or `add_pod`).
+    created: Vec<String>,
     next_id: u32,
 }
 
@@ -81,6 +87,9 @@ struct AppState {
     inner: Arc<Mutex<Inner>>,
     create_seen: Arc<Notify>,
     release: Arc<Notify>,
+    delete_seen: Arc<Notify>,
+    delete_release: Arc<Notify>,
+    pod_created: Arc<Notify>,
 }
 
 pub struct FakeRunpod {
@@ -105,10 +114,16 @@ impl FakeRunpod {
                 create_script: VecDeque::new(),
                 lifecycle: Lifecycle::RunningAfter(2),
                 terminate_fails: false,
+                terminate_hangs: false,
+                served: Vec::new(),
+                created: Vec::new(),
                 next_id: 1,
             })),
             create_seen: Arc::new(Notify::new()),
             release: Arc::new(Notify::new()),
+            delete_seen: Arc::new(Notify::new()),
+            delete_release: Arc::new(Notify::new()),
+            pod_created: Arc::new(Notify::new()),
         };
         let app = Router::new().fallback(handle).with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -144,11 +159,49 @@ impl FakeRunpod {
         self.with(|i| i.terminate_fails = fail)
     }
 
+    /// Make `DELETE /v2/pods/{id}` wait for `release_terminate` (signalling `terminate_seen`).
+    pub fn hang_terminate(&self, hang: bool) {
+        self.with(|i| i.terminate_hangs = hang)
+    }
+
+    /// Resolves once a hanging DELETE has arrived.
+    pub async fn terminate_seen(&self) {
+        self.state.delete_seen.notified().await
+    }
+
+    /// Let a hanging DELETE go on (answered as usual).
+    pub fn release_terminate(&self) {
+        self.state.delete_release.notify_one()
+    }
+
+    /// Statuses served by `GET /v2/pods/{id}` for `pod_id`, in order.
+    pub fn served_statuses(&self, pod_id: &str) -> Vec<&'static str> {
+        self.with(|i| {
+            i.served
+                .iter()
+                .filter(|(id, _)| id == pod_id)
+                .map(|(_, s)| *s)
+                .collect()
+        })
+    }
+
+    /// Resolves once a pod has been created through the API since the last call (at once if
+    /// one already was).
+    pub async fn pod_created(&self) {
+        self.state.pod_created.notified().await
+    }
+
+    /// Ids of every pod ever created, in order.
+    pub fn created_pods(&self) -> Vec<String> {
+        self.with(|i| i.created.clone())
+    }
+
     /// Put a pod on the "account" directly (not created through the client).
     pub fn add_pod(&self, name: &str) -> String {
         self.with(|i| {
             let id = format!("pod{:04}", i.next_id);
             i.next_id += 1;
+            i.created.push(id.clone());
             let request =
                 json!({"name": name, "image": "x", "gpu": {"id": "NVIDIA L4", "count": 1}});
             i.pods.insert(
@@ -287,18 +340,26 @@ async fn handle(
             axum::Json(json!({ "pods": pods })).into_response()
         }
         ("GET", ["v2", "pods", id]) => {
-            let mut i = st.inner.lock().unwrap();
+            let mut guard = st.inner.lock().unwrap();
+            let i = &mut *guard;
             let l = i.lifecycle;
             match i.pods.get_mut(*id) {
                 Some(p) => {
-                    let v = pod_json(p, status_of(p, l));
+                    let status = status_of(p, l);
+                    let v = pod_json(p, status);
                     p.polls += 1;
+                    i.served.push((id.to_string(), status));
                     axum::Json(v).into_response()
                 }
                 None => problem(404, "Not Found", "pod not found", None),
             }
         }
         ("DELETE", ["v2", "pods", id]) => {
+            let hang = st.inner.lock().unwrap().terminate_hangs;
+            if hang {
+                st.delete_seen.notify_one();
+                st.delete_release.notified().await;
+            }
             let mut i = st.inner.lock().unwrap();
             if i.terminate_fails {
                 return problem(500, "Internal Server Error", "terminate failed upstream", None);
@@ -326,6 +387,7 @@ async fn create(st: &AppState, script: CreateScript, body: Value) -> Response {
         let mut i = st.inner.lock().unwrap();
         let id = format!("pod{:04}", i.next_id);
         i.next_id += 1;
+        i.created.push(id.clone());
         let p = FakePod {
             id: id.clone(),
             request: body.clone(),
@@ -334,6 +396,7 @@ async fn create(st: &AppState, script: CreateScript, body: Value) -> Response {
         };
         let v = pod_json(&p, "PROVISIONING");
         i.pods.insert(id, p);
+        st.pod_created.notify_one();
         v
     };
     match script {

@@ -128,7 +128,7 @@ impl RunpodClient {
                 };
             if maybe_created {
                 if let Some(pod) = self.find_created(&request.name, started).await {
-                    tracing::warn!(pod_id = %pod.id, "create failed ({error}) but the pod exists; adopting it");
+                    tracing::info!(pod_id = %pod.id, "create failed ({error}) but the pod exists; adopting it");
                     return Ok(CreatedPod { pod, adopted: true });
                 }
             }

@@ -183,7 +183,8 @@ impl RunpodProvider {
         RunpodError::NoCapacity {
             gpu,
             cloud: cloud.as_str().to_string(),
-            detail,
+            // The message goes on with ". This usually means": no doubled full stop.
+            detail: detail.trim_end_matches('.').to_string(),
             alternatives: others.into_iter().take(4).map(|(_, n)| n).collect(),
         }
         .into()
@@ -287,14 +288,17 @@ impl Provider for RunpodProvider {
                 .unwrap_or_default()
         ));
 
-        let mut task = self.spawn_create(request, run_name, events, cancel);
+        // Kept in `self` while it runs, so that even if this future is dropped (the caller gave
+        // up on provisioning) `teardown` still waits for the pod and terminates it.
+        let task = self
+            .pending_create
+            .insert(self.spawn_create(request, run_name, events, cancel));
         let joined = tokio::select! {
-            r = &mut task => r,
-            _ = cancel.cancelled() => {
-                self.pending_create = Some(task);
-                return Err(ProviderError::Cancelled);
-            }
+            r = task => r,
+            _ = cancel.cancelled() => return Err(ProviderError::Cancelled),
         };
+        // No await since the task finished: a finished handle must not be polled again.
+        self.pending_create = None;
         let created = match joined {
             Ok(Ok(created)) => created,
             Ok(Err(e)) => return Err(self.create_error(e, experiment, &gpu_id)),

@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::profile::SimProfile;
@@ -29,6 +29,10 @@ const MAX_LAG: Duration = Duration::from_millis(250);
 /// number (arrival order, from 0); `step` counts engine steps from 0.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EngineEvent {
+    /// Reached the engine's waiting queue.
+    Queued {
+        request: u64,
+    },
     /// Scheduled into the running batch (`recompute` after a preemption).
     Admitted {
         request: u64,
@@ -131,13 +135,28 @@ impl Engine {
     }
 
     /// Run until `cancel` fires or every submitter is gone.
+    /// While `paused` holds true no step starts (arrivals still queue).
     pub async fn run(
         mut self,
         mut submissions: mpsc::UnboundedReceiver<SeqRequest>,
+        mut paused: watch::Receiver<bool>,
         cancel: CancellationToken,
     ) {
         let mut schedule: Option<Instant> = None;
         loop {
+            if *paused.borrow_and_update() {
+                self.publish();
+                schedule = None;
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    changed = paused.changed() => if changed.is_err() { return },
+                    req = submissions.recv() => match req {
+                        Some(req) => self.enqueue(req),
+                        None => return,
+                    },
+                }
+                continue;
+            }
             while let Ok(req) = submissions.try_recv() {
                 self.enqueue(req);
             }
@@ -190,7 +209,6 @@ impl Engine {
             // Stamp tokens with the scheduled time, not the (later) wake-up, so metrics keep
             // the modelled timing; the stream itself is paced by the real wake-up.
             self.emit_tokens(deadline);
-            self.publish();
             self.step += 1;
         }
     }
@@ -205,6 +223,7 @@ impl Engine {
     }
 
     fn enqueue(&mut self, req: SeqRequest) {
+        let _ = self.trace.send(EngineEvent::Queued { request: req.seq });
         self.waiting.push_back(Seq {
             req,
             generated: 0,
@@ -386,10 +405,16 @@ impl Engine {
         }
         stats.generation_tokens += emitted;
         stats.record_step_tokens(now, emitted);
+        // Still under the lock that clients' tokens were sent under: a scrape after the last
+        // token already sees the sequence gone.
+        self.publish_into(&mut stats);
     }
 
     fn publish(&self) {
-        let mut stats = lock(&self.stats);
+        self.publish_into(&mut lock(&self.stats));
+    }
+
+    fn publish_into(&self, stats: &mut Stats) {
         stats.running = self.running.len();
         stats.waiting = self.waiting.len();
         stats.kv_used_blocks = self.kv.used_blocks();
