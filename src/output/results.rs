@@ -36,7 +36,7 @@ pub fn render_interrupted(
         "\n{}",
         style.yellow("Interrupted runs (journal kept; resume to finish them):")
     )?;
-    for (path, state) in journals {
+    for (_, state) in journals {
         match state {
             Ok(state) => {
                 writeln!(
@@ -50,12 +50,8 @@ pub fn render_interrupted(
                 )?;
                 writeln!(out, "    resume: {}", state.resume_command())?;
             }
-            Err(e) => writeln!(
-                out,
-                "  {} {}: {e}",
-                style.yellow("unreadable journal:"),
-                path.display()
-            )?,
+            // The error names the file.
+            Err(e) => writeln!(out, "  {} {e}", style.yellow("unreadable journal:"))?,
         }
     }
     Ok(())
@@ -286,6 +282,43 @@ unreadable: results/broken.json: expected value at line 1 column 1
         let coloured = list(&entries, Style::COLOR);
         assert!(coloured.contains("\x1b[38;5;9m partial "), "{coloured:?}");
         assert!(coloured.contains("\x1b[33munreadable:\x1b[0m"));
+    }
+
+    #[test]
+    fn interrupted_runs_show_what_was_saved_and_how_to_resume() {
+        let state = JournalState {
+            run_id: "exp-20261127-170835".into(),
+            config_hash: "h".into(),
+            config: serde_json::Value::Null,
+            iterations: 2,
+            started_at: Utc.with_ymd_and_hms(2026, 11, 27, 17, 8, 35).unwrap(),
+            resume_args: vec!["exp.yaml".into()],
+            resumed_at: Vec::new(),
+            finished: [(1, "results/a.json".to_string())].into_iter().collect(),
+            records: Default::default(),
+        };
+        let journals = vec![
+            (PathBuf::from("results/exp.journal.jsonl"), Ok(state)),
+            (
+                PathBuf::from("results/bad.journal.jsonl"),
+                Err(JournalError::NoHeader {
+                    path: PathBuf::from("results/bad.journal.jsonl"),
+                }),
+            ),
+        ];
+        let mut out = Vec::new();
+        render_interrupted(&journals, Style::PLAIN, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            "\nInterrupted runs (journal kept; resume to finish them):\n  \
+             exp-20261127-170835  interrupted  started 2026-11-27 17:08:35 UTC  0 request(s) saved, 1/2 iteration(s) done\n    \
+             resume: llm-inf-bench run exp.yaml --resume exp-20261127-170835\n  \
+             unreadable journal: results/bad.journal.jsonl: not a journal (line 1 has no header)\n"
+        );
+        let mut out = Vec::new();
+        render_interrupted(&[], Style::PLAIN, &mut out).unwrap();
+        assert!(out.is_empty());
     }
 
     #[test]

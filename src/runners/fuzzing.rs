@@ -60,7 +60,7 @@ pub fn read_sse(body: &[u8], piece: usize) -> SseSummary {
     assert!(
         offsets
             .last()
-            .map_or(true, |&last| u64::from(last) <= reading.end_us),
+            .is_none_or(|&last| u64::from(last) <= reading.end_us),
         "the end comes after the last token"
     );
     assert!(reading.reply.is_some(), "a kept reply is always there");
