@@ -14,6 +14,7 @@ use crate::metrics::request::ErrorKind;
 pub struct SseSummary {
     pub text_chunks: usize,
     pub error: Option<ErrorKind>,
+    pub error_message: Option<String>,
     pub reply: Option<String>,
     pub prompt_tokens: Option<u64>,
     pub completion_tokens: Option<u64>,
@@ -66,7 +67,8 @@ pub fn read_sse(body: &[u8], piece: usize) -> SseSummary {
     assert!(reading.reply.is_some(), "a kept reply is always there");
     SseSummary {
         text_chunks: offsets.len(),
-        error: reading.error.map(|e| e.kind),
+        error: reading.error.as_ref().map(|e| e.kind),
+        error_message: reading.error.map(|e| e.message),
         reply: reading.reply,
         prompt_tokens: reading.usage.and_then(|u| u.prompt_tokens),
         completion_tokens: reading.usage.and_then(|u| u.completion_tokens),
@@ -104,6 +106,13 @@ mod tests {
             .take(super::super::stream::MAX_EVENT_BYTES + 4 * line.len())
             .collect();
         assert_eq!(read_sse(&body, 8192).error, Some(ErrorKind::Malformed));
+        // An oversized event that ends inside the same piece is caught too.
+        let mut body = b"data: ".to_vec();
+        body.resize(super::super::stream::MAX_EVENT_BYTES + 10, b'x');
+        body.extend_from_slice(b"\n\ndata: [DONE]\n\n");
+        let s = read_sse(&body, 0);
+        assert_eq!(s.error, Some(ErrorKind::Malformed));
+        assert!(s.error_message.unwrap().contains("larger than 1024 KiB"));
         // Just under the cap, split across CRLF lines, is still an ordinary (bad JSON) event.
         let mut body = b"data: ".to_vec();
         body.resize(super::super::stream::MAX_EVENT_BYTES - 100, b'x');

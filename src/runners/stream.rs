@@ -212,8 +212,9 @@ struct EventBound {
 }
 
 impl EventBound {
-    /// Feed one piece; returns the size of the event still open after it.
+    /// Feed one piece; returns the largest event size reached within it.
     fn feed(&mut self, bytes: &[u8]) -> usize {
+        let mut peak = self.event_bytes;
         for &b in bytes {
             match b {
                 b'\n' if self.after_cr => self.after_cr = false,
@@ -232,8 +233,9 @@ impl EventBound {
                     self.event_bytes += 1;
                 }
             }
+            peak = peak.max(self.event_bytes);
         }
-        self.event_bytes
+        peak
     }
 }
 
