@@ -239,11 +239,13 @@ pub fn read(path: &Path) -> Result<JournalState, JournalError> {
         path: path.to_path_buf(),
         source,
     })?;
-    let mut lines = BufReader::new(file).lines();
+    // Split on bytes, not `lines()`: a torn line may end inside a UTF-8 character, and must
+    // not stop the lines after it (a resumed run appends there) from being read.
+    let mut lines = BufReader::new(file).split(b'\n');
     let header = lines
         .next()
         .and_then(|l| l.ok())
-        .and_then(|l| serde_json::from_str::<Line>(&l).ok());
+        .and_then(|l| serde_json::from_slice::<Line>(&l).ok());
     let Some(Line::Header {
         run_id,
         config_hash,
@@ -269,8 +271,15 @@ pub fn read(path: &Path) -> Result<JournalState, JournalError> {
         records: BTreeMap::new(),
     };
     let mut by_index: BTreeMap<usize, BTreeMap<usize, RequestRecord>> = BTreeMap::new();
-    for line in lines.map_while(Result::ok) {
-        match serde_json::from_str::<Line>(&line) {
+    for line in lines {
+        let line = line.map_err(|source| JournalError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match serde_json::from_slice::<Line>(&line) {
             Ok(Line::Record { iteration, record }) => {
                 by_index
                     .entry(iteration)
@@ -384,7 +393,8 @@ mod tests {
         .unwrap();
         drop(w);
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
-        f.write_all(b"{\"type\":\"record\",\"iter").unwrap();
+        // Cut inside a multi-byte character: not even UTF-8.
+        f.write_all(b"{\"type\":\"record\",\"error\":\"\xe2\x86").unwrap();
         drop(f);
         // Resuming ends the torn line before appending, so the new line is whole.
         let mut w = JournalWriter::open(&path).unwrap();
