@@ -394,7 +394,8 @@ mod tests {
         drop(w);
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         // Cut inside a multi-byte character: not even UTF-8.
-        f.write_all(b"{\"type\":\"record\",\"error\":\"\xe2\x86").unwrap();
+        f.write_all(b"{\"type\":\"record\",\"error\":\"\xe2\x86")
+            .unwrap();
         drop(f);
         // Resuming ends the torn line before appending, so the new line is whole.
         let mut w = JournalWriter::open(&path).unwrap();
