@@ -203,14 +203,28 @@ fn check_local(sb: &Sandbox, r: &Value) {
     );
 }
 
-/// Processes still alive (not zombies) that carry `REAL_VLLM_MARK=<mark>`, other than us.
+/// `pid`'s parent, from /proc.
+fn parent_of(pid: &str) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1).map(String::from)
+}
+
+/// Processes still alive (not zombies) that carry `REAL_VLLM_MARK=<mark>`, other than this
+/// test and its ancestors (cargo, when the suite passes the mark down).
 fn leftovers(mark: &str) -> Vec<String> {
     let needle = format!("REAL_VLLM_MARK={mark}");
-    let me = std::process::id().to_string();
+    let mut ours = vec![std::process::id().to_string()];
+    while let Some(parent) = ours.last().and_then(|p| parent_of(p)) {
+        if parent == "0" || ours.contains(&parent) {
+            break;
+        }
+        ours.push(parent);
+    }
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let pid = entry.file_name().to_string_lossy().into_owned();
-        if pid == me || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        if ours.contains(&pid) || !pid.bytes().all(|b| b.is_ascii_digit()) {
             continue;
         }
         let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
@@ -376,6 +390,7 @@ fn local_server_that_fails_to_start_is_reported_at_once() {
     );
     let text = std::fs::read_to_string(&cfg).expect("config");
     std::fs::write(&cfg, text.replace("--enforce-eager", "--no-such-flag")).expect("write");
+    let started = Instant::now();
     let out = sb
         .cmd()
         .env("REAL_VLLM_MARK", &e.mark)
@@ -384,6 +399,10 @@ fn local_server_that_fails_to_start_is_reported_at_once() {
         .output()
         .expect("run");
     let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!(
+        "  failed start reported after {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("exited"), "{stderr}");
     assert!(
@@ -495,6 +514,7 @@ fn server_url_single_and_a_wrong_model_name() {
                 &format!("single-{model}.yaml"),
                 &format!(
                     "name: real-url-single\nmodel: {{name: {model}}}\nframework: vllm\n\
+                     infrastructure: {{provider: local}}\n\
                      workload:\n  type: single\n  requests: {{source: prompts.jsonl, count: 6}}\n  \
                      parameters: {{max_tokens: 40, ignore_eos: true}}\n\
                      metrics: {{sample_interval_ms: 100, output_dir: results}}\n"
