@@ -217,6 +217,11 @@ impl Provider for LocalProvider {
         let Some(pgid) = self.pgid else {
             return Ok(());
         };
+        // Already gone (it exited during startup): signal nothing, the pgid may be reused.
+        if self.wait_group_gone(pgid, Duration::ZERO).await {
+            self.pgid = None;
+            return Ok(());
+        }
         signal_group(pgid, Signal::Term);
         if !self.wait_group_gone(pgid, self.grace).await {
             events.warn(format!(
@@ -265,7 +270,13 @@ impl Drop for LocalProvider {
     /// Last resort (a panic, an early return that skipped teardown): never leave a server.
     fn drop(&mut self) {
         if let (Some(pgid), false) = (self.pgid, self.keep_server) {
-            signal_group(pgid, Signal::Kill);
+            let leader_reaped = self
+                .child
+                .as_mut()
+                .is_none_or(|c| matches!(c.try_wait(), Ok(Some(_))));
+            if !leader_reaped || group_alive(pgid) {
+                signal_group(pgid, Signal::Kill);
+            }
         }
     }
 }
