@@ -19,7 +19,13 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
     let app_dir = app_config::app_dir()?;
     let app = AppConfig::load(&app_dir)?;
     let prices = PriceTable::load(&app_dir);
-    let experiment = config::load_with(&args.config, &prices)?;
+    let experiment = config::load_with_options(
+        &args.config,
+        &prices,
+        config::ValidateOptions {
+            external_server: args.server_url.is_some(),
+        },
+    )?;
     let iterations = config::sweep::iterations(&experiment);
     let today = chrono::Local::now().date_naive();
 
