@@ -44,6 +44,9 @@ async fn main() {
     show("prompt_tokens_total", sample.prompt_tokens_total);
     show("generation_tokens_total", sample.generation_tokens_total);
     show("prefix_cache_hits_total", sample.prefix_cache_hits_total);
-    show("prefix_cache_queries_total", sample.prefix_cache_queries_total);
+    show(
+        "prefix_cache_queries_total",
+        sample.prefix_cache_queries_total,
+    );
     show("preemptions_total", sample.preemptions_total);
 }

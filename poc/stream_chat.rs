@@ -17,7 +17,10 @@ async fn main() {
         eprintln!("usage: stream_chat <server-url> <model> [prompt]");
         std::process::exit(2);
     };
-    let prompt = args.get(2).map(String::as_str).unwrap_or("Say hello in five words.");
+    let prompt = args
+        .get(2)
+        .map(String::as_str)
+        .unwrap_or("Say hello in five words.");
     let body = serde_json::json!({
         "model": model,
         "messages": [{"role": "user", "content": prompt}],
@@ -39,7 +42,11 @@ async fn main() {
             std::process::exit(1);
         }
     };
-    println!("HTTP {} after {:.1} ms", resp.status(), sent.elapsed().as_secs_f64() * 1e3);
+    println!(
+        "HTTP {} after {:.1} ms",
+        resp.status(),
+        sent.elapsed().as_secs_f64() * 1e3
+    );
     let mut events = resp.bytes_stream().eventsource();
     while let Some(event) = events.next().await {
         let at = sent.elapsed().as_secs_f64() * 1e3;

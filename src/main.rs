@@ -8,7 +8,9 @@ fn main() -> ExitCode {
     match cli::run(cli) {
         Ok(code) => code,
         // `llm-inf-bench list | head`: a closed pipe is not an error worth reporting.
-        Err(cli::CliError::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(cli::CliError::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            ExitCode::SUCCESS
+        }
         Err(err) => {
             eprintln!("error: {}", cli::format_error(&err));
             ExitCode::from(err.exit_code())

@@ -21,6 +21,15 @@ use crate::workloads::{self, PromptError, WorkloadContext, WorkloadError};
 /// How long the inference server may take to become healthy (SPEC §5).
 pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// The health-check timeout for `exp`: a local server's `startup_timeout_s` (it is waited
+/// for by the provider as well, which watches the process), else `HEALTH_TIMEOUT`.
+pub fn health_timeout_for(exp: &Experiment, server_url: Option<&str>) -> Duration {
+    match (server_url, exp.infrastructure.provider) {
+        (None, ProviderKind::Local) => exp.infrastructure.local.startup_timeout,
+        _ => HEALTH_TIMEOUT,
+    }
+}
+
 /// What to run and where.
 pub struct RunPlan {
     /// The unexpanded experiment (first iteration's framework/model/provider apply to all).
@@ -206,10 +215,12 @@ async fn phases(
         .map(|it| concurrency_of(&it.experiment))
         .max()
         .unwrap_or(1);
+    // A local server started with `--served-model-name` answers only to that name.
+    let model = server.served_model.as_deref().unwrap_or(&exp.model.name);
     let runner = runners::create_runner(
         exp.framework,
         &server.base_url,
-        &exp.model.name,
+        model,
         RunnerTimeouts::for_framework(exp.framework),
         max_concurrency,
     )?;

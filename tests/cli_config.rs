@@ -184,3 +184,26 @@ fn doctor_fails_on_unreadable_app_config() {
         .code(1)
         .stdout(predicate::str::contains("FAIL"));
 }
+
+#[test]
+fn server_url_runs_need_no_provider_section() {
+    let sb = Sandbox::new();
+    sb.write("p.jsonl", PROMPTS);
+    let cfg = sb.write(
+        "ext.yaml",
+        "name: ext\nmodel: {name: m}\nframework: vllm\nworkload:\n  type: single\n  requests: {source: p.jsonl, count: 2}\n",
+    );
+    // Without --server-url the default provider (runpod) needs a GPU type...
+    sb.cmd()
+        .args(["run", "--dry-run"])
+        .arg(&cfg)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("infrastructure.gpu_type"));
+    // ...with it, nothing is provisioned, so it does not.
+    sb.cmd()
+        .args(["run", "--dry-run", "--server-url", "http://127.0.0.1:9"])
+        .arg(&cfg)
+        .assert()
+        .success();
+}

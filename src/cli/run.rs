@@ -19,7 +19,13 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
     let app_dir = app_config::app_dir()?;
     let app = AppConfig::load(&app_dir)?;
     let prices = PriceTable::load(&app_dir);
-    let experiment = config::load_with(&args.config, &prices)?;
+    let experiment = config::load_with_options(
+        &args.config,
+        &prices,
+        config::ValidateOptions {
+            external_server: args.server_url.is_some(),
+        },
+    )?;
     let iterations = config::sweep::iterations(&experiment);
     let today = chrono::Local::now().date_naive();
 
@@ -34,21 +40,6 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
     }
     drop(stdout);
 
-    let provider: Option<Box<dyn Provider>> = match (&args.server_url, experiment.infrastructure.provider) {
-        (Some(_), _) => None,
-        (None, ProviderKind::Simulated) => {
-            Some(Box::new(providers::simulated::SimulatedProvider::new()))
-        }
-        (None, ProviderKind::Runpod) => {
-            Some(super::runpod::provider_for_run(&experiment, &prices, &app, &app_dir, args, today)?)
-        }
-        (None, ProviderKind::Local) => {
-            return Err(CliError::Message(
-                "infrastructure.provider 'local' is not available in this version; use --server-url with a server you started".into(),
-            ))
-        }
-    };
-
     let output_dir: PathBuf = args
         .output_dir
         .clone()
@@ -57,6 +48,7 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
         Some(run_id) => Some(load_journal(run_id, &output_dir, &experiment)?),
         None => None,
     };
+    let health_timeout = health_timeout(&experiment, args.server_url.as_deref());
     let plan = RunPlan {
         experiment,
         iterations,
@@ -64,10 +56,31 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
         run_name: args.name.clone(),
         keep_server: args.keep_server,
         output_dir,
-        health_timeout: health_timeout(),
+        health_timeout,
         resume,
         resume_args: resume_args(args),
     };
+    let experiment = &plan.experiment;
+    let provider: Option<Box<dyn Provider>> =
+        match (&args.server_url, experiment.infrastructure.provider) {
+            (Some(_), _) => None,
+            (None, ProviderKind::Simulated) => {
+                Some(Box::new(providers::simulated::SimulatedProvider::new()))
+            }
+            (None, ProviderKind::Runpod) => Some(super::runpod::provider_for_run(
+                experiment, &prices, &app, &app_dir, args, today,
+            )?),
+            (None, ProviderKind::Local) => {
+                // The server's output goes beside the results, named like the run.
+                let log = plan
+                    .output_dir
+                    .join(format!("{}-server.log", orchestrator::base_run_id(&plan)));
+                Some(Box::new(providers::local::LocalProvider::new(
+                    log,
+                    args.keep_server,
+                )))
+            }
+        };
 
     let signals = Signals::default();
     let signal_task = tokio::spawn(watch_signals(SignalStreams::install()?, signals.clone()));
@@ -144,12 +157,16 @@ fn resume_args(args: &RunArgs) -> Vec<String> {
 /// Test hook: a shorter health-check timeout (seconds, fractions allowed). Not for normal use.
 const HEALTH_TIMEOUT_ENV: &str = "LLM_INF_BENCH_HEALTH_TIMEOUT_S";
 
-fn health_timeout() -> std::time::Duration {
+/// The hook when set, else the experiment's (a local server's `startup_timeout_s`).
+fn health_timeout(
+    experiment: &config::Experiment,
+    server_url: Option<&str>,
+) -> std::time::Duration {
     std::env::var(HEALTH_TIMEOUT_ENV)
         .ok()
         .and_then(|v| v.parse::<f64>().ok())
         .and_then(|s| std::time::Duration::try_from_secs_f64(s).ok())
-        .unwrap_or(orchestrator::HEALTH_TIMEOUT)
+        .unwrap_or_else(|| orchestrator::health_timeout_for(experiment, server_url))
 }
 
 /// The journal of `run_id`, checked against the config being run now.

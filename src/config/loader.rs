@@ -9,7 +9,7 @@ use super::error::{ConfigError, Issue};
 use super::keys::check_document;
 use super::raw::RawExperiment;
 use super::types::Experiment;
-use super::validate::validate;
+use super::validate::{validate_with, ValidateOptions};
 use crate::providers::runpod::pricing::PriceTable;
 
 /// Load, merge, check and validate an experiment file with the built-in GPU price table.
@@ -19,8 +19,17 @@ pub fn load(path: &Path) -> Result<Experiment, ConfigError> {
 
 /// Like [`load`], validating `gpu_type` against the given price table.
 pub fn load_with(path: &Path, prices: &PriceTable) -> Result<Experiment, ConfigError> {
+    load_with_options(path, prices, ValidateOptions::default())
+}
+
+/// Like [`load_with`], with validation options (e.g. `--server-url` skips provider rules).
+pub fn load_with_options(
+    path: &Path,
+    prices: &PriceTable,
+    opts: ValidateOptions,
+) -> Result<Experiment, ConfigError> {
     let (raw, mut issues) = load_raw(path)?;
-    match validate(raw, prices) {
+    match validate_with(raw, prices, opts) {
         Ok(exp) if issues.is_empty() => Ok(exp),
         Ok(_) => Err(invalid(path, issues)),
         Err(more) => {

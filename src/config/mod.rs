@@ -13,9 +13,9 @@ pub mod types;
 pub mod validate;
 
 pub use error::{ConfigError, Issue};
-pub use loader::{load, load_raw, load_with};
+pub use loader::{load, load_raw, load_with, load_with_options};
 pub use types::*;
-pub use validate::validate;
+pub use validate::{validate, validate_with, ValidateOptions};
 
 #[cfg(test)]
 pub(crate) mod test_support;

@@ -142,7 +142,23 @@ impl Checker {
 
 /// Validate a merged raw config. `workload.requests.source` is read here (relative paths
 /// resolve against the current directory; the loader has already made them absolute).
+/// What validation may skip.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ValidateOptions {
+    /// `run --server-url`: no provisioning, so provider-specific rules (RunPod `gpu_type`)
+    /// do not apply.
+    pub external_server: bool,
+}
+
 pub fn validate(raw: RawExperiment, prices: &PriceTable) -> Result<Experiment, Vec<Issue>> {
+    validate_with(raw, prices, ValidateOptions::default())
+}
+
+pub fn validate_with(
+    raw: RawExperiment,
+    prices: &PriceTable,
+    opts: ValidateOptions,
+) -> Result<Experiment, Vec<Issue>> {
     let mut c = Checker::default();
     let name = c.required_text("name", raw.name.as_deref());
     let raw_model = raw.model.clone().unwrap_or_default();
@@ -159,7 +175,7 @@ pub fn validate(raw: RawExperiment, prices: &PriceTable) -> Result<Experiment, V
         )
         .unwrap_or(Framework::Vllm);
     let framework_options = framework_options(&mut c, raw.framework_options.as_ref());
-    let infrastructure = infrastructure(&mut c, raw.infrastructure.as_ref(), prices);
+    let infrastructure = infrastructure(&mut c, raw.infrastructure.as_ref(), prices, opts);
     let workload = workload(&mut c, raw.workload.as_ref());
     let metrics = metrics(&mut c, raw.metrics.as_ref());
     if !c.issues.is_empty() {
@@ -209,6 +225,7 @@ fn infrastructure(
     c: &mut Checker,
     raw: Option<&RawInfrastructure>,
     prices: &PriceTable,
+    opts: ValidateOptions,
 ) -> Infrastructure {
     let raw = raw.cloned().unwrap_or_default();
     let provider = c
@@ -241,7 +258,7 @@ fn infrastructure(
             ],
         )
         .unwrap_or(DEFAULT_CLOUD_TYPE);
-    if provider == ProviderKind::Runpod {
+    if provider == ProviderKind::Runpod && !opts.external_server {
         check_runpod_gpu(c, raw.gpu_type.as_deref(), cloud_type, prices);
     }
     let local = raw.local.unwrap_or_default();

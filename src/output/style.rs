@@ -127,7 +127,13 @@ pub fn num3(value: f64) -> String {
 
 /// A fraction 0..1 as a percentage with one decimal: `0.1392` → `13.9%`.
 pub fn percent(fraction: f64) -> String {
-    format!("{:.1}%", fraction * 100.0)
+    let pct = fraction * 100.0;
+    // Small but non-zero values (a tiny model's KV usage) must not read as 0.0%.
+    if pct != 0.0 && pct.abs() < 0.1 {
+        format!("{pct:.3}%")
+    } else {
+        format!("{pct:.1}%")
+    }
 }
 
 /// `-` for a missing value.

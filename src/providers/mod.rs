@@ -2,6 +2,7 @@
 //! simulator) and tear down. `teardown` must terminate everything `provision` created, even
 //! when `provision` itself failed half-way — providers remember what they created.
 
+pub mod local;
 pub mod runpod;
 pub mod simulated;
 
@@ -24,6 +25,9 @@ pub struct ServerHandle {
     pub cost_per_hr: Option<f64>,
     /// Log file of a local server process.
     pub server_log: Option<PathBuf>,
+    /// The model name the server answers to when it differs from `model.name` (a local
+    /// server started with `--served-model-name`); requests use it.
+    pub served_model: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -8,7 +8,7 @@ use std::time::Instant;
 use async_trait::async_trait;
 use tokio::task::JoinSet;
 
-use super::engine::{self, Collector, HalfFailedBreaker, Position};
+use super::engine::{self, Collector, HalfFailedBreaker, Position, RequestSender};
 use super::{Workload, WorkloadContext, WorkloadOutcome};
 use crate::runners::ChatMessage;
 
@@ -47,7 +47,12 @@ impl Workload for BatchWorkload {
             Box::new(HalfFailedBreaker::new(planned)),
             stop.clone(),
         );
-        let tx = collector.sender();
+        let sender = RequestSender::new(
+            Arc::clone(&ctx.runner),
+            ctx.params.clone(),
+            collector.sender(),
+            stop.clone(),
+        );
         let mut failed_in_a_row = 0;
         let mut tripped = None;
         for batch in todo.chunks(self.batch_size) {
@@ -57,24 +62,12 @@ impl Workload for BatchWorkload {
             let intended = Instant::now();
             let mut set = JoinSet::new();
             for &index in batch {
-                let runner = Arc::clone(&ctx.runner);
-                let params = ctx.params.clone();
+                let sender = sender.clone();
                 let messages = Arc::clone(&self.requests[index]);
-                let tx = tx.clone();
-                let stop = stop.clone();
                 set.spawn(async move {
-                    let (record, _) = engine::measure(
-                        runner.as_ref(),
-                        &messages,
-                        &params,
-                        Position::request(index),
-                        false,
-                        &stop,
-                        intended,
-                    )
-                    .await;
-                    let ok = record.is_success();
-                    tx.send(record);
+                    let (ok, _) = sender
+                        .send(&messages, Position::request(index), false, intended)
+                        .await;
                     ok
                 });
             }
@@ -93,7 +86,7 @@ impl Workload for BatchWorkload {
                 stop.cancel();
             }
         }
-        drop(tx);
+        drop(sender);
         let (records, collector_tripped) = collector.finish().await;
         let stopped_early = engine::stop_reason(
             tripped.or(collector_tripped),

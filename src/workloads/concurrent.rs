@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::engine::{self, Breaker, Collector, HalfFailedBreaker, NoBreaker, Position};
+use super::engine::{
+    self, Breaker, Collector, HalfFailedBreaker, NoBreaker, Position, RequestSender,
+};
 use super::{Workload, WorkloadContext, WorkloadOutcome};
 use crate::runners::ChatMessage;
 
@@ -54,33 +56,27 @@ impl Workload for ConcurrentWorkload {
             .filter(|i| !ctx.already_done.contains(i))
             .map(|i| (i, Arc::clone(&self.requests[i])))
             .collect();
-        let tx = collector.sender();
+        let sender = RequestSender::new(
+            Arc::clone(&ctx.runner),
+            ctx.params.clone(),
+            collector.sender(),
+            stop.clone(),
+        );
         engine::run_pool(
             todo,
             self.concurrency,
             &stop,
             |(index, messages), intended| {
-                let runner = Arc::clone(&ctx.runner);
-                let params = ctx.params.clone();
-                let tx = tx.clone();
-                let stop = stop.clone();
+                let sender = sender.clone();
                 async move {
-                    let (record, _) = engine::measure(
-                        runner.as_ref(),
-                        &messages,
-                        &params,
-                        Position::request(index),
-                        false,
-                        &stop,
-                        intended,
-                    )
-                    .await;
-                    tx.send(record);
+                    sender
+                        .send(&messages, Position::request(index), false, intended)
+                        .await;
                 }
             },
         )
         .await;
-        drop(tx);
+        drop(sender);
         let (records, tripped) = collector.finish().await;
         let stopped_early = engine::stop_reason(tripped, &ctx.cancel, records.len(), planned);
         WorkloadOutcome {

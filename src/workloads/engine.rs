@@ -35,37 +35,76 @@ impl Position {
     }
 }
 
-/// Send one request and turn the runner's outcome into a record.
-/// `intended` is when the workload meant to send it (a pool slot became free).
-pub(crate) async fn measure(
-    runner: &dyn Runner,
-    messages: &[ChatMessage],
-    params: &GenerationParams,
-    position: Position,
-    keep_reply: bool,
-    cancel: &CancellationToken,
-    intended: Instant,
-) -> (RequestRecord, Option<String>) {
-    let send_delay_us = intended.elapsed().as_micros() as u64;
-    let outcome = runner.chat(messages, params, keep_reply, cancel).await;
-    let record = RequestRecord {
-        request_index: position.request_index,
-        conversation_index: position.conversation_index,
-        turn_index: position.turn_index,
-        started_at: outcome.started_at,
-        finished_at: outcome.finished_at,
-        send_delay_us,
-        timings: outcome.timings,
-        prompt_tokens: outcome.prompt_tokens,
-        completion_tokens: outcome.completion_tokens,
-        token_count_source: outcome.token_count_source,
-        error: outcome.error,
-    };
-    (record, outcome.reply)
+/// What every request task needs; cheap to clone into each task.
+#[derive(Clone)]
+pub(crate) struct RequestSender {
+    runner: Arc<dyn Runner>,
+    params: Arc<GenerationParams>,
+    tx: RecordTx,
+    /// Cancelled by the user or a circuit breaker: in-flight requests end as `cancelled`.
+    stop: CancellationToken,
+}
+
+impl RequestSender {
+    pub fn new(
+        runner: Arc<dyn Runner>,
+        params: GenerationParams,
+        tx: RecordTx,
+        stop: CancellationToken,
+    ) -> Self {
+        Self {
+            runner,
+            params: Arc::new(params),
+            tx,
+            stop,
+        }
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.stop.is_cancelled()
+    }
+
+    /// Send one request, hand its record to the collector, and return whether it succeeded
+    /// plus the reply text (when `keep_reply`). `intended` is when the workload meant to send
+    /// it (a pool slot became free).
+    pub async fn send(
+        &self,
+        messages: &[ChatMessage],
+        position: Position,
+        keep_reply: bool,
+        intended: Instant,
+    ) -> (bool, Option<String>) {
+        let send_delay_us = intended.elapsed().as_micros() as u64;
+        let outcome = self
+            .runner
+            .chat(messages, &self.params, keep_reply, &self.stop)
+            .await;
+        let record = RequestRecord {
+            request_index: position.request_index,
+            conversation_index: position.conversation_index,
+            turn_index: position.turn_index,
+            started_at: outcome.started_at,
+            finished_at: outcome.finished_at,
+            send_delay_us,
+            timings: outcome.timings,
+            prompt_tokens: outcome.prompt_tokens,
+            completion_tokens: outcome.completion_tokens,
+            token_count_source: outcome.token_count_source,
+            error: outcome.error,
+        };
+        let ok = record.is_success();
+        self.tx.send(record);
+        (ok, outcome.reply)
+    }
+
+    /// Record a multi-turn request that was never sent because an earlier turn failed.
+    pub fn skip(&self, position: Position) {
+        self.tx.send(skipped(position));
+    }
 }
 
 /// A record for a multi-turn request that was never sent because an earlier turn failed.
-pub(crate) fn skipped(position: Position) -> RequestRecord {
+fn skipped(position: Position) -> RequestRecord {
     let now = chrono::Utc::now();
     RequestRecord {
         request_index: position.request_index,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::engine::{self, Breaker, Collector, Position};
+use super::engine::{self, Breaker, Collector, Position, RequestSender};
 use super::{Workload, WorkloadContext, WorkloadOutcome};
 use crate::metrics::request::RequestRecord;
 use crate::runners::ChatMessage;
@@ -88,12 +88,14 @@ impl Workload for MultiTurnWorkload {
             Box::new(breaker),
             stop.clone(),
         );
-        let tx = collector.sender();
+        let sender = RequestSender::new(
+            Arc::clone(&ctx.runner),
+            ctx.params.clone(),
+            collector.sender(),
+            stop.clone(),
+        );
         engine::run_pool(todo, self.concurrency, &stop, |(conv, script), intended| {
-            let runner = Arc::clone(&ctx.runner);
-            let params = ctx.params.clone();
-            let tx = tx.clone();
-            let stop = stop.clone();
+            let sender = sender.clone();
             async move {
                 let mut history = script.opening.clone();
                 let mut failed = false;
@@ -105,25 +107,15 @@ impl Workload for MultiTurnWorkload {
                         turn_index: Some(turn),
                     };
                     if failed {
-                        tx.send(engine::skipped(position));
+                        sender.skip(position);
                         continue;
                     }
-                    if stop.is_cancelled() {
+                    if sender.is_stopped() {
                         break;
                     }
-                    let (record, reply) = engine::measure(
-                        runner.as_ref(),
-                        &history,
-                        &params,
-                        position,
-                        true,
-                        &stop,
-                        intended,
-                    )
-                    .await;
-                    failed = !record.is_success();
-                    tx.send(record);
-                    if !failed && turn + 1 < turns {
+                    let (ok, reply) = sender.send(&history, position, true, intended).await;
+                    failed = !ok;
+                    if ok && turn + 1 < turns {
                         history.push(ChatMessage::new("assistant", reply.unwrap_or_default()));
                         let next = script.follow_ups.get(turn).cloned().unwrap_or_default();
                         history.push(ChatMessage::new("user", next));
@@ -133,7 +125,7 @@ impl Workload for MultiTurnWorkload {
             }
         })
         .await;
-        drop(tx);
+        drop(sender);
         let (records, tripped) = collector.finish().await;
         let stopped_early = engine::stop_reason(tripped, &ctx.cancel, records.len(), planned);
         WorkloadOutcome {

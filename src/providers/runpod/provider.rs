@@ -326,6 +326,7 @@ impl Provider for RunpodProvider {
             gpu_count: Some(pod.gpu.as_ref().map(|g| g.count).unwrap_or(gpu_count)),
             cost_per_hr: pod_cost(&pod).or(pod_cost(&created.pod)).or(table_cost),
             server_log: None,
+            served_model: None,
         })
     }
 
