@@ -11,19 +11,13 @@ use tokio::sync::mpsc;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// `[i/4] title`.
-    Phase {
-        index: u8,
-        title: String,
-    },
+    Phase { index: u8, title: String },
     /// A plain status line inside the current phase.
     Info(String),
     /// Something the user should notice (yellow).
     Warn(String),
     /// Waiting for the server: elapsed time and the latest status (or log line).
-    Waiting {
-        elapsed: Duration,
-        status: String,
-    },
+    Waiting { elapsed: Duration, status: String },
     /// `Sweep iteration i/N  concurrency=4`.
     SweepIteration {
         index: usize,
@@ -31,9 +25,7 @@ pub enum Event {
         values: Vec<(String, usize)>,
     },
     /// The benchmark phase starts `total` requests.
-    BenchmarkStarted {
-        total: usize,
-    },
+    BenchmarkStarted { total: usize },
     /// One request finished (successfully or not).
     RequestDone {
         ok: bool,
