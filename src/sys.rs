@@ -24,7 +24,7 @@ pub fn raise_nofile_limit() -> Option<u64> {
             tracing::debug!("could not raise the open-file limit above {}", lim.rlim_cur);
         }
     }
-    Some(lim.rlim_cur as u64)
+    Some(lim.rlim_cur)
 }
 
 #[cfg(not(unix))]
@@ -40,7 +40,7 @@ pub fn nofile_limit() -> Option<u64> {
         rlim_max: 0,
     };
     // SAFETY: as above.
-    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0).then_some(lim.rlim_cur as u64)
+    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } == 0).then_some(lim.rlim_cur)
 }
 
 #[cfg(not(unix))]

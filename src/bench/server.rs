@@ -61,6 +61,10 @@ impl Pace {
 /// The server's lateness against its schedule since the last `/stats`, in µs.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Lateness {
+    /// Connections accepted since the last `/stats` (a client that reuses its connections
+    /// opens few).
+    #[serde(default)]
+    pub connections: usize,
     pub writes: usize,
     pub mean_us: f64,
     pub p50_us: f64,
@@ -77,6 +81,7 @@ impl Lateness {
         let n = samples.len();
         let pick = |q: f64| samples[((n - 1) as f64 * q).round() as usize] as f64;
         Self {
+            connections: 0,
             writes: n,
             mean_us: samples.iter().map(|&s| s as f64).sum::<f64>() / n as f64,
             p50_us: pick(0.5),
@@ -86,13 +91,17 @@ impl Lateness {
     }
 }
 
-type Samples = Arc<Mutex<Vec<u32>>>;
+/// Lateness samples and the number of connections accepted, since the last `/stats`.
+type Samples = Arc<Mutex<(Vec<u32>, usize)>>;
 
 /// Accept connections forever (until the process ends).
 pub async fn serve(listener: TcpListener) -> std::io::Result<()> {
-    let samples: Samples = Arc::new(Mutex::new(Vec::new()));
+    let samples: Samples = Arc::new(Mutex::new((Vec::new(), 0)));
     loop {
         let (sock, _) = listener.accept().await?;
+        if let Ok(mut s) = samples.lock() {
+            s.1 += 1;
+        }
         let _ = sock.set_nodelay(true);
         let samples = Arc::clone(&samples);
         tokio::spawn(async move {
@@ -145,12 +154,16 @@ async fn connection(mut sock: TcpStream, samples: Samples) -> std::io::Result<()
                     }
                 }
                 if let Ok(mut all) = samples.lock() {
-                    all.extend_from_slice(&late);
+                    all.0.extend_from_slice(&late);
                 }
             }
             "/stats" => {
                 let taken = samples.lock().map(|mut s| std::mem::take(&mut *s));
-                let stats = Lateness::of(taken.unwrap_or_default());
+                let (late, connections) = taken.unwrap_or_default();
+                let stats = Lateness {
+                    connections,
+                    ..Lateness::of(late)
+                };
                 let json = serde_json::to_string(&stats).unwrap_or_default();
                 plain(&mut sock, "200 OK", &json).await?;
             }

@@ -105,7 +105,8 @@ fn render(r: &BenchReport, out: &mut dyn Write) -> std::io::Result<()> {
             writeln!(
                 out,
                 "      schedule TTFT {} ms ITL {} ms x{}; ideal {:.0} tok/s; ours {:.1}% of lean; \
-                 server lateness mean/p50/p99 {:.2}/{:.2}/{:.2} ms; load {:.2}",
+                 server lateness mean/p50/p99 {:.2}/{:.2}/{:.2} ms; new connections ours {} \
+                 lean {}; load {:.2}",
                 row.ttft_ms,
                 row.itl_ms,
                 row.tokens,
@@ -114,6 +115,8 @@ fn render(r: &BenchReport, out: &mut dyn Write) -> std::io::Result<()> {
                 row.server.mean_us / 1000.0,
                 row.server.p50_us / 1000.0,
                 row.server.p99_us / 1000.0,
+                row.server.connections,
+                row.lean_server.connections,
                 row.loadavg.unwrap_or(f64::NAN),
             )?;
         }
