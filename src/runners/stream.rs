@@ -99,6 +99,9 @@ where
             let at = now();
             last_event = Some(at);
             if let Some(end) = out.on_event(data, sent, at) {
+                if end.error.is_none() {
+                    drain(bytes.as_mut()).await;
+                }
                 return end;
             }
         }
@@ -163,6 +166,27 @@ where
             }
         }
     }
+}
+
+/// Longest wait, after `[DONE]`, for the end of the body.
+const DRAIN_LIMIT: Duration = Duration::from_millis(250);
+
+/// Read the rest of the body after `[DONE]` (normally just the chunked terminator, already
+/// received) so the HTTP client sees the response end and keeps the connection for the next
+/// request; dropping the body early closes it and the next request pays a new connection.
+/// Timing is already recorded; a server that never ends the body costs only `DRAIN_LIMIT`.
+async fn drain<S, B, E>(mut bytes: std::pin::Pin<&mut S>)
+where
+    S: Stream<Item = Result<B, E>>,
+{
+    let rest = std::future::poll_fn(|cx| loop {
+        match bytes.as_mut().poll_next(cx) {
+            Poll::Ready(Some(Ok(_))) => continue,
+            Poll::Ready(_) => return Poll::Ready(()),
+            Poll::Pending => return Poll::Pending,
+        }
+    });
+    let _ = tokio::time::timeout(DRAIN_LIMIT, rest).await;
 }
 
 impl StreamReading {
