@@ -185,8 +185,12 @@ pub fn current_rss_bytes() -> Option<u64> {
 }
 
 /// Peak RSS while `n` streams are held open (first token at once, the second after `hold`),
-/// minus the RSS before: bytes per in-flight stream.
-pub async fn memory_per_stream(base: &str, n: usize, hold: Duration) -> Result<f64, String> {
+/// minus the RSS before: bytes per in-flight stream (and bytes per stored token timing).
+pub async fn memory_per_stream(
+    base: &str,
+    n: usize,
+    hold: Duration,
+) -> Result<(f64, Option<f64>), String> {
     let pace = Pace::Scheduled {
         ttft: Duration::ZERO,
         itl: hold,
@@ -209,5 +213,8 @@ pub async fn memory_per_stream(base: &str, n: usize, hold: Duration) -> Result<f
             stats.failed, stats.requests
         ));
     }
-    Ok(peak.saturating_sub(baseline) as f64 / n as f64)
+    Ok((
+        peak.saturating_sub(baseline) as f64 / n as f64,
+        stats.bytes_per_token_timing,
+    ))
 }

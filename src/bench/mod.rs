@@ -235,11 +235,11 @@ pub async fn run(opts: &BenchOptions, nofile_limit: Option<u64>) -> BenchReport 
         // Warm up: runtime threads, allocator arenas, the first connections.
         let _ = measure::memory_per_stream(&srv.base, 64, Duration::from_millis(200)).await;
         match measure::memory_per_stream(&srv.base, n, Duration::from_secs(2)).await {
-            Ok(bytes) => {
+            Ok((bytes, per_token)) => {
                 report.memory = Some(MemoryRow {
                     streams: n,
                     bytes_per_stream: bytes,
-                    bytes_per_token_timing: None,
+                    bytes_per_token_timing: per_token,
                 })
             }
             Err(e) => report.errors.push(format!("memory: {e}")),
@@ -257,8 +257,8 @@ pub async fn run(opts: &BenchOptions, nofile_limit: Option<u64>) -> BenchReport 
             .accuracy
             .iter()
             .find_map(|r| r.client.bytes_per_token_timing);
-        if let Some(m) = report.memory.as_mut() {
-            m.bytes_per_token_timing = per_token;
+        if let (Some(m), Some(b)) = (report.memory.as_mut(), per_token) {
+            m.bytes_per_token_timing = Some(b);
         }
     }
     if opts.ceiling {
