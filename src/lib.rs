@@ -7,6 +7,7 @@
 //! and dispatches.
 
 pub mod app_config;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod events;
@@ -16,4 +17,5 @@ pub mod output;
 pub mod providers;
 pub mod runners;
 pub mod sim;
+pub mod sys;
 pub mod workloads;

@@ -61,6 +61,33 @@ pub enum Command {
     UpdatePricing,
     /// Run the built-in simulated inference server until Ctrl-C.
     Simulate(SimulateArgs),
+    /// Load benchmark of this client itself (accuracy, ceiling, memory, start-up).
+    #[command(hide = true)]
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Fewer requests per test: a rough look in a fraction of the time.
+    #[arg(long)]
+    pub quick: bool,
+    /// Sections to run (default: all).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub only: Vec<BenchSection>,
+    /// Also write the full report as JSON here.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Internal: be the bench's server (prints `listening <addr>`, serves until killed).
+    #[arg(long, hide = true)]
+    pub serve: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchSection {
+    Accuracy,
+    Ceiling,
+    Memory,
+    Startup,
 }
 
 #[derive(Debug, Subcommand)]

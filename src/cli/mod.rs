@@ -2,6 +2,7 @@
 //! Each command lives in its own module and only wires library calls to output.
 
 pub mod args;
+mod bench;
 mod doctor;
 pub mod results;
 mod run;
@@ -67,6 +68,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         quiet: cli.quiet,
         style: crate::output::style::Style::detect(cli.color),
     };
+    // One descriptor per connection: a high concurrency needs more than the usual soft 1024.
+    crate::sys::raise_nofile_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -101,6 +104,7 @@ async fn dispatch(command: args::Command, globals: &Globals) -> Result<u8, CliEr
         Command::Config(c) => settings::config(c, out),
         Command::Doctor => doctor::doctor(globals, out).await,
         Command::Simulate(a) => simulate::run(&a).await,
+        Command::Bench(a) => bench::run(&a, out).await,
         Command::Server(c) => runpod::server(c, globals, out).await,
         Command::UpdatePricing => runpod::update_pricing(out).await,
     }

@@ -95,8 +95,7 @@ pub fn write_result(dir: &Path, result: &RunResult) -> Result<PathBuf, StorageEr
             continue;
         }
         result.run_id = run_id;
-        let json = serde_json::to_vec_pretty(&result)?;
-        match persist_new(dir, &path, &json) {
+        match persist_new(dir, &path, &result) {
             Ok(()) => return Ok(path),
             // Another writer took the name between the check and the rename: next suffix.
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
@@ -109,14 +108,20 @@ pub fn write_result(dir: &Path, result: &RunResult) -> Result<PathBuf, StorageEr
     })
 }
 
-fn persist_new(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Streams the JSON straight into the temp file (a large result is never held in memory a
+/// second time as text).
+fn persist_new(dir: &Path, path: &Path, result: &RunResult) -> std::io::Result<()> {
     // Hidden and not `.json`, so `list` never shows a temp file left by a crash.
     let mut tmp = tempfile::Builder::new()
         .prefix(".result-")
         .suffix(".tmp")
         .tempfile_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.write_all(b"\n")?;
+    {
+        let mut w = std::io::BufWriter::with_capacity(256 * 1024, tmp.as_file_mut());
+        serde_json::to_writer_pretty(&mut w, result).map_err(std::io::Error::from)?;
+        w.write_all(b"\n")?;
+        w.flush()?;
+    }
     tmp.as_file().sync_all()?;
     tmp.persist_noclobber(path).map_err(|e| e.error)?;
     // Make the rename itself durable; best effort (not possible on every platform).

@@ -254,7 +254,15 @@ impl OpenAiRunner {
     }
 
     fn send_error(&self, e: &reqwest::Error) -> String {
-        if is_refused(e) {
+        if crate::sys::is_out_of_fds(e) {
+            let limit = crate::sys::nofile_limit()
+                .map(|n| format!(" (limit {n})"))
+                .unwrap_or_default();
+            format!(
+                "out of file descriptors{limit}: raise `ulimit -n` (the hard limit) or lower \
+                 the concurrency"
+            )
+        } else if is_refused(e) {
             format!("connection refused ({})", self.chat_url)
         } else if e.is_connect() && e.is_timeout() {
             format!(

@@ -3,15 +3,18 @@
 //! Generic over the byte stream and the clock so tests can feed hand-split bytes.
 
 use std::fmt::Display;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::future::Future;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use eventsource_stream::{EventStreamError, Eventsource};
-use futures_util::{Stream, StreamExt};
+use futures_util::Stream;
 use tokio_util::sync::CancellationToken;
 
 use super::chunk::{content_text, Chunk, Text, Usage};
 use crate::metrics::request::{ErrorKind, RequestError};
+use sse::{InvalidUtf8, SseParser};
+
+mod sse;
 
 /// Everything read from one response stream.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -36,13 +39,18 @@ pub(crate) struct ReadOptions {
     pub capacity_hint: usize,
 }
 
-/// Largest SSE event (all its lines) the reader buffers. A real chunk is well under 1 KiB; a
-/// server sending megabytes without a blank line is broken, and buffering it all (the SSE
-/// parser would) lets one response take unbounded memory.
-pub const MAX_EVENT_BYTES: usize = 1024 * 1024;
-
 pub(crate) fn offset_us(sent: Instant, at: Instant) -> u64 {
     u64::try_from(at.saturating_duration_since(sent).as_micros()).unwrap_or(u64::MAX)
+}
+
+/// While a stream always has bytes ready, cancellation is still seen this often (pieces).
+const CANCEL_CHECK_EVERY: u32 = 64;
+
+/// What woke the reader.
+enum Wake<T> {
+    Bytes(Option<T>),
+    Cancelled,
+    Idle,
 }
 
 /// Read `bytes` to the end (`[DONE]`), a failure or cancellation. `now` is the clock (the real
@@ -64,100 +72,169 @@ where
         reply: opts.keep_reply.then(String::new),
         ..StreamReading::default()
     };
-    // A blank line after EOF completes a last event whose lines all ended but which lacks the
-    // closing blank line (`data: [DONE]\n` then close, as llama.cpp b6097 was captured).
-    // A truncated line stays truncated, so a cut stream is still `Incomplete`.
-    let tail = futures_util::stream::once(async { Ok(Piece::Tail) });
-    let mut bound = EventBound::default();
-    // When bytes last arrived (µs since sent): a slow event is not an idle connection.
-    let last_bytes = AtomicU64::new(0);
-    let events = bytes
-        .map(|r| match r {
-            Ok(b) => {
-                last_bytes.store(offset_us(sent, Instant::now()), Ordering::Relaxed);
-                if bound.feed(b.as_ref()) > MAX_EVENT_BYTES {
-                    Err(PieceError::TooLarge)
-                } else {
-                    Ok(Piece::Data(b))
-                }
-            }
-            Err(e) => Err(PieceError::Transport(e)),
-        })
-        .chain(tail)
-        .eventsource();
-    futures_util::pin_mut!(events);
+    let mut parser = SseParser::new();
+    futures_util::pin_mut!(bytes);
     let cancelled = cancel.cancelled();
     futures_util::pin_mut!(cancelled);
-    // One timer re-armed per event instead of a new `timeout` future each time.
+    // One timer, moved lazily: events only note their time, and when the timer fires early
+    // (events came since it was set) it is re-armed to the last event plus `idle_read`.
+    // No timer work per event.
     let idle = tokio::time::sleep(opts.idle_read);
     futures_util::pin_mut!(idle);
+    // When bytes last arrived: a slow event (bytes trickling in) is not an idle connection.
+    let mut last_bytes = None::<Instant>;
+    let mut ended = false;
+    let mut pieces: u32 = 0;
 
     loop {
-        let next = tokio::select! {
-            biased;
-            _ = &mut cancelled => {
-                return out.fail(sent, Instant::now(), ErrorKind::Cancelled, "cancelled".into());
+        // Every complete event received so far, each stamped as the parser yields it.
+        loop {
+            let data = match parser.next_event() {
+                Ok(Some(data)) => data,
+                Ok(None) => break,
+                Err(InvalidUtf8(e)) => {
+                    let msg = format!("response is not a valid SSE stream: {e}");
+                    return out.fail(sent, now(), ErrorKind::Malformed, msg);
+                }
+            };
+            let at = now();
+            if data.len() > MAX_EVENT_BYTES {
+                return out.fail(sent, at, ErrorKind::Malformed, too_large());
             }
-            next = events.next() => next,
-            _ = &mut idle => {
-                let last = sent + Duration::from_micros(last_bytes.load(Ordering::Relaxed));
-                if last + opts.idle_read > Instant::now() {
-                    idle.as_mut().reset(tokio::time::Instant::from_std(last + opts.idle_read));
+            if let Some(end) = out.on_event(data, sent, at) {
+                if end.error.is_none() {
+                    drain(bytes.as_mut()).await;
+                }
+                return end;
+            }
+        }
+        // Whatever is left is one unfinished event: keep it bounded.
+        if parser.pending_bytes() > MAX_EVENT_BYTES {
+            return out.fail(sent, now(), ErrorKind::Malformed, too_large());
+        }
+        if ended {
+            let msg = "stream ended without data: [DONE]".to_string();
+            return out.fail(sent, now(), ErrorKind::Incomplete, msg);
+        }
+        // Bytes first: while pieces are ready they are taken without touching the timer or
+        // the cancellation token (both are polled when the stream has nothing, and
+        // cancellation at least every `CANCEL_CHECK_EVERY` pieces).
+        pieces += 1;
+        let check_cancel = pieces % CANCEL_CHECK_EVERY == 0;
+        let next = std::future::poll_fn(|cx| {
+            if check_cancel && cancelled.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Wake::Cancelled);
+            }
+            if let Poll::Ready(next) = bytes.as_mut().poll_next(cx) {
+                return Poll::Ready(Wake::Bytes(next));
+            }
+            if cancelled.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Wake::Cancelled);
+            }
+            if idle.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Wake::Idle);
+            }
+            Poll::Pending
+        })
+        .await;
+        let next = match next {
+            Wake::Bytes(next) => next,
+            Wake::Cancelled => {
+                return out.fail(
+                    sent,
+                    Instant::now(),
+                    ErrorKind::Cancelled,
+                    "cancelled".into(),
+                );
+            }
+            Wake::Idle => {
+                let deadline = last_bytes.map(|t| t + opts.idle_read);
+                if let Some(deadline) = deadline.filter(|d| *d > Instant::now()) {
+                    idle.as_mut()
+                        .reset(tokio::time::Instant::from_std(deadline));
                     continue;
                 }
                 let msg = format!("no data for {} s", opts.idle_read.as_secs_f64());
                 return out.fail(sent, Instant::now(), ErrorKind::Timeout, msg);
             }
         };
-        let at = now();
-        let event = match next {
-            Some(Ok(event)) => event,
-            Some(Err(EventStreamError::Transport(PieceError::TooLarge))) => {
-                let msg = format!(
-                    "an SSE event is larger than {} KiB (no blank line ending it); stopped reading",
-                    MAX_EVENT_BYTES / 1024
-                );
-                return out.fail(sent, at, ErrorKind::Malformed, msg);
-            }
-            Some(Err(EventStreamError::Transport(e))) => {
-                let msg = format!("connection lost mid-stream: {e}");
-                return out.fail(sent, at, ErrorKind::Transport, msg);
+        match next {
+            Some(Ok(piece)) => {
+                last_bytes = Some(Instant::now());
+                parser.push(piece.as_ref());
             }
             Some(Err(e)) => {
-                let msg = format!("response is not a valid SSE stream: {e}");
-                return out.fail(sent, at, ErrorKind::Malformed, msg);
+                let msg = format!("connection lost mid-stream: {e}");
+                return out.fail(sent, now(), ErrorKind::Transport, msg);
             }
+            // A blank line after EOF completes a last event whose lines all ended but which
+            // lacks the closing blank line (`data: [DONE]\n` then close, as llama.cpp b6097
+            // was captured). A truncated line stays truncated, so a cut stream is `Incomplete`.
             None => {
-                let msg = "stream ended without data: [DONE]".to_string();
-                return out.fail(sent, at, ErrorKind::Incomplete, msg);
+                parser.push(b"\n");
+                ended = true;
             }
-        };
-        idle.as_mut()
-            .reset(tokio::time::Instant::from_std(at) + opts.idle_read);
+        }
+    }
+}
 
-        let data = event.data.as_str();
+/// Largest SSE event accepted; past it the response is recorded as malformed and reading
+/// stops, so a hostile server cannot grow the buffer without bound.
+pub const MAX_EVENT_BYTES: usize = 1024 * 1024;
+
+fn too_large() -> String {
+    format!(
+        "an SSE event is larger than {} KiB (no blank line ending it); stopped reading",
+        MAX_EVENT_BYTES / 1024
+    )
+}
+
+/// Longest wait, after `[DONE]`, for the end of the body.
+const DRAIN_LIMIT: Duration = Duration::from_millis(250);
+
+/// Read the rest of the body after `[DONE]` (normally just the chunked terminator, already
+/// received) so the HTTP client sees the response end and keeps the connection for the next
+/// request; dropping the body early closes it and the next request pays a new connection.
+/// Timing is already recorded; a server that never ends the body costs only `DRAIN_LIMIT`.
+async fn drain<S, B, E>(mut bytes: std::pin::Pin<&mut S>)
+where
+    S: Stream<Item = Result<B, E>>,
+{
+    let rest = std::future::poll_fn(|cx| loop {
+        match bytes.as_mut().poll_next(cx) {
+            Poll::Ready(Some(Ok(_))) => continue,
+            Poll::Ready(_) => return Poll::Ready(()),
+            Poll::Pending => return Poll::Pending,
+        }
+    });
+    let _ = tokio::time::timeout(DRAIN_LIMIT, rest).await;
+}
+
+impl StreamReading {
+    /// Take one event's data; `Some` (the finished reading) when the stream is over.
+    fn on_event(&mut self, data: &str, sent: Instant, at: Instant) -> Option<Self> {
         if data == "[DONE]" {
-            out.end_us = offset_us(sent, at);
-            return out;
+            self.end_us = offset_us(sent, at);
+            return Some(std::mem::take(self));
         }
         let chunk = match Chunk::parse(data) {
             Ok(chunk) => chunk,
             Err(e) => {
                 let msg = format!("invalid JSON in stream ({e}): {}", truncate(data, 200));
-                return out.fail(sent, at, ErrorKind::Malformed, msg);
+                return Some(std::mem::take(self).fail(sent, at, ErrorKind::Malformed, msg));
             }
         };
         if let Some(msg) = chunk.error_message() {
-            return out.fail(sent, at, ErrorKind::StreamError, msg);
+            return Some(std::mem::take(self).fail(sent, at, ErrorKind::StreamError, msg));
         }
         if chunk.usage.is_some() {
-            out.usage = chunk.usage;
+            self.usage = chunk.usage;
         }
         if chunk.carries_text() {
             let us = offset_us(sent, at);
-            out.token_offsets_us
+            self.token_offsets_us
                 .push(u32::try_from(us).unwrap_or(u32::MAX));
-            if let Some(reply) = out.reply.as_mut() {
+            if let Some(reply) = self.reply.as_mut() {
                 match chunk.content() {
                     Some(Text::Borrowed(text)) => reply.push_str(text),
                     Some(Text::Escaped { empty: false }) => {
@@ -169,77 +246,9 @@ where
                 }
             }
         }
+        None
     }
-}
 
-/// A byte piece from the server, or the synthetic end-of-stream blank line.
-enum Piece<B> {
-    Data(B),
-    Tail,
-}
-
-impl<B: AsRef<[u8]>> AsRef<[u8]> for Piece<B> {
-    fn as_ref(&self) -> &[u8] {
-        match self {
-            Piece::Data(b) => b.as_ref(),
-            Piece::Tail => b"\n",
-        }
-    }
-}
-
-/// A transport error, or the event-size cap was hit.
-enum PieceError<E> {
-    Transport(E),
-    TooLarge,
-}
-
-impl<E: Display> Display for PieceError<E> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            PieceError::Transport(e) => e.fmt(f),
-            PieceError::TooLarge => write!(f, "event too large"),
-        }
-    }
-}
-
-/// Counts the bytes of the SSE event being received (since the last blank line), so the
-/// parser's buffer stays bounded. Line ends are `\n`, `\r\n` or `\r`, as in the SSE spec.
-#[derive(Default)]
-struct EventBound {
-    event_bytes: usize,
-    line_bytes: usize,
-    after_cr: bool,
-}
-
-impl EventBound {
-    /// Feed one piece; returns the largest event size reached within it.
-    fn feed(&mut self, bytes: &[u8]) -> usize {
-        let mut peak = self.event_bytes;
-        for &b in bytes {
-            match b {
-                b'\n' if self.after_cr => self.after_cr = false,
-                b'\n' | b'\r' => {
-                    self.after_cr = b == b'\r';
-                    if self.line_bytes == 0 {
-                        self.event_bytes = 0;
-                    } else {
-                        self.event_bytes += 1;
-                    }
-                    self.line_bytes = 0;
-                }
-                _ => {
-                    self.after_cr = false;
-                    self.line_bytes += 1;
-                    self.event_bytes += 1;
-                }
-            }
-            peak = peak.max(self.event_bytes);
-        }
-        peak
-    }
-}
-
-impl StreamReading {
     fn fail(mut self, sent: Instant, at: Instant, kind: ErrorKind, message: String) -> Self {
         self.end_us = offset_us(sent, at);
         self.error = Some(RequestError { kind, message });

@@ -2,6 +2,8 @@
 
 use std::convert::Infallible;
 
+use futures_util::StreamExt;
+
 use super::*;
 use crate::runners::test_fixtures::protocol_fixture;
 

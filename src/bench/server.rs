@@ -1,0 +1,339 @@
+//! The load benchmark's server: a lean HTTP/1.1 SSE server on loopback whose schedule is known
+//! exactly. The schedule travels in the request's `model` field (`ttft=<µs>,itl=<µs>` or
+//! `burst`) and `max_tokens`, so one server serves every test. Token `i` is due at
+//! `arrival + ttft + i·itl` (absolute deadlines, no drift); the server stamps each write and
+//! keeps `lateness = write time − due time`, served (and reset) at `GET /stats`, so the
+//! client's error can be told apart from the server's own.
+//!
+//! It runs in a child process (`bench --serve`) so the client's CPU time and memory, measured
+//! with `getrusage`, are the client's alone.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
+
+/// How the server answers one chat request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pace {
+    /// First token after `ttft`, then one every `itl`, each its own write.
+    Scheduled { ttft: Duration, itl: Duration },
+    /// Every token of the response in one write, at once.
+    Burst,
+}
+
+impl Pace {
+    /// The `model` name that asks the server for this pace.
+    pub fn model_name(&self) -> String {
+        match self {
+            Pace::Scheduled { ttft, itl } => {
+                format!("ttft={},itl={}", ttft.as_micros(), itl.as_micros())
+            }
+            Pace::Burst => "burst".to_string(),
+        }
+    }
+
+    pub fn parse(model: &str) -> Option<Self> {
+        if model == "burst" {
+            return Some(Pace::Burst);
+        }
+        let mut ttft = None;
+        let mut itl = None;
+        for part in model.split(',') {
+            let (key, value) = part.split_once('=')?;
+            let us = Duration::from_micros(value.parse().ok()?);
+            match key {
+                "ttft" => ttft = Some(us),
+                "itl" => itl = Some(us),
+                _ => return None,
+            }
+        }
+        Some(Pace::Scheduled {
+            ttft: ttft?,
+            itl: itl?,
+        })
+    }
+}
+
+/// The server's lateness against its schedule since the last `/stats`, in µs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Lateness {
+    /// Connections accepted since the last `/stats` (a client that reuses its connections
+    /// opens few).
+    #[serde(default)]
+    pub connections: usize,
+    pub writes: usize,
+    pub mean_us: f64,
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub max_us: f64,
+}
+
+impl Lateness {
+    fn of(mut samples: Vec<u32>) -> Self {
+        if samples.is_empty() {
+            return Self::default();
+        }
+        samples.sort_unstable();
+        let n = samples.len();
+        let pick = |q: f64| samples[((n - 1) as f64 * q).round() as usize] as f64;
+        Self {
+            connections: 0,
+            writes: n,
+            mean_us: samples.iter().map(|&s| s as f64).sum::<f64>() / n as f64,
+            p50_us: pick(0.5),
+            p99_us: pick(0.99),
+            max_us: samples[n - 1] as f64,
+        }
+    }
+}
+
+/// Lateness samples and the number of connections accepted, since the last `/stats`.
+type Samples = Arc<Mutex<(Vec<u32>, usize)>>;
+
+/// Accept connections forever (until the process ends).
+pub async fn serve(listener: TcpListener) -> std::io::Result<()> {
+    let samples: Samples = Arc::new(Mutex::new((Vec::new(), 0)));
+    loop {
+        let (sock, _) = listener.accept().await?;
+        if let Ok(mut s) = samples.lock() {
+            s.1 += 1;
+        }
+        let _ = sock.set_nodelay(true);
+        let samples = Arc::clone(&samples);
+        tokio::spawn(async move {
+            if let Err(e) = connection(sock, samples).await {
+                tracing::debug!("bench server connection ended: {e}");
+            }
+        });
+    }
+}
+
+struct Request {
+    path: String,
+    body: Vec<u8>,
+}
+
+#[derive(Deserialize)]
+struct ChatBody {
+    model: String,
+    max_tokens: u32,
+}
+
+async fn connection(mut sock: TcpStream, samples: Samples) -> std::io::Result<()> {
+    let mut buf = Vec::with_capacity(4096);
+    // Burst responses are identical for a given length: built once per connection.
+    let mut burst_cache: Option<(u32, Vec<u8>)> = None;
+    let mut late: Vec<u32> = Vec::new();
+    while let Some(req) = read_request(&mut sock, &mut buf).await? {
+        let arrived = Instant::now();
+        match req.path.as_str() {
+            "/v1/chat/completions" => {
+                let Some((pace, tokens)) = serde_json::from_slice::<ChatBody>(&req.body)
+                    .ok()
+                    .and_then(|b| Some((Pace::parse(&b.model)?, b.max_tokens.max(1))))
+                else {
+                    plain(&mut sock, "400 Bad Request", "bad schedule").await?;
+                    continue;
+                };
+                late.clear();
+                match pace {
+                    Pace::Scheduled { ttft, itl } => {
+                        scheduled(&mut sock, arrived, ttft, itl, tokens, &mut late).await?
+                    }
+                    Pace::Burst => {
+                        let body = match &burst_cache {
+                            Some((n, body)) if *n == tokens => body,
+                            _ => &burst_cache.insert((tokens, burst_body(tokens))).1,
+                        };
+                        sock.write_all(body).await?;
+                        late.push(micros(arrived.elapsed()));
+                    }
+                }
+                if let Ok(mut all) = samples.lock() {
+                    all.0.extend_from_slice(&late);
+                }
+            }
+            "/stats" => {
+                let taken = samples.lock().map(|mut s| std::mem::take(&mut *s));
+                let (late, connections) = taken.unwrap_or_default();
+                let stats = Lateness {
+                    connections,
+                    ..Lateness::of(late)
+                };
+                let json = serde_json::to_string(&stats).unwrap_or_default();
+                plain(&mut sock, "200 OK", &json).await?;
+            }
+            _ => plain(&mut sock, "200 OK", "{}").await?,
+        }
+    }
+    Ok(())
+}
+
+const STREAM_HEAD: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
+cache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n";
+
+const TOKEN_EVENT: &str = "data: {\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion.chunk\",\
+\"created\":0,\"model\":\"bench\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\" tok\"},\
+\"logprobs\":null,\"finish_reason\":null}]}\n\n";
+
+/// One HTTP chunk (`<len hex>\r\n<data>\r\n`).
+fn http_chunk(out: &mut Vec<u8>, data: &str) {
+    out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+    out.extend_from_slice(data.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Finish chunk, usage chunk, `[DONE]` and the end of the chunked body.
+fn tail(out: &mut Vec<u8>, tokens: u32) {
+    http_chunk(
+        out,
+        "data: {\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion.chunk\",\"created\":0,\
+         \"model\":\"bench\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"length\"}]}\n\n",
+    );
+    http_chunk(
+        out,
+        &format!(
+            "data: {{\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion.chunk\",\"created\":0,\
+             \"model\":\"bench\",\"choices\":[],\"usage\":{{\"prompt_tokens\":10,\
+             \"completion_tokens\":{tokens},\"total_tokens\":{}}}}}\n\n",
+            tokens + 10
+        ),
+    );
+    http_chunk(out, "data: [DONE]\n\n");
+    out.extend_from_slice(b"0\r\n\r\n");
+}
+
+fn burst_body(tokens: u32) -> Vec<u8> {
+    let mut out = STREAM_HEAD.to_vec();
+    for _ in 0..tokens {
+        http_chunk(&mut out, TOKEN_EVENT);
+    }
+    tail(&mut out, tokens);
+    out
+}
+
+async fn scheduled(
+    sock: &mut TcpStream,
+    arrived: Instant,
+    ttft: Duration,
+    itl: Duration,
+    tokens: u32,
+    late: &mut Vec<u32>,
+) -> std::io::Result<()> {
+    // Headers go out at once, as vLLM does; the schedule is about tokens.
+    sock.write_all(STREAM_HEAD).await?;
+    let mut token = Vec::new();
+    http_chunk(&mut token, TOKEN_EVENT);
+    // The last token travels with the end of the stream, so E2E's truth is the last token's.
+    let mut last = token.clone();
+    tail(&mut last, tokens);
+    for i in 0..tokens {
+        let due = arrived + ttft + itl * i;
+        tokio::time::sleep_until(due).await;
+        let frame = if i + 1 == tokens { &last } else { &token };
+        sock.write_all(frame).await?;
+        late.push(micros(Instant::now().saturating_duration_since(due)));
+    }
+    Ok(())
+}
+
+async fn plain(sock: &mut TcpStream, status: &str, body: &str) -> std::io::Result<()> {
+    let head = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    sock.write_all(head.as_bytes()).await
+}
+
+fn micros(d: Duration) -> u32 {
+    u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
+}
+
+/// Read one request (head and `content-length` body); `None` when the peer closed cleanly.
+async fn read_request(sock: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<Option<Request>> {
+    loop {
+        if let Some(end) = find(buf, b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+            let path = head
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("/")
+                .split('?')
+                .next()
+                .unwrap_or("/")
+                .to_string();
+            let length = head
+                .lines()
+                .filter_map(|l| l.split_once(':'))
+                .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+                .and_then(|(_, v)| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            let start = end + 4;
+            while buf.len() < start + length {
+                if read_more(sock, buf).await? == 0 {
+                    return Ok(None);
+                }
+            }
+            let body = buf[start..start + length].to_vec();
+            buf.drain(..start + length);
+            return Ok(Some(Request { path, body }));
+        }
+        if read_more(sock, buf).await? == 0 {
+            return Ok(None);
+        }
+    }
+}
+
+async fn read_more(sock: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+    let mut chunk = [0u8; 4096];
+    let n = sock.read(&mut chunk).await?;
+    buf.extend_from_slice(&chunk[..n]);
+    Ok(n)
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pace_round_trips_through_the_model_name() {
+        let p = Pace::Scheduled {
+            ttft: Duration::from_millis(80),
+            itl: Duration::from_millis(15),
+        };
+        assert_eq!(p.model_name(), "ttft=80000,itl=15000");
+        assert_eq!(Pace::parse(&p.model_name()), Some(p));
+        assert_eq!(Pace::parse("burst"), Some(Pace::Burst));
+        assert_eq!(Pace::parse("llama"), None);
+        assert_eq!(Pace::parse("ttft=1"), None);
+    }
+
+    #[test]
+    fn lateness_percentiles() {
+        let l = Lateness::of((1..=100).collect());
+        assert_eq!(l.writes, 100);
+        assert_eq!(l.p50_us, 51.0);
+        assert_eq!(l.p99_us, 99.0);
+        assert_eq!(l.max_us, 100.0);
+        assert!((l.mean_us - 50.5).abs() < 1e-9);
+        assert_eq!(Lateness::of(Vec::new()), Lateness::default());
+    }
+
+    #[test]
+    fn burst_body_is_a_complete_chunked_sse_stream() {
+        let body = burst_body(3);
+        let text = String::from_utf8(body).unwrap();
+        assert!(text.starts_with("HTTP/1.1 200 OK"));
+        assert_eq!(text.matches("\" tok\"").count(), 3);
+        assert!(text.contains("\"completion_tokens\":3"));
+        assert!(text.ends_with("data: [DONE]\n\n\r\n0\r\n\r\n"));
+    }
+}
