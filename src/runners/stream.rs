@@ -69,6 +69,7 @@ where
     // A truncated line stays truncated, so a cut stream is still `Incomplete`.
     let tail = futures_util::stream::once(async { Ok(Piece::Tail) });
     let mut bound = EventBound::default();
+    let mut bom = BomStrip::default();
     // When bytes last arrived (µs since sent): a slow event is not an idle connection.
     let last_bytes = AtomicU64::new(0);
     let events = bytes
@@ -78,7 +79,7 @@ where
                 if bound.feed(b.as_ref()) > MAX_EVENT_BYTES {
                     Err(PieceError::TooLarge)
                 } else {
-                    Ok(Piece::Data(b))
+                    Ok(bom.piece(b))
                 }
             }
             Err(e) => Err(PieceError::Transport(e)),
@@ -175,6 +176,8 @@ where
 /// A byte piece from the server, or the synthetic end-of-stream blank line.
 enum Piece<B> {
     Data(B),
+    /// The start of the stream, once leading byte-order marks are removed.
+    Head(Vec<u8>),
     Tail,
 }
 
@@ -182,8 +185,40 @@ impl<B: AsRef<[u8]>> AsRef<[u8]> for Piece<B> {
     fn as_ref(&self) -> &[u8] {
         match self {
             Piece::Data(b) => b.as_ref(),
+            Piece::Head(b) => b,
             Piece::Tail => b"\n",
         }
+    }
+}
+
+const BOM: &[u8] = b"\xef\xbb\xbf";
+
+/// Removes leading UTF-8 byte-order marks, however the bytes are split. The SSE spec strips
+/// one; eventsource-stream tries to but slices inside the 3-byte character and panics, so it
+/// must never see a stream that starts with one.
+#[derive(Default)]
+struct BomStrip {
+    /// `None` once the start is decided; until then the bytes seen so far.
+    head: Option<Vec<u8>>,
+    decided: bool,
+}
+
+impl BomStrip {
+    fn piece<B: AsRef<[u8]>>(&mut self, b: B) -> Piece<B> {
+        if self.decided {
+            return Piece::Data(b);
+        }
+        let head = self.head.get_or_insert_with(Vec::new);
+        head.extend_from_slice(b.as_ref());
+        while head.starts_with(BOM) {
+            head.drain(..BOM.len());
+        }
+        if head.is_empty() || (head.len() < BOM.len() && BOM.starts_with(head)) {
+            // Maybe a BOM cut short: wait for more bytes.
+            return Piece::Head(Vec::new());
+        }
+        self.decided = true;
+        Piece::Head(self.head.take().unwrap_or_default())
     }
 }
 
