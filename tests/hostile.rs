@@ -252,6 +252,27 @@ async fn http_1_0_close_delimited_body_succeeds() {
 }
 
 #[tokio::test]
+async fn a_byte_order_mark_before_the_stream_is_skipped() {
+    let mut body = b"\xef\xbb\xbf".to_vec();
+    body.extend_from_slice(&sse_events(3));
+    // Labelled as SSE, and unlabelled (the runner sniffs the start): the BOM arrives alone.
+    for head in [
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n",
+    ] {
+        let server = RawServer::start(raw(Act::Write {
+            head: head.as_bytes().to_vec(),
+            body: vec![body[..3].to_vec(), body[3..].to_vec()],
+            end: End::Close,
+        }))
+        .await;
+        let o = ask(&*runner(&server.base_url), "x").await;
+        assert_eq!(o.error, None, "{head:?}");
+        assert_eq!(o.timings.token_offsets_us.len(), 3);
+    }
+}
+
+#[tokio::test]
 async fn a_16_mb_line_is_malformed_and_not_buffered() {
     const LINE: usize = 16 * 1024 * 1024;
     let mut line = b"data: {\"choices\":[{\"delta\":{\"content\":\"".to_vec();

@@ -92,6 +92,29 @@ mod tests {
     }
 
     #[test]
+    fn leading_byte_order_marks_are_skipped_however_split() {
+        // eventsource-stream panicked on a stream starting with a BOM (found by the replay of
+        // a hand-made fuzz seed): it sliced inside the 3-byte character.
+        let body = b"\xef\xbb\xbf\xef\xbb\xbfdata: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\ndata: [DONE]\n\n";
+        for piece in [0, 1, 2, 3, 4, 5] {
+            let s = read_sse(body, piece);
+            assert_eq!(s.error, None, "piece {piece}");
+            assert_eq!(s.reply.as_deref(), Some("hi"));
+        }
+        // A BOM cut short is not valid UTF-8; an empty or BOM-only stream is incomplete.
+        assert_eq!(
+            read_sse(b"\xef\xbbdata: x\n\n", 1).error,
+            Some(ErrorKind::Malformed)
+        );
+        assert_eq!(
+            read_sse(b"\xef\xbb\xbf", 1).error,
+            Some(ErrorKind::Incomplete)
+        );
+        // A lone first byte of a BOM at the end of the stream is not UTF-8: not SSE at all.
+        assert_eq!(read_sse(b"\xef", 0).error, Some(ErrorKind::Malformed));
+    }
+
+    #[test]
     fn an_oversized_event_is_malformed_not_buffered() {
         let mut body = b"data: ".to_vec();
         body.resize(super::super::stream::MAX_EVENT_BYTES + 10, b'x');

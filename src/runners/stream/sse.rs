@@ -59,11 +59,15 @@ impl SseParser {
             self.dispatched = false;
         }
         if !self.started {
-            let head = &self.buf[self.start..];
-            if head.len() < BOM.len() && BOM.starts_with(head) {
-                return Ok(None);
-            }
-            if head.starts_with(BOM) {
+            // Servers have been seen to send more than one byte-order mark: skip them all.
+            loop {
+                let head = &self.buf[self.start..];
+                if head.len() < BOM.len() && BOM.starts_with(head) {
+                    return Ok(None);
+                }
+                if !head.starts_with(BOM) {
+                    break;
+                }
                 self.start += BOM.len();
             }
             self.started = true;
@@ -109,6 +113,13 @@ impl SseParser {
                 None => (line, &b""[..]),
             };
             if field != b"data" {
+                // Other fields are ignored, but a stream that is not UTF-8 is not SSE.
+                if let Err(e) = std::str::from_utf8(line) {
+                    return Err(InvalidUtf8(format!(
+                        "invalid UTF-8 ({e}) in {:?}",
+                        String::from_utf8_lossy(line)
+                    )));
+                }
                 continue;
             }
             let text = std::str::from_utf8(value).map_err(|e| {
