@@ -159,3 +159,54 @@ fn simulate_serves_a_second_run_with_server_url() {
     let status = server.wait().expect("wait");
     assert_eq!(status.code(), Some(0), "simulate exits cleanly on Ctrl-C");
 }
+
+/// Requests the server finished (`vllm:request_success_total`, every finish reason), read from
+/// the simulator's own `/metrics` over a plain HTTP/1.0 request.
+fn server_finished(url: &str) -> f64 {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut conn = std::net::TcpStream::connect(addr).expect("connect to /metrics");
+    conn.write_all(b"GET /metrics HTTP/1.0\r\nHost: sim\r\n\r\n")
+        .expect("send");
+    let mut body = String::new();
+    conn.read_to_string(&mut body).expect("read /metrics");
+    body.lines()
+        .filter(|l| l.starts_with("vllm:request_success_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[test]
+fn sigint_keeps_every_request_the_server_finished_before_it() {
+    let sb = Sandbox::new();
+    let (mut server, rx) = spawn(
+        &sb,
+        &[
+            "simulate", "--port", "0", "--seed", "9", "--model", "sim/tiny",
+        ],
+    );
+    let line = wait_for_line(&rx, |l| l.contains("listening on"));
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("url in the banner")
+        .to_string();
+    let cfg = slow_config(&sb, 2000);
+    let cfg = cfg.to_string_lossy().to_string();
+    let (mut run, run_rx) = spawn(&sb, &["run", "--server-url", &url, &cfg]);
+    wait_for_line(&run_rx, |l| l.contains("200/2000"));
+    // Everything the server has finished by now must end up in the partial result.
+    let finished_before = server_finished(&url);
+    signal(&run, libc::SIGINT);
+    assert_eq!(run.wait().expect("wait").code(), Some(130));
+    let results = sb.results_json();
+    assert_eq!(results.len(), 1);
+    let saved = f64_at(&results[0], "/summary/successful_requests");
+    let finished_after = server_finished(&url);
+    assert!(
+        saved >= finished_before && saved <= finished_after,
+        "saved {saved}, server finished {finished_before} before the signal, {finished_after} in all"
+    );
+    signal(&server, libc::SIGINT);
+    assert_eq!(server.wait().expect("wait").code(), Some(0));
+}
