@@ -6,47 +6,21 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::mpsc;
 
+use common::process::{spawn, wait_for_line};
 use common::{Sandbox, PROMPTS};
 
-/// Start `run <config>` (a path relative to the sandbox) with piped output; stderr lines arrive
-/// on the channel.
+/// Start `run <config>` (a path relative to the sandbox); output lines arrive on the channel.
 fn spawn_run(sb: &Sandbox, cfg: &Path) -> (Child, mpsc::Receiver<String>) {
     let cfg = cfg
         .strip_prefix(sb.path())
-        .expect("a config in the sandbox");
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("llm-inf-bench"))
-        .arg("run")
-        .arg(cfg)
-        .env("LLM_INF_BENCH_HOME", sb.home())
-        .env("NO_COLOR", "1")
-        .current_dir(sb.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let (tx, rx) = mpsc::channel();
-    let stderr = child.stderr.take().expect("stderr");
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    (child, rx)
-}
-
-fn wait_for_line(rx: &mpsc::Receiver<String>, what: impl Fn(&str) -> bool) -> String {
-    loop {
-        match rx.recv() {
-            Ok(line) if what(&line) => return line,
-            Ok(_) => {}
-            Err(_) => panic!("the run ended before the expected line"),
-        }
-    }
+        .expect("a config in the sandbox")
+        .to_string_lossy()
+        .to_string();
+    spawn(sb, &["run", &cfg])
 }
 
 fn kill9(child: &mut Child) {

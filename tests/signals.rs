@@ -3,66 +3,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-
+use common::process::{signal, spawn, start_simulator, wait_for_line};
 use common::{f64_at, Sandbox, PROMPTS};
-
-fn bin() -> std::path::PathBuf {
-    assert_cmd::cargo::cargo_bin("llm-inf-bench")
-}
-
-/// Start the binary with piped stderr; lines arrive on the returned channel.
-fn spawn(sb: &Sandbox, args: &[&str]) -> (Child, mpsc::Receiver<String>) {
-    let mut child = Command::new(bin())
-        .args(args)
-        .env("LLM_INF_BENCH_HOME", sb.home())
-        .env("NO_COLOR", "1")
-        .current_dir(sb.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let (tx, rx) = mpsc::channel();
-    for stream in [
-        child
-            .stderr
-            .take()
-            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-        child
-            .stdout
-            .take()
-            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-    }
-    (child, rx)
-}
-
-fn wait_for_line(rx: &mpsc::Receiver<String>, what: impl Fn(&str) -> bool) -> String {
-    loop {
-        match rx.recv() {
-            Ok(line) if what(&line) => return line,
-            Ok(_) => {}
-            Err(_) => panic!("process output ended before the expected line"),
-        }
-    }
-}
-
-fn signal(child: &Child, sig: i32) {
-    // SAFETY: plain kill(2) on our own child's pid.
-    let rc = unsafe { libc::kill(child.id() as i32, sig) };
-    assert_eq!(rc, 0, "kill failed");
-}
 
 fn slow_config(sb: &Sandbox, count: usize) -> std::path::PathBuf {
     sb.write("prompts.jsonl", PROMPTS);
@@ -130,18 +72,7 @@ fn sigterm_mid_run_saves_partial_results_and_exits_130() {
 #[test]
 fn simulate_serves_a_second_run_with_server_url() {
     let sb = Sandbox::new();
-    let (mut server, rx) = spawn(
-        &sb,
-        &[
-            "simulate", "--port", "0", "--seed", "5", "--model", "sim/tiny",
-        ],
-    );
-    let line = wait_for_line(&rx, |l| l.contains("listening on"));
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .expect("url in the banner")
-        .to_string();
+    let (mut server, url) = start_simulator(&sb, "5", "sim/tiny");
     let cfg = slow_config(&sb, 6);
     sb.cmd()
         .args(["run", "--server-url", &url])
@@ -179,18 +110,7 @@ fn server_finished(url: &str) -> f64 {
 #[test]
 fn sigint_keeps_every_request_the_server_finished_before_it() {
     let sb = Sandbox::new();
-    let (mut server, rx) = spawn(
-        &sb,
-        &[
-            "simulate", "--port", "0", "--seed", "9", "--model", "sim/tiny",
-        ],
-    );
-    let line = wait_for_line(&rx, |l| l.contains("listening on"));
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .expect("url in the banner")
-        .to_string();
+    let (mut server, url) = start_simulator(&sb, "9", "sim/tiny");
     let cfg = slow_config(&sb, 2000);
     let cfg = cfg.to_string_lossy().to_string();
     let (mut run, run_rx) = spawn(&sb, &["run", "--server-url", &url, &cfg]);
