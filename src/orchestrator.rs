@@ -455,7 +455,7 @@ async fn run_iteration(
                 if plan.server_url.is_some() {
                     "external"
                 } else {
-                    provider_name(exp.infrastructure.provider)
+                    exp.infrastructure.provider.as_str()
                 }
                 .into(),
             ),
@@ -602,10 +602,6 @@ fn span(records: &[RequestRecord]) -> Duration {
         (Some(a), Some(b)) => (b - a).to_std().unwrap_or_default(),
         _ => Duration::ZERO,
     }
-}
-
-fn provider_name(kind: ProviderKind) -> &'static str {
-    kind.as_str()
 }
 
 /// `completed` when every request succeeded and the run was not cut short; `failed` when none

@@ -76,9 +76,9 @@ where
     futures_util::pin_mut!(bytes);
     let cancelled = cancel.cancelled();
     futures_util::pin_mut!(cancelled);
-    // One timer, moved lazily: events only note their time, and when the timer fires early
-    // (events came since it was set) it is re-armed to the last event plus `idle_read`.
-    // No timer work per event.
+    // One timer, moved lazily: arriving bytes only note their time, and when the timer fires
+    // early (bytes came since it was set) it is re-armed to the last arrival plus `idle_read`.
+    // No timer work per chunk.
     let idle = tokio::time::sleep(opts.idle_read);
     futures_util::pin_mut!(idle);
     // When bytes last arrived: a slow event (bytes trickling in) is not an idle connection.
