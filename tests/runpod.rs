@@ -427,7 +427,7 @@ async fn pod_in_error_state_fails_and_is_terminated() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, ProviderError::Provision(m) if m.contains("ERROR")),
+        matches!(&err, ProviderError::PodFailed { status, .. } if status.contains("ERROR")),
         "{err:?}"
     );
     s.provider.teardown(&EventSink::discard()).await.unwrap();

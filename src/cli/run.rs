@@ -59,27 +59,10 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
         resume,
         resume_args: resume_args(args),
     };
-    let experiment = &plan.experiment;
-    let provider: Option<Box<dyn Provider>> =
-        match (&args.server_url, experiment.infrastructure.provider) {
-            (Some(_), _) => None,
-            (None, ProviderKind::Simulated) => {
-                Some(Box::new(providers::simulated::SimulatedProvider::new()))
-            }
-            (None, ProviderKind::Runpod) => Some(super::runpod::provider_for_run(
-                experiment, &prices, &app, &app_dir, args, today,
-            )?),
-            (None, ProviderKind::Local) => {
-                // The server's output goes beside the results, named like the run.
-                let log = plan
-                    .output_dir
-                    .join(format!("{}-server.log", plan.base_run_id()));
-                Some(Box::new(providers::local::LocalProvider::new(
-                    log,
-                    args.keep_server,
-                )))
-            }
-        };
+    let provider = match &args.server_url {
+        Some(_) => None,
+        None => Some(provider_for(&plan, &prices, &app, &app_dir, args, today)?),
+    };
 
     let streams = SignalStreams::install()?;
     let handle = engine::start(plan, provider, CancellationToken::new());
@@ -136,6 +119,37 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
         }
         Some(e) => Err(CliError::Run(e)),
     }
+}
+
+/// The provider of `plan`'s experiment. RunPod asks about the cost first.
+fn provider_for(
+    plan: &RunPlan,
+    prices: &PriceTable,
+    app: &AppConfig,
+    app_dir: &std::path::Path,
+    args: &RunArgs,
+    today: chrono::NaiveDate,
+) -> Result<Box<dyn Provider>, CliError> {
+    let kind = plan.experiment.infrastructure.provider;
+    let runpod = match kind {
+        ProviderKind::Runpod => Some(super::runpod::provider_for_run(
+            &plan.experiment,
+            prices,
+            app,
+            app_dir,
+            args,
+            today,
+        )?),
+        _ => None,
+    };
+    let options = providers::ProviderOptions {
+        keep_server: args.keep_server,
+        // A local server's output goes beside the results, named like the run.
+        server_log: plan
+            .output_dir
+            .join(format!("{}-server.log", plan.base_run_id())),
+    };
+    Ok(providers::create_provider(kind, options, runpod)?)
 }
 
 /// The `run` arguments that continue this run, shown by `list` for an interrupted one.

@@ -13,7 +13,6 @@ use crate::providers::runpod::{
     self, CostEstimate, Ledger, PollSettings, PriceTable, RetryPolicy, RunpodProvider,
     RunpodSettings, Termination,
 };
-use crate::providers::Provider;
 
 /// Test hooks: faster pod polling and retries against a local fake API. Not for normal use.
 const POLL_MS_ENV: &str = "LLM_INF_BENCH_RUNPOD_POLL_MS";
@@ -75,7 +74,7 @@ pub fn provider_for_run(
     app_dir: &Path,
     args: &RunArgs,
     today: chrono::NaiveDate,
-) -> Result<Box<dyn Provider>, CliError> {
+) -> Result<RunpodProvider, CliError> {
     let settings = settings(app)?;
     if prices.is_stale(today) {
         eprintln!(
@@ -93,7 +92,7 @@ pub fn provider_for_run(
     let run_name = args.name.clone().unwrap_or_else(|| experiment.name.clone());
     let provider = RunpodProvider::new(settings, app_dir, prices.clone(), poll_settings())?
         .with_run_name(run_name);
-    Ok(Box::new(provider))
+    Ok(provider)
 }
 
 fn confirm_cost(est: &CostEstimate) -> Result<(), CliError> {

@@ -63,25 +63,25 @@ impl LocalProvider {
     fn spawn(&mut self, exp: &Experiment, port: u16) -> Result<LaunchCommand, ProviderError> {
         let command = local_command(exp, port);
         if let Some(dir) = self.log_path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                ProviderError::Provision(format!("cannot create {}: {e}", dir.display()))
+            std::fs::create_dir_all(dir).map_err(|source| ProviderError::Io {
+                what: format!("cannot create {}", dir.display()),
+                source,
             })?;
         }
         let mut log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.log_path)
-            .map_err(|e| {
-                ProviderError::Provision(format!(
-                    "cannot open the server log {}: {e}",
-                    self.log_path.display()
-                ))
+            .map_err(|source| ProviderError::Io {
+                what: format!("cannot open the server log {}", self.log_path.display()),
+                source,
             })?;
         // The command line heads the log so a failed start can be reproduced by hand.
         let _ = writeln!(log, "$ {}", command.argv().join(" "));
-        let log_err = log
-            .try_clone()
-            .map_err(|e| ProviderError::Provision(format!("cannot share the server log: {e}")))?;
+        let log_err = log.try_clone().map_err(|source| ProviderError::Io {
+            what: "cannot share the server log".into(),
+            source,
+        })?;
         let mut cmd = tokio::process::Command::new(&command.program);
         cmd.args(&command.args)
             .envs(exp.infrastructure.local.env.iter().map(|(k, v)| (k, v)))
@@ -98,12 +98,10 @@ impl LocalProvider {
                 die_with_parent(&mut cmd);
             }
         }
-        let child = cmd.spawn().map_err(|e| {
-            ProviderError::Provision(format!(
-                "cannot start `{}`: {e} (install {} or set infrastructure.local.executable)",
-                command.program,
-                exp.framework.as_str()
-            ))
+        let child = cmd.spawn().map_err(|source| ProviderError::Launch {
+            program: command.program.clone(),
+            framework: exp.framework.as_str(),
+            source,
         })?;
         self.pgid = child.id().map(|pid| pid as i32);
         self.child = Some(child);
@@ -124,17 +122,17 @@ impl LocalProvider {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(2))
             .build()
-            .map_err(|e| ProviderError::Provision(format!("cannot build an HTTP client: {e}")))?;
+            .map_err(ProviderError::HttpClient)?;
         let start = Instant::now();
         loop {
             if let Some(child) = self.child.as_mut() {
                 if let Ok(Some(status)) = child.try_wait() {
-                    return Err(ProviderError::Provision(format!(
-                        "the local {framework} server exited ({status}) before it became healthy; \
-                         last lines of {}:\n{}",
-                        self.log_path.display(),
-                        tail_lines(&self.log_path, TAIL_LINES).join("\n")
-                    )));
+                    return Err(ProviderError::ServerExited {
+                        framework: framework.as_str(),
+                        status,
+                        log: self.log_path.clone(),
+                        tail: tail_lines(&self.log_path, TAIL_LINES).join("\n"),
+                    });
                 }
             }
             if let Ok(resp) = client.get(&url).send().await {
@@ -182,8 +180,9 @@ impl Provider for LocalProvider {
         events: &EventSink,
         cancel: &CancellationToken,
     ) -> Result<ServerHandle, ProviderError> {
-        let port = free_port().map_err(|e| {
-            ProviderError::Provision(format!("cannot find a free port on 127.0.0.1: {e}"))
+        let port = free_port().map_err(|source| ProviderError::Io {
+            what: "cannot find a free port on 127.0.0.1".into(),
+            source,
         })?;
         let command = self.spawn(experiment, port)?;
         events.info(format!(

@@ -12,7 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Experiment;
+use crate::config::{Experiment, ProviderKind};
 use crate::events::EventSink;
 
 /// A server ready for the health check.
@@ -32,10 +32,43 @@ pub struct ServerHandle {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
-    #[error("{0}")]
-    Provision(String),
+    /// A local file or process operation failed (`what`: e.g. "cannot open the server log x").
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start `{program}`: {source} (install {framework} or set infrastructure.local.executable)")]
+    Launch {
+        program: String,
+        framework: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot build an HTTP client: {0}")]
+    HttpClient(#[source] reqwest::Error),
+    #[error("the local {framework} server exited ({status}) before it became healthy; last lines of {}:\n{tail}", log.display())]
+    ServerExited {
+        framework: &'static str,
+        status: std::process::ExitStatus,
+        log: PathBuf,
+        tail: String,
+    },
+    #[error("cannot start the simulator: {0}")]
+    Simulator(#[source] std::io::Error),
+    #[error("pod {pod_id} went to {status} while starting; see its logs in the RunPod console (https://www.runpod.io/console/pods)")]
+    PodFailed { pod_id: String, status: String },
+    #[error("pod {pod_id} disappeared from RunPod while starting (terminated elsewhere?)")]
+    PodVanished { pod_id: String },
+    #[error(transparent)]
+    Template(#[from] runpod::templates::TemplateError),
+    #[error("pod creation task failed: {0}")]
+    Task(#[source] tokio::task::JoinError),
     #[error("provisioning cancelled")]
     Cancelled,
+    #[error("the {0} provider needs its account settings")]
+    NotConfigured(&'static str),
     /// The server never reached a running state in time (it may still exist: tear down).
     #[error("{what} did not start within {} s (last status: {last_status})", waited.as_secs())]
     Timeout {
@@ -48,6 +81,36 @@ pub enum ProviderError {
     Runpod(#[from] runpod::RunpodError),
     #[error("could not terminate {what}: {message}")]
     Teardown { what: String, message: String },
+}
+
+/// What providers need beyond the experiment.
+#[derive(Debug, Clone, Default)]
+pub struct ProviderOptions {
+    /// Leave the server running after the run.
+    pub keep_server: bool,
+    /// Where a local server's output goes.
+    pub server_log: PathBuf,
+}
+
+/// Factory (beside `create_runner` and `create_workload`): the provider for `kind`. RunPod
+/// needs an account and prices: build it with [`runpod::RunpodProvider::new`] and pass it as
+/// `runpod`; `None` there for `ProviderKind::Runpod` is an error.
+pub fn create_provider(
+    kind: ProviderKind,
+    options: ProviderOptions,
+    runpod: Option<runpod::RunpodProvider>,
+) -> Result<Box<dyn Provider>, ProviderError> {
+    Ok(match kind {
+        ProviderKind::Simulated => Box::new(simulated::SimulatedProvider::new()),
+        ProviderKind::Local => Box::new(local::LocalProvider::new(
+            options.server_log,
+            options.keep_server,
+        )),
+        ProviderKind::Runpod => match runpod {
+            Some(p) => Box::new(p),
+            None => return Err(ProviderError::NotConfigured("runpod")),
+        },
+    })
 }
 
 #[async_trait]

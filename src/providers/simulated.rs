@@ -40,7 +40,7 @@ impl Provider for SimulatedProvider {
             addr,
         )
         .await
-        .map_err(|e| ProviderError::Provision(format!("cannot start the simulator: {e}")))?;
+        .map_err(ProviderError::Simulator)?;
         let base_url = server.base_url();
         events.info(format!(
             "Simulated {} server at {base_url}",

@@ -217,18 +217,18 @@ impl RunpodProvider {
                         return Ok(pod);
                     }
                     if pod.status.is_dead() {
-                        return Err(ProviderError::Provision(format!(
-                            "pod {pod_id} went to {last_status} while starting; see its logs in \
-                             the RunPod console (https://www.runpod.io/console/pods)"
-                        )));
+                        return Err(ProviderError::PodFailed {
+                            pod_id: pod_id.to_string(),
+                            status: last_status,
+                        });
                     }
                 }
                 Err(e) if e.is_not_found() => {
                     not_found += 1;
                     if not_found >= MAX_NOT_FOUND {
-                        return Err(ProviderError::Provision(format!(
-                            "pod {pod_id} disappeared from RunPod while starting (terminated elsewhere?)"
-                        )));
+                        return Err(ProviderError::PodVanished {
+                            pod_id: pod_id.to_string(),
+                        });
                     }
                 }
                 Err(e) => return Err(e.into()),
@@ -274,8 +274,7 @@ impl Provider for RunpodProvider {
             &self.prices,
             &run_name,
             self.hf_token.as_ref().map(Secret::expose),
-        )
-        .map_err(|e| ProviderError::Provision(e.to_string()))?;
+        )?;
         let gpu_id = request.gpu.id.clone();
         let gpu_count = request.gpu.count;
         let table_cost = self.table_cost(&request);
@@ -302,11 +301,7 @@ impl Provider for RunpodProvider {
         let created = match joined {
             Ok(Ok(created)) => created,
             Ok(Err(e)) => return Err(self.create_error(e, experiment, &gpu_id)),
-            Err(join) => {
-                return Err(ProviderError::Provision(format!(
-                    "pod creation task failed: {join}"
-                )))
-            }
+            Err(join) => return Err(ProviderError::Task(join)),
         };
         let pod_id = created.pod.id.clone();
         events.info(format!("Pod {pod_id} created; waiting for it to run"));
