@@ -57,7 +57,7 @@ infrastructure:
     executable: {python}
     args: [{args}]
     env: {{{env}}}
-    startup_timeout_s: 400
+    startup_timeout_s: 900
 workload:
 {workload}
 metrics: {{sample_interval_ms: 100, output_dir: results}}

@@ -494,3 +494,6 @@ fn first_last<T: Copy>(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod sglang_tests;

@@ -312,4 +312,6 @@ pub(crate) fn truncate(s: &str, max: usize) -> &str {
 }
 
 #[cfg(test)]
+mod sglang_tests;
+#[cfg(test)]
 mod tests;

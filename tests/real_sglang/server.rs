@@ -112,7 +112,8 @@ impl ManualServer {
             log,
             tmp,
         };
-        server.wait_healthy(Duration::from_secs(400));
+        // Generous: a loaded 2-core machine has needed 6 min (1 min when quiet).
+        server.wait_healthy(Duration::from_secs(900));
         server
     }
 
