@@ -89,8 +89,7 @@ test_log=$(mktemp)
 trap 'rm -f "$setup_log" "$test_log"' EXIT
 REAL_SGLANG_VENV=$VENV REAL_SGLANG_MODEL=$MODEL REAL_SGLANG_MARK=$mark \
   cargo test --locked --test real_sglang -- --ignored --test-threads=1 --nocapture 2>&1 |
-  tee "$test_log" || status=$?
-[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+  tee "$test_log" || status=1
 
 # The number of tests that ran: zero is a failure (a filter or cfg that silently runs nothing).
 ran=$(sed -n 's/^test result: .* \([0-9][0-9]*\) passed; \([0-9][0-9]*\) failed.*/\1 \2/p' "$test_log" |
