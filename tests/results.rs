@@ -351,6 +351,7 @@ fn our_run(dir: &Path) -> PathBuf {
                     .map(|t| 60_000 + i as u32 * 1000 + t * 12_000)
                     .collect(),
                 end_us: 60_000 + i as u64 * 1000 + 31 * 12_000 + 500,
+                chunk_tokens: Vec::new(),
             },
             prompt_tokens: Some(12),
             completion_tokens: Some(32),

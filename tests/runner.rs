@@ -176,7 +176,13 @@ async fn every_failure_mode_is_recorded_while_other_requests_succeed() {
     }
     let http = by_name("http500").error.as_ref().unwrap();
     assert_eq!(http.kind, ErrorKind::Http);
-    assert_eq!(http.message, format!("HTTP 500: {}", &HTTP_500_BODY[..200]));
+    // The JSON error body is shown as its type and whole message.
+    assert_eq!(
+        http.message,
+        "HTTP 500 InternalServerError: The engine is dead: EngineDeadError raised in the \
+         background loop; check the server log for the original traceback, then restart the \
+         server"
+    );
     assert_eq!(by_name("http500").timings.token_offsets_us.len(), 0);
 
     let mid = by_name("midstream");
@@ -247,7 +253,8 @@ async fn a_404_names_the_model_and_where_to_look() {
     let err = out.error.unwrap();
     assert_eq!(err.kind, ErrorKind::Http);
     assert!(
-        err.message.starts_with("HTTP 404: {\"object\":\"error\""),
+        err.message
+            .starts_with("HTTP 404 NotFoundError: The model `test-model` does not exist."),
         "{}",
         err.message
     );

@@ -98,6 +98,7 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
             r.status.as_str()
         )?;
         output::summary::render_summary(&r.summary, None, globals.style, &mut stdout)?;
+        output::errors::render_errors(&r.requests, globals.style, &mut stdout)?;
     }
     stdout.flush()?;
     drop(stdout);

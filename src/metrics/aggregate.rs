@@ -276,6 +276,8 @@ pub fn to_result(record: &RequestRecord) -> RequestResult {
             .token_count_source
             .map(|s| token_source_name(s).into()),
         send_delay_ms: Some(record.send_delay_us as f64 / 1000.0),
+        chunk_tokens: (!record.timings.chunk_tokens.is_empty())
+            .then(|| record.timings.chunk_tokens.clone()),
     }
 }
 
@@ -292,11 +294,20 @@ pub fn definitions() -> BTreeMap<String, String> {
         ),
         (
             "inter_token_latencies_ms",
-            "gaps between consecutive text-carrying chunks",
+            "gaps between consecutive text-carrying chunks, per chunk: a server may put several \
+             tokens in one chunk (SGLang does), see chunk_tokens",
+        ),
+        (
+            "chunk_tokens",
+            "tokens each text chunk carried, from the running usage.completion_tokens the server \
+             sends on every chunk (requested from SGLang); absent when unknown. Gap i of \
+             inter_token_latencies_ms ends at chunk i+1, so gap[i] / chunk_tokens[i+1] is its \
+             per-token latency",
         ),
         (
             "tpot_ms",
-            "(e2e_latency_ms - ttft_ms) / (completion_tokens - 1); null below 2 tokens",
+            "(e2e_latency_ms - ttft_ms) / (completion_tokens - 1), tokens counted from the \
+             server's usage (not chunks, which may carry several tokens); null below 2 tokens",
         ),
         (
             "send_delay_ms",
@@ -317,7 +328,8 @@ pub fn definitions() -> BTreeMap<String, String> {
         ),
         (
             "tbt",
-            "statistics of all inter-token gaps of all successful requests, pooled",
+            "statistics of all inter-token gaps (per chunk, see inter_token_latencies_ms) of \
+             all successful requests, pooled",
         ),
         ("tpot", "statistics of tpot_ms over successful requests"),
         ("total_duration_s", "wall time of the benchmark phase"),
@@ -408,6 +420,7 @@ mod tests {
             timings: StreamTimings {
                 token_offsets_us: offsets_ms.iter().map(|ms| ms * 1000).collect(),
                 end_us: end_ms * 1000,
+                chunk_tokens: Vec::new(),
             },
             prompt_tokens: Some(10),
             completion_tokens: Some(tokens),

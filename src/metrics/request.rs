@@ -58,6 +58,11 @@ impl std::fmt::Display for RequestError {
 pub struct StreamTimings {
     /// Arrival of each text-carrying chunk, µs since the request was sent.
     pub token_offsets_us: Vec<u32>,
+    /// Tokens each of those chunks carried, when the server said (SGLang merges several
+    /// tokens into one chunk); empty when unknown. Gaps stay per chunk; dividing a gap by the
+    /// next chunk's count gives per-token latencies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chunk_tokens: Vec<u32>,
     /// End of the stream (or the moment the failure was seen), µs since sent.
     pub end_us: u64,
 }
@@ -158,6 +163,7 @@ mod tests {
             timings: StreamTimings {
                 token_offsets_us: offsets.to_vec(),
                 end_us,
+                chunk_tokens: Vec::new(),
             },
             prompt_tokens: Some(10),
             completion_tokens: tokens,

@@ -139,8 +139,16 @@ const VLLM: &[FieldSpec] = &[
     ),
 ];
 
+// Read from SGLang 0.5.23's real labels (tests/fixtures/protocols/sglang-0.5.23-cpu-*):
+// `token_usage` is rounded to 2 decimals (0.0 for a small load), `full_token_usage` is not;
+// token counters carry `is_streaming`, and the start-up warm-up request adds to the "false"
+// series (see `counts_as_load`).
 const SGLANG: &[FieldSpec] = &[
-    spec(Field::KvUsage, &["token_usage"], Agg::Mean),
+    spec(
+        Field::KvUsage,
+        &["full_token_usage", "token_usage"],
+        Agg::Mean,
+    ),
     spec(Field::Active, &["num_running_reqs"], Agg::Sum),
     spec(Field::Queued, &["num_queue_reqs"], Agg::Sum),
     spec(Field::HitRate, &["cache_hit_rate"], Agg::Mean),
@@ -156,11 +164,26 @@ const SGLANG: &[FieldSpec] = &[
         &["generation_tokens_total", "generation_tokens"],
         Agg::Sum,
     ),
-    // Prompt tokens served from the radix cache; the prompt-token counter (which includes
-    // them) is the matching "queries" count, as vLLM's counters are in tokens too.
+    // Prompt tokens served from the radix cache, and all prompt tokens (the "queries", in
+    // tokens as vLLM's). Preferred: the two per-request histograms' sums (hits = all −
+    // uncached), which exist from the first request on; `cached_tokens_total` only appears
+    // after the first hit. Paired by index as for vLLM (see `prefix_pair`, `sglang_prefix`).
     spec(
         Field::PrefixHits,
-        &["cached_tokens_total", "cached_tokens"],
+        &[
+            "uncached_prompt_tokens_histogram_sum",
+            "cached_tokens_total",
+            "cached_tokens",
+        ],
+        Agg::Sum,
+    ),
+    spec(
+        Field::PrefixQueries,
+        &[
+            "prompt_tokens_histogram_sum",
+            "prompt_tokens_total",
+            "prompt_tokens",
+        ],
         Agg::Sum,
     ),
 ];
@@ -217,13 +240,39 @@ pub fn extract(dialect: MetricsDialect, exposition: &Exposition) -> ServerSample
             .iter()
             .find_map(|base| lookup(dialect, exposition, base, spec.agg, accept));
     }
-    let (hits, queries) = prefix_pair(dialect, exposition, fields);
+    let (hits, queries) = match dialect {
+        MetricsDialect::Sglang => sglang_prefix(exposition),
+        _ => prefix_pair(dialect, exposition, fields),
+    };
     sample.prefix_cache_hits_total = hits;
     sample.prefix_cache_queries_total = queries;
-    if dialect == MetricsDialect::Sglang && hits.is_some() {
-        sample.prefix_cache_queries_total = sample.prompt_tokens_total;
-    }
     sample
+}
+
+/// SGLang's cached and total prompt tokens: from the histograms (hits = sum of prompts − sum
+/// of their uncached parts), else `cached_tokens_total` against the prompt-token counter.
+fn sglang_prefix(exposition: &Exposition) -> (Option<f64>, Option<f64>) {
+    let d = MetricsDialect::Sglang;
+    let sum = |base| lookup(d, exposition, base, Agg::Sum, |_| true);
+    if let (Some(all), Some(uncached)) = (
+        sum("prompt_tokens_histogram_sum"),
+        sum("uncached_prompt_tokens_histogram_sum"),
+    ) {
+        return (Some((all - uncached).max(0.0)), Some(all));
+    }
+    let hits = sum("cached_tokens_total").or_else(|| sum("cached_tokens"));
+    let queries = sum("prompt_tokens_total").or_else(|| sum("prompt_tokens"));
+    match hits {
+        Some(h) => (Some(h), queries),
+        None => (None, None),
+    }
+}
+
+/// Whether a series is load of the benchmark. SGLang labels its token counters with
+/// `is_streaming`; every request of this tool streams, and the server's own start-up
+/// warm-up (a non-streaming `/generate`) lands in the `"false"` series, so that one is left out.
+fn counts_as_load(dialect: MetricsDialect, sample: &Sample) -> bool {
+    dialect != MetricsDialect::Sglang || sample.label("is_streaming") != Some("false")
 }
 
 /// Hits and queries from the same generation of names, so a transition-era server that emits
@@ -265,7 +314,7 @@ fn lookup(
             .samples
             .iter()
             .filter(|s| s.name.strip_prefix(prefix) == Some(base))
-            .filter(|s| s.value.is_finite() && accept(s.value))
+            .filter(|s| s.value.is_finite() && accept(s.value) && counts_as_load(dialect, s))
             .collect();
         aggregate(&series, agg)
     })
@@ -387,7 +436,14 @@ pub fn summarize(dialect: MetricsDialect, metrics: &GpuMetrics) -> GpuSummary {
             },
             counter_throughput(),
         ),
-        MetricsDialect::Sglang | MetricsDialect::LlamaCpp => (
+        // SGLang's gauges are per-report snapshots (the hit rate of the last prefill batch,
+        // the decode rate of the last log interval); its token counters give the whole run's
+        // figures, computed as for vLLM so the two compare like for like.
+        MetricsDialect::Sglang => (
+            counter_hit_rate().or(gauge_hit_rate),
+            counter_throughput().or(gauge_throughput),
+        ),
+        MetricsDialect::LlamaCpp => (
             gauge_hit_rate.or_else(counter_hit_rate),
             gauge_throughput.or_else(counter_throughput),
         ),
@@ -438,3 +494,6 @@ fn first_last<T: Copy>(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod sglang_tests;

@@ -129,6 +129,7 @@ mod tests {
             error_kind: None,
             token_count_source: Some("usage".into()),
             send_delay_ms: Some(0.25),
+            chunk_tokens: None,
         };
         let failed = RequestResult {
             request_index: 1,

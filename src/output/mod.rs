@@ -2,6 +2,7 @@
 //! Renderers are pure functions of their input and a [`style::Style`].
 
 pub mod compare;
+pub mod errors;
 pub mod export;
 pub mod plan;
 pub mod progress;

@@ -335,6 +335,7 @@ unreadable: results/broken.json: expected value at line 1 column 1
                 ttft_ms: Some(80.0 + turn as f64),
                 e2e_latency_ms: Some(300.0),
                 inter_token_latencies_ms: vec![15.0, 16.0],
+                chunk_tokens: None,
                 prompt_tokens: Some(10),
                 completion_tokens: Some(3),
                 error: None,

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
+use super::local_scratch::Scratch;
 use super::runpod::templates::{server_command, LaunchCommand};
 use super::{Provider, ProviderError, ServerHandle};
 use crate::config::{Experiment, Framework};
@@ -35,6 +36,8 @@ pub struct LocalProvider {
     child: Option<tokio::process::Child>,
     /// Process group of the server (= its pid); `Some` while any member may be alive.
     pgid: Option<i32>,
+    /// SGLang's private temp folder and shared-memory files, removed after it stops.
+    scratch: Option<Scratch>,
 }
 
 impl LocalProvider {
@@ -46,6 +49,7 @@ impl LocalProvider {
             grace: DEFAULT_GRACE,
             child: None,
             pgid: None,
+            scratch: None,
         }
     }
 
@@ -82,7 +86,15 @@ impl LocalProvider {
             what: "cannot share the server log".into(),
             source,
         })?;
+        let scratch = Scratch::for_framework(exp.framework).map_err(|source| ProviderError::Io {
+            what: "cannot create a temp folder for the server".into(),
+            source,
+        })?;
         let mut cmd = tokio::process::Command::new(&command.program);
+        if let Some(s) = &scratch {
+            cmd.env("TMPDIR", s.path());
+        }
+        self.scratch = scratch;
         cmd.args(&command.args)
             .envs(exp.infrastructure.local.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
@@ -200,6 +212,9 @@ impl Provider for LocalProvider {
             cancel,
         )
         .await?;
+        if let (Some(s), Some(pgid)) = (self.scratch.as_mut(), self.pgid) {
+            s.note_shared_memory(pgid);
+        }
         let infra = &experiment.infrastructure;
         Ok(ServerHandle {
             base_url,
@@ -219,7 +234,11 @@ impl Provider for LocalProvider {
         // Already gone (it exited during startup): signal nothing, the pgid may be reused.
         if self.wait_group_gone(pgid, Duration::ZERO).await {
             self.pgid = None;
+            self.remove_scratch();
             return Ok(());
+        }
+        if let Some(s) = self.scratch.as_mut() {
+            s.note_shared_memory(pgid);
         }
         signal_group(pgid, Signal::Term);
         if !self.wait_group_gone(pgid, self.grace).await {
@@ -237,12 +256,19 @@ impl Provider for LocalProvider {
         }
         self.pgid = None;
         self.child = None;
+        self.remove_scratch();
         events.info("Local server stopped");
         Ok(())
     }
 }
 
 impl LocalProvider {
+    fn remove_scratch(&mut self) {
+        if let Some(s) = self.scratch.take() {
+            s.remove();
+        }
+    }
+
     /// Reap the leader and poll until no live process is left in the group.
     async fn wait_group_gone(&mut self, pgid: i32, within: Duration) -> bool {
         let deadline = Instant::now() + within;
@@ -276,6 +302,11 @@ impl Drop for LocalProvider {
             if !leader_reaped || group_alive(pgid) {
                 signal_group(pgid, Signal::Kill);
             }
+        }
+        match (self.scratch.take(), self.keep_server) {
+            (Some(s), true) => s.keep(),
+            (Some(s), false) => s.remove(),
+            (None, _) => {}
         }
     }
 }

@@ -3,6 +3,7 @@
 //! when `provision` itself failed half-way — providers remember what they created.
 
 pub mod local;
+mod local_scratch;
 pub mod runpod;
 pub mod simulated;
 

@@ -339,6 +339,7 @@ mod tests {
             timings: StreamTimings {
                 token_offsets_us: vec![100, 200],
                 end_us: 250,
+                chunk_tokens: Vec::new(),
             },
             prompt_tokens: Some(4),
             completion_tokens: Some(2),

@@ -217,4 +217,7 @@ pub struct RequestResult {
     pub token_count_source: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub send_delay_ms: Option<f64>,
+    /// Tokens each text chunk carried, when the server said (see `definitions`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunk_tokens: Option<Vec<u32>>,
 }

@@ -83,10 +83,16 @@ impl RedactError for Redactor {
                 waited_s,
                 last: r(last),
             },
-            RunnerError::ModelNotServed { model, url, served } => RunnerError::ModelNotServed {
+            RunnerError::ModelNotServed {
+                model,
+                url,
+                served,
+                any_name,
+            } => RunnerError::ModelNotServed {
                 model,
                 url: r(url),
                 served,
+                any_name,
             },
             RunnerError::ModelList { url, reason } => RunnerError::ModelList {
                 url: r(url),

@@ -46,6 +46,7 @@ pub fn read_sse(body: &[u8], piece: usize) -> SseSummary {
         idle_read: Duration::from_secs(3600),
         keep_reply: true,
         capacity_hint: 4,
+        count_chunk_tokens: true,
     };
     let cancel = CancellationToken::new();
     let stream = futures_util::stream::iter(pieces.into_iter().map(Ok::<_, Infallible>));

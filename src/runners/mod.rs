@@ -4,6 +4,7 @@
 
 mod chunk;
 mod client;
+mod error_body;
 #[doc(hidden)]
 pub mod fuzzing;
 mod health;
@@ -73,13 +74,21 @@ pub enum RunnerError {
     Cancelled,
     #[error(
         "model `{model}` is not served at {url}; it serves: {}. Set the experiment's model name \
-         to one of these (vLLM: --served-model-name; SGLang: the --model-path unless renamed)",
-        served.join(", ")
+         to one of these (vLLM: --served-model-name; SGLang: the --model-path unless renamed){}",
+        served.join(", "),
+        if *any_name {
+            ". SGLang answers requests for any model name, so the run would measure that model \
+             while recording it as this one"
+        } else {
+            ""
+        }
     )]
     ModelNotServed {
         model: String,
         url: String,
         served: Vec<String>,
+        /// The server answers any model name (SGLang): nothing else would catch the mistake.
+        any_name: bool,
     },
     #[error("could not list the served models at {url}: {reason}")]
     ModelList { url: String, reason: String },

@@ -21,6 +21,9 @@ use crate::metrics::request::{ErrorKind, RequestError, StreamTimings, TokenCount
 pub struct Flavor {
     pub framework: Framework,
     pub health_path: &'static str,
+    /// Ask for the running usage on every chunk (`stream_options.continuous_usage_stats`) to
+    /// record how many tokens each chunk carried (servers that merge tokens into chunks).
+    pub continuous_usage: bool,
 }
 
 /// Error bodies are read up to this many bytes; the message keeps their first 200 characters.
@@ -82,6 +85,7 @@ impl OpenAiRunner {
             stream: true,
             stream_options: StreamOptions {
                 include_usage: true,
+                continuous_usage_stats: self.flavor.continuous_usage.then_some(true),
             },
             ignore_eos: params.ignore_eos.then_some(true),
         };
@@ -89,18 +93,12 @@ impl OpenAiRunner {
         serde_json::to_vec(&body).unwrap_or_default()
     }
 
-    /// Turn a non-2xx response into the Python tool's `HTTP <code>: <start of body>`.
+    /// Turn a non-2xx response into `HTTP <code> <type>: <the server's message>`.
     async fn http_error(&self, resp: reqwest::Response, cancel: &CancellationToken) -> String {
         let code = resp.status();
         let status = code.as_u16();
         let body = read_capped(resp.bytes_stream(), self.timeouts.idle_read, cancel).await;
-        let mut msg = match body.trim() {
-            "" => format!(
-                "HTTP {status}: {} (empty body)",
-                code.canonical_reason().unwrap_or("no reason phrase")
-            ),
-            text => format!("HTTP {status}: {}", truncate(text, 200)),
-        };
+        let mut msg = super::error_body::describe(status, code.canonical_reason(), &body);
         if status == 404 {
             msg.push_str(&format!(
                 " (is model `{}` served there? GET {}/v1/models lists the served names)",
@@ -248,11 +246,47 @@ impl OpenAiRunner {
         if list.data.iter().any(|m| m.id == self.model) {
             return Ok(());
         }
+        let mut served: Vec<String> = list.data.into_iter().map(|m| m.id).collect();
+        let mut any_name = false;
+        if self.flavor.framework == Framework::Sglang {
+            // SGLang answers a request for any model name with the one model it serves, so
+            // this check is all that stops a run being labelled with a model it never ran.
+            // The model's path (what `--model-path` loaded) names it as well as the served name.
+            any_name = true;
+            if let Some(path) = self.sglang_model_path().await {
+                if same_model_path(&path, &self.model) {
+                    return Ok(());
+                }
+                if !served.contains(&path) {
+                    served.push(path);
+                }
+            }
+        }
         Err(RunnerError::ModelNotServed {
             model: self.model.clone(),
             url,
-            served: list.data.into_iter().map(|m| m.id).collect(),
+            served,
+            any_name,
         })
+    }
+
+    /// The `model_path` of SGLang's `/model_info` (`/get_model_info` before 0.5), if it answers.
+    async fn sglang_model_path(&self) -> Option<String> {
+        for path in ["/model_info", "/get_model_info"] {
+            let resp = self
+                .client
+                .get(format!("{}{path}", self.base_url))
+                .timeout(self.timeouts.probe.max(Duration::from_secs(10)))
+                .send()
+                .await
+                .ok()?;
+            if !resp.status().is_success() {
+                continue;
+            }
+            let info: ModelInfo = resp.json().await.ok()?;
+            return info.model_path;
+        }
+        None
     }
 
     fn send_error(&self, e: &reqwest::Error) -> String {
@@ -325,6 +359,8 @@ struct ChatRequest<'a> {
 #[derive(Serialize)]
 struct StreamOptions {
     include_usage: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    continuous_usage_stats: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -335,6 +371,18 @@ struct ModelList {
 #[derive(Deserialize)]
 struct ModelEntry {
     id: String,
+}
+
+#[derive(Deserialize)]
+struct ModelInfo {
+    #[serde(default)]
+    model_path: Option<String>,
+}
+
+/// Whether the experiment's model name names the folder or hub id SGLang loaded (a trailing
+/// slash aside).
+fn same_model_path(loaded: &str, name: &str) -> bool {
+    loaded.trim_end_matches('/') == name.trim_end_matches('/')
 }
 
 #[async_trait]
@@ -395,6 +443,7 @@ impl Runner for OpenAiRunner {
             idle_read: self.timeouts.idle_read,
             keep_reply,
             capacity_hint: params.max_tokens.min(1 << 16) as usize,
+            count_chunk_tokens: self.flavor.continuous_usage,
         };
         // Everything that is not sending happens before the clock starts.
         let request = self
@@ -429,6 +478,7 @@ fn outcome(started_at: chrono::DateTime<chrono::Utc>, r: StreamReading) -> ChatO
         finished_at,
         timings: StreamTimings {
             token_offsets_us: r.token_offsets_us,
+            chunk_tokens: r.chunk_tokens,
             end_us: r.end_us,
         },
         prompt_tokens: r.usage.and_then(|u| u.prompt_tokens),
@@ -446,6 +496,7 @@ mod tests {
     fn reading(offsets: &[u32], usage: Option<(u64, u64)>, error: bool) -> StreamReading {
         StreamReading {
             token_offsets_us: offsets.to_vec(),
+            chunk_tokens: Vec::new(),
             end_us: 10_000,
             usage: usage.map(|(p, c)| super::super::chunk::Usage {
                 prompt_tokens: Some(p),

@@ -21,6 +21,10 @@ mod sse;
 pub(crate) struct StreamReading {
     /// Arrival of each text-carrying chunk, µs since the request was sent.
     pub token_offsets_us: Vec<u32>,
+    /// Tokens each text chunk carried (one per `token_offsets_us` entry), from the running
+    /// `usage.completion_tokens` a server sends on every chunk when asked
+    /// (`continuous_usage_stats`); empty when any text chunk came without it.
+    pub chunk_tokens: Vec<u32>,
     /// `[DONE]` or the failure, µs since sent.
     pub end_us: u64,
     /// The last non-null `usage` seen on any chunk.
@@ -37,6 +41,8 @@ pub(crate) struct ReadOptions {
     pub keep_reply: bool,
     /// Expected number of text chunks (pre-sizes the offsets so the hot loop does not grow it).
     pub capacity_hint: usize,
+    /// Record the tokens each text chunk carried (the request asked for per-chunk usage).
+    pub count_chunk_tokens: bool,
 }
 
 pub(crate) fn offset_us(sent: Instant, at: Instant) -> u64 {
@@ -69,6 +75,11 @@ where
 {
     let mut out = StreamReading {
         token_offsets_us: Vec::with_capacity(opts.capacity_hint),
+        chunk_tokens: Vec::with_capacity(if opts.count_chunk_tokens {
+            opts.capacity_hint
+        } else {
+            0
+        }),
         reply: opts.keep_reply.then(String::new),
         ..StreamReading::default()
     };
@@ -101,7 +112,7 @@ where
             if data.len() > MAX_EVENT_BYTES {
                 return out.fail(sent, at, ErrorKind::Malformed, too_large());
             }
-            if let Some(end) = out.on_event(data, sent, at) {
+            if let Some(end) = out.on_event(data, sent, at, opts.count_chunk_tokens) {
                 if end.error.is_none() {
                     drain(bytes.as_mut()).await;
                 }
@@ -212,9 +223,10 @@ where
 
 impl StreamReading {
     /// Take one event's data; `Some` (the finished reading) when the stream is over.
-    fn on_event(&mut self, data: &str, sent: Instant, at: Instant) -> Option<Self> {
+    fn on_event(&mut self, data: &str, sent: Instant, at: Instant, count: bool) -> Option<Self> {
         if data == "[DONE]" {
             self.end_us = offset_us(sent, at);
+            self.finish_chunk_tokens();
             return Some(std::mem::take(self));
         }
         let chunk = match Chunk::parse(data) {
@@ -234,6 +246,9 @@ impl StreamReading {
             let us = offset_us(sent, at);
             self.token_offsets_us
                 .push(u32::try_from(us).unwrap_or(u32::MAX));
+            if count {
+                self.count_chunk_tokens(chunk.usage);
+            }
             if let Some(reply) = self.reply.as_mut() {
                 match chunk.content() {
                     Some(Text::Borrowed(text)) => reply.push_str(text),
@@ -249,8 +264,40 @@ impl StreamReading {
         None
     }
 
+    /// Note this text chunk's running completion count (`chunk_tokens` holds running totals
+    /// while reading; `finish_chunk_tokens` turns them into per-chunk counts). A chunk without
+    /// a count, or a count that does not grow, makes the whole list unknown.
+    fn count_chunk_tokens(&mut self, usage: Option<Usage>) {
+        let last = self.chunk_tokens.last().copied().unwrap_or(0);
+        let expected = self.token_offsets_us.len() - 1;
+        match usage.and_then(|u| u.completion_tokens) {
+            Some(total) if total > u64::from(last) && self.chunk_tokens.len() == expected => {
+                self.chunk_tokens
+                    .push(u32::try_from(total).unwrap_or(u32::MAX));
+            }
+            _ => self.chunk_tokens.clear(),
+        }
+    }
+
+    /// Running totals → tokens per text chunk. Tokens that produced no text (held back, or
+    /// only on the final empty chunk) count towards the next text chunk, the one whose gap
+    /// they took; any after the last text chunk are in no count.
+    fn finish_chunk_tokens(&mut self) {
+        if self.chunk_tokens.len() != self.token_offsets_us.len() {
+            self.chunk_tokens = Vec::new();
+            return;
+        }
+        let mut previous = 0;
+        for n in &mut self.chunk_tokens {
+            let total = *n;
+            *n = total - previous;
+            previous = total;
+        }
+    }
+
     fn fail(mut self, sent: Instant, at: Instant, kind: ErrorKind, message: String) -> Self {
         self.end_us = offset_us(sent, at);
+        self.finish_chunk_tokens();
         self.error = Some(RequestError { kind, message });
         self
     }
@@ -264,5 +311,7 @@ pub(crate) fn truncate(s: &str, max: usize) -> &str {
     }
 }
 
+#[cfg(test)]
+mod sglang_tests;
 #[cfg(test)]
 mod tests;

@@ -6,6 +6,7 @@ use crate::config::Framework;
 pub fn flavor() -> Flavor {
     Flavor {
         framework: Framework::Vllm,
+        continuous_usage: false,
         health_path: "/health",
     }
 }

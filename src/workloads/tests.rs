@@ -99,6 +99,7 @@ impl Runner for FakeRunner {
             timings: StreamTimings {
                 token_offsets_us: if ok { vec![1000, 2000] } else { vec![] },
                 end_us: 2500,
+                chunk_tokens: Vec::new(),
             },
             prompt_tokens: ok.then_some(5),
             completion_tokens: ok.then_some(2),

@@ -12,6 +12,7 @@ fn opts(keep_reply: bool) -> ReadOptions {
         idle_read: Duration::from_secs(120),
         keep_reply,
         capacity_hint: 16,
+        count_chunk_tokens: true,
     }
 }
 
