@@ -26,12 +26,7 @@ const FILES: [&str; 4] = [
 ];
 
 fn fixtures() -> PathBuf {
-    let beside = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/python-results");
-    if beside.is_dir() {
-        beside
-    } else {
-        PathBuf::from("/work/shared/fixtures/python-results")
-    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/python-results")
 }
 
 fn python(id: &str) -> RunResult {
