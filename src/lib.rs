@@ -11,6 +11,7 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod events;
+pub mod input_file;
 pub mod metrics;
 pub mod orchestrator;
 pub mod output;

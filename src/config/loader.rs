@@ -107,7 +107,7 @@ fn read_file(
     issues: &mut Vec<Issue>,
     parent: Option<&Path>,
 ) -> Result<Value, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    let text = crate::input_file::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_path_buf(),
         source,
     })?;

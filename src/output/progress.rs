@@ -11,6 +11,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinHandle;
 
 use crate::events::Event;
+use crate::text::printable_lines;
 
 #[derive(Debug, Clone, Copy)]
 pub struct ProgressOptions {
@@ -115,6 +116,7 @@ impl Renderer {
     fn handle(&mut self, event: Event) {
         match event {
             Event::Warn(msg) => {
+                let msg = printable_lines(&msg);
                 let text = self.paint(&format!("  warning: {msg}"), "33");
                 self.line(&text);
             }
@@ -124,8 +126,8 @@ impl Renderer {
                 let text = self.paint(&format!("[{index}/4] {title}"), "1");
                 self.line(&text);
             }
-            Event::Info(msg) => self.line(&format!("  {msg}")),
-            Event::Waiting { elapsed, status } => self.waiting(elapsed, &status),
+            Event::Info(msg) => self.line(&format!("  {}", printable_lines(&msg))),
+            Event::Waiting { elapsed, status } => self.waiting(elapsed, &printable_lines(&status)),
             Event::SweepIteration {
                 index,
                 total,

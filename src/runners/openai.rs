@@ -13,6 +13,7 @@ use super::stream::{offset_us, read_stream, truncate, ReadOptions, StreamReading
 use super::{ChatMessage, ChatOutcome, HealthProgress, Runner, RunnerError, RunnerTimeouts};
 use crate::config::{Framework, GenerationParams};
 use crate::metrics::request::{ErrorKind, RequestError, StreamTimings, TokenCountSource};
+use crate::text::printable;
 
 /// What differs between frameworks speaking the same API.
 #[derive(Debug, Clone, Copy)]
@@ -249,7 +250,11 @@ impl OpenAiRunner {
         Err(RunnerError::ModelNotServed {
             model: self.model.clone(),
             url,
-            served: list.data.into_iter().map(|m| m.id).collect(),
+            served: list
+                .data
+                .into_iter()
+                .map(|m| printable(&m.id).into_owned())
+                .collect(),
         })
     }
 
@@ -404,7 +409,7 @@ impl Runner for OpenAiRunner {
         let sent = Instant::now();
         let mut reading = self.send_and_read(request, sent, opts, cancel).await;
         if let Some(e) = reading.error.as_mut() {
-            e.message = self.redact.text(&e.message);
+            e.message = printable(&self.redact.text(&e.message)).into_owned();
         }
         outcome(started_at, reading)
     }
