@@ -143,11 +143,14 @@ fn init_config_and_doctor() {
         .success()
         .stdout(predicate::str::contains("already exists"));
     let key = "rpa_TESTKEY_1234567890_ABCDEF";
+    // `set` echoes no part of the key (not even the `rpa_…CDEF` ends `get` shows).
     sb.cmd()
         .args(["config", "set", "runpod.api_key", key])
         .assert()
         .success()
-        .stdout(predicate::str::contains(key).not());
+        .stdout(predicate::str::contains("runpod.api_key set (hidden)"))
+        .stdout(predicate::str::contains("rpa_").not())
+        .stdout(predicate::str::contains("CDEF").not());
     sb.cmd()
         .args(["config", "get", "runpod.api_key"])
         .assert()

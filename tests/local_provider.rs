@@ -163,6 +163,82 @@ fn local_run_serves_the_renamed_model_logs_and_stops_the_whole_group() {
     assert!(!group_alive(server));
 }
 
+/// Every file under `dir`, recursively, as text.
+fn texts_under(dir: &Path) -> Vec<(PathBuf, String)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(texts_under(&path));
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            out.push((path, String::from_utf8_lossy(&bytes).into_owned()));
+        }
+    }
+    out
+}
+
+#[test]
+fn secrets_in_local_args_and_env_reach_no_file_log_or_output() {
+    const ARG_SECRET: &str = "sk-ARGSECRET-1234567890";
+    const ENV_SECRET: &str = "hf_ENVSECRET_1234567890";
+    let sb = Sandbox::new();
+    // The fake server does not print its arguments: what it prints itself is its business.
+    let exe = script(
+        &sb,
+        "quiet-vllm",
+        &FAKE_VLLM.replace("echo \"fake server args: $*\"\n", ""),
+    );
+    let extra = format!(
+        "    args: [--served-model-name, tiny-fake, --api-key, {ARG_SECRET}, --hf-token={ARG_SECRET}]\n    env: {{SIM_BIN: {}, FAKE_PIDFILE: {}, HF_TOKEN: {ENV_SECRET}}}",
+        bin().display(),
+        sb.path().join("server.pid").display(),
+    );
+    let cfg = config(&sb, &exe, &extra, 60);
+
+    let dry = sb
+        .cmd()
+        .args(["run", "--dry-run"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let dry_out = String::from_utf8_lossy(&dry.stdout);
+    assert!(dry.status.success(), "{dry_out}");
+    assert!(dry_out.contains("Executable: "), "{dry_out}");
+    assert!(
+        dry_out.contains("--api-key *** --hf-token=***"),
+        "{dry_out}"
+    );
+
+    let out = sb.cmd().arg("run").arg(&cfg).output().expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let mut texts = vec![
+        (PathBuf::from("dry-run stdout"), dry_out.to_string()),
+        (
+            PathBuf::from("stdout"),
+            String::from_utf8_lossy(&out.stdout).into(),
+        ),
+        (PathBuf::from("stderr"), stderr.to_string()),
+    ];
+    let files = texts_under(&sb.results());
+    assert!(files.len() >= 2, "a result and the server log: {files:?}");
+    texts.extend(files);
+    for (name, text) in &texts {
+        for secret in ["ARGSECRET", "ENVSECRET"] {
+            assert!(
+                !text.contains(secret),
+                "{secret} in {}:\n{text}",
+                name.display()
+            );
+        }
+    }
+    // Redacted, not dropped: the result still says a key was passed.
+    let result = &sb.results_json()[0];
+    let local = &result["experiment"]["infrastructure"]["local"];
+    assert_eq!(local["env"]["HF_TOKEN"], "***", "{local}");
+    assert_eq!(local["args"][3], "***", "{local}");
+}
+
 #[test]
 fn a_server_that_exits_fails_the_run_at_once_with_its_log() {
     let sb = Sandbox::new();

@@ -1,7 +1,7 @@
 //! End to end against the REAL vLLM OpenAI server (CPU build, tiny random model), driving the
 //! real binary. Ignored by plain `cargo test`: `.ci/real-vllm.sh` installs vLLM, builds the
 //! model and runs `cargo test --test real_vllm -- --ignored --test-threads=1` with
-//!   REAL_VLLM_VENV   the venv holding `bin/vllm` (../shared/real-vllm/setup.sh)
+//!   REAL_VLLM_VENV   the venv holding `bin/vllm` (scripts/real-vllm/setup.sh)
 //!   REAL_VLLM_MODEL  the model folder (make_tiny_model.py)
 //!   REAL_VLLM_MARK   optional: a tag put in every server's environment, to find leftovers
 //! Each test starts at most one server (~40–80 s on 2 cores); run them one at a time (each
@@ -48,7 +48,7 @@ fn env() -> Env {
     Env { vllm, model, mark }
 }
 
-/// The environment every vLLM server gets (see ../shared/real-vllm/README.md).
+/// The environment every vLLM server gets (see scripts/real-vllm/README.md).
 fn server_env(e: &Env) -> Vec<(&'static str, String)> {
     vec![
         ("VLLM_CPU_KVCACHE_SPACE", "1".into()),

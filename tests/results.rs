@@ -26,12 +26,7 @@ const FILES: [&str; 4] = [
 ];
 
 fn fixtures() -> PathBuf {
-    let beside = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/python-results");
-    if beside.is_dir() {
-        beside
-    } else {
-        PathBuf::from("/work/shared/fixtures/python-results")
-    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/python-results")
 }
 
 fn python(id: &str) -> RunResult {
@@ -296,6 +291,7 @@ fn export_python_run_as_csv_and_jsonl() {
         run: "batch-errors".into(),
         format: ExportFormat::Csv,
         output: None,
+        force: false,
         dir: Some(fixtures()),
     };
     results::export(&args, Path::new("."), &mut out).unwrap();
@@ -319,6 +315,7 @@ fn export_python_run_as_csv_and_jsonl() {
         run: "multiturn".into(),
         format: ExportFormat::Jsonl,
         output: Some(file.clone()),
+        force: false,
         dir: Some(fixtures()),
     };
     let mut out = Vec::new();
@@ -333,6 +330,50 @@ fn export_python_run_as_csv_and_jsonl() {
     assert_eq!(lines[5]["run_id"], FILES[2]);
     assert_eq!(lines[5]["request_index"], 5);
     assert!(lines[5]["turn_index"].is_number());
+}
+
+#[test]
+fn export_never_overwrites_without_force_and_never_a_result_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let results_dir = tmp.path().join("results");
+    std::fs::create_dir_all(&results_dir).unwrap();
+    let result_file = results_dir.join(format!("{}.json", FILES[3]));
+    std::fs::copy(fixtures().join(format!("{}.json", FILES[3])), &result_file).unwrap();
+    let other_result = results_dir.join(format!("{}.json", FILES[0]));
+    std::fs::copy(fixtures().join(format!("{}.json", FILES[0])), &other_result).unwrap();
+    let journal = results_dir.join("x-1.journal.jsonl");
+    std::fs::write(&journal, "{}\n").unwrap();
+    let notes = tmp.path().join("notes.csv");
+    std::fs::write(&notes, "keep me").unwrap();
+    let export_to = |output: &Path, force: bool| {
+        let args = ExportArgs {
+            run: "single".into(),
+            format: ExportFormat::Csv,
+            output: Some(output.to_path_buf()),
+            force,
+            dir: Some(results_dir.clone()),
+        };
+        results::export(&args, Path::new("."), &mut Vec::new())
+    };
+
+    let err = export_to(&notes, false).unwrap_err().to_string();
+    assert!(err.contains("already exists; pass --force"), "{err}");
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "keep me");
+    export_to(&notes, true).unwrap();
+    assert!(std::fs::read_to_string(&notes)
+        .unwrap()
+        .starts_with("run_id,"));
+
+    for precious in [&result_file, &other_result, &journal] {
+        let before = std::fs::read(precious).unwrap();
+        for force in [false, true] {
+            let err = export_to(precious, force).unwrap_err().to_string();
+            assert!(err.contains("never overwrites one"), "{err}");
+        }
+        assert_eq!(std::fs::read(precious).unwrap(), before);
+    }
+    // A new file is created as usual.
+    export_to(&tmp.path().join("new.csv"), false).unwrap();
 }
 
 /// A run built by this crate from synthetic records, as the orchestrator will.

@@ -607,9 +607,21 @@ async fn update_pricing_writes_a_table_that_load_uses() {
     let loaded = PriceTable::load(dir.path());
     assert_eq!(loaded, updated.table);
     assert_eq!(loaded.last_updated, today);
-    assert_eq!(loaded.known_names(), ["A100-80GB", "RTX PRO 6000"]);
+    // The catalog's two types first, then every built-in type it lacks, with its old price.
+    let builtin = PriceTable::builtin();
+    assert_eq!(
+        (updated.from_catalog, updated.kept),
+        (2, builtin.gpus.len() - 1)
+    );
+    assert_eq!(loaded.known_names()[..2], ["A100-80GB", "RTX PRO 6000"]);
     assert_eq!(loaded.lookup("A100-80GB").unwrap().community, Some(1.1));
     assert_eq!(loaded.lookup("RTX PRO 6000").unwrap().community, None);
+    let h100 = loaded.lookup("H100-80GB").unwrap();
+    assert_eq!(
+        h100.community,
+        builtin.lookup("H100-80GB").unwrap().community
+    );
+    assert_eq!(loaded.date_of(h100), builtin.last_updated);
     assert_no_key(&std::fs::read_to_string(&updated.path).unwrap());
 }
 

@@ -544,7 +544,7 @@ fn update_pricing_writes_the_table_and_dry_run_shows_its_date() {
     let path = w.sb.home().join("pricing.json");
     assert_contains(
         &stdout,
-        &["Saved 2 GPU prices", &path.display().to_string()],
+        &["2 from the catalog", &path.display().to_string()],
     );
     let table: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).expect("pricing.json")).unwrap();

@@ -165,9 +165,12 @@ pub struct ExportArgs {
     pub run: String,
     #[arg(long, value_enum)]
     pub format: ExportFormat,
-    /// Output file (default: stdout).
+    /// Output file (default: stdout). An existing file is kept unless --force is given.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
+    /// Overwrite an existing output file (never a result file or a journal).
+    #[arg(long, requires = "output")]
+    pub force: bool,
     #[arg(long)]
     pub dir: Option<PathBuf>,
 }

@@ -135,7 +135,8 @@ fn init_tracing(verbose: u8, quiet: bool) {
         .try_init();
 }
 
-/// The error and its `source()` chain, one cause per line.
+/// The error and its `source()` chain, one cause per line, with the control characters of
+/// server or file text (model ids, error bodies) removed.
 pub fn format_error(err: &(dyn std::error::Error + 'static)) -> String {
     let mut out = err.to_string();
     let mut source = err.source();
@@ -147,5 +148,5 @@ pub fn format_error(err: &(dyn std::error::Error + 'static)) -> String {
         }
         source = cause.source();
     }
-    out
+    crate::text::printable_lines(&out).into_owned()
 }

@@ -18,6 +18,10 @@ pub enum ReportError {
     Storage(#[from] StorageError),
     #[error(transparent)]
     Export(#[from] ExportError),
+    #[error("{} already exists; pass --force to overwrite it, or choose another file with -o", path.display())]
+    ExportExists { path: PathBuf },
+    #[error("{} is a result file or a run journal; export never overwrites one, even with --force; choose another file with -o", path.display())]
+    ExportOverResult { path: PathBuf },
     #[error("cannot create export file {}: {source}", path.display())]
     CreateExport {
         path: PathBuf,
@@ -74,13 +78,57 @@ pub fn compare(
     Ok(())
 }
 
+/// The export file, created new; an existing one only with `force`, and never when it holds
+/// results: the run's own file, any result file, or a journal.
+fn create_export_file(path: &Path, result_path: &Path, force: bool) -> Result<File, ReportError> {
+    let create_err = |source| ReportError::CreateExport {
+        path: path.to_path_buf(),
+        source,
+    };
+    if path.symlink_metadata().is_ok() {
+        if holds_results(path, result_path) {
+            return Err(ReportError::ExportOverResult {
+                path: path.to_path_buf(),
+            });
+        }
+        if !force {
+            return Err(ReportError::ExportExists {
+                path: path.to_path_buf(),
+            });
+        }
+        return File::create(path).map_err(create_err);
+    }
+    // create_new: a file that appeared since the check is not overwritten either.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|source| match source.kind() {
+            std::io::ErrorKind::AlreadyExists => ReportError::ExportExists {
+                path: path.to_path_buf(),
+            },
+            _ => create_err(source),
+        })
+}
+
+fn holds_results(path: &Path, result_path: &Path) -> bool {
+    let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    same(path, result_path)
+        || name.is_some_and(|n| n.ends_with(crate::metrics::journal::JOURNAL_SUFFIX))
+        || (path.extension().is_some_and(|e| e == "json") && storage::load_result(path).is_ok())
+}
+
 /// Writes the rows to `args.output` (then says so on `out`) or, without one, to `out`.
 pub fn export(
     args: &ExportArgs,
     default_dir: &Path,
     out: &mut dyn Write,
 ) -> Result<(), ReportError> {
-    let (_, result) = load(&args.run, dir(&args.dir, default_dir))?;
+    let (source, result) = load(&args.run, dir(&args.dir, default_dir))?;
     let write = |sink: &mut dyn Write| match args.format {
         ExportFormat::Csv => export::write_csv(&result, sink),
         ExportFormat::Jsonl => export::write_jsonl(&result, sink),
@@ -88,10 +136,7 @@ pub fn export(
     match &args.output {
         None => write(out)?,
         Some(path) => {
-            let file = File::create(path).map_err(|source| ReportError::CreateExport {
-                path: path.clone(),
-                source,
-            })?;
+            let file = create_export_file(path, &source, args.force)?;
             let mut sink = BufWriter::new(file);
             write(&mut sink)?;
             sink.flush()?;

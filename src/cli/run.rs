@@ -31,6 +31,7 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
     let mut stdout = std::io::stdout().lock();
     if args.dry_run {
         output::plan::render_plan(&experiment, &iterations, &prices, today, &mut stdout)?;
+        output::server_plan::render_server(&experiment, args.server_url.as_deref(), &mut stdout)?;
         if let Some(est) = providers::runpod::cost::estimate(&experiment, &prices) {
             writeln!(stdout, "{}", super::runpod::describe_estimate(&est))?;
         }

@@ -183,12 +183,18 @@ pub async fn update_pricing(out: &mut dyn Write) -> Result<u8, CliError> {
                 "update-pricing failed: {e}; the built-in table stays in use"
             ))
         })?;
+    for refused in &updated.refused {
+        eprintln!("warning: {refused}");
+    }
     writeln!(
         out,
-        "Saved {} GPU prices to {} (dated {}).",
+        "Saved {} GPU prices to {} (dated {}): {} from the catalog, {} kept from the previous \
+         table with their own dates.",
         updated.table.gpus.len(),
         updated.path.display(),
-        updated.table.last_updated
+        updated.table.last_updated,
+        updated.from_catalog,
+        updated.kept
     )?;
     Ok(exit::SUCCESS)
 }

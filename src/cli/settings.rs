@@ -36,9 +36,18 @@ pub fn config(command: ConfigCommand, out: &mut dyn Write) -> Result<u8, CliErro
             let mut cfg = AppConfig::load(&dir)?;
             cfg.set(&key, &value)?;
             cfg.save(&dir)?;
-            // Echo through `get` so a secret is shown redacted.
-            let shown = cfg.get(&key)?.unwrap_or_default();
-            writeln!(out, "{key} = {shown}")?;
+            // A secret is never echoed, not even in part.
+            if app_config::is_secret_key(&key) {
+                let state = if value.is_empty() {
+                    "cleared"
+                } else {
+                    "set (hidden)"
+                };
+                writeln!(out, "{key} {state}")?;
+            } else {
+                let shown = cfg.get(&key)?.unwrap_or_default();
+                writeln!(out, "{key} = {shown}")?;
+            }
         }
     }
     Ok(exit::SUCCESS)

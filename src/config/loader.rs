@@ -107,7 +107,7 @@ fn read_file(
     issues: &mut Vec<Issue>,
     parent: Option<&Path>,
 ) -> Result<Value, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    let text = crate::input_file::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_path_buf(),
         source,
     })?;
@@ -284,14 +284,14 @@ workload:
     fn extends_across_folders_resolves_paths_against_the_writing_file() {
         let fx = Fixture::new();
         let msg = "{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}]}\n";
-        fx.write("shared/prompts/base.jsonl", msg);
-        fx.write("shared/base/defaults.yaml", BASE);
+        fx.write("common/prompts/base.jsonl", msg);
+        fx.write("common/base/defaults.yaml", BASE);
         let child = fx.write(
             "exps/team/child.yaml",
-            "name: child\nextends: ../../shared/base/defaults.yaml\nmodel: {name: m}\nworkload:\n  requests: {count: 7}\n",
+            "name: child\nextends: ../../common/base/defaults.yaml\nmodel: {name: m}\nworkload:\n  requests: {count: 7}\n",
         );
         let exp = load(&child).unwrap();
-        let expected = normalize(&fx.dir.path().join("shared/prompts/base.jsonl"));
+        let expected = normalize(&fx.dir.path().join("common/prompts/base.jsonl"));
         assert_eq!(exp.workload.source, expected);
         assert_eq!(exp.workload.count, 7);
         assert_eq!(exp.workload.params.max_tokens, 64);
@@ -303,7 +303,7 @@ workload:
         fx.write("exps/team/own.jsonl", msg);
         let child = fx.write(
             "exps/team/child2.yaml",
-            "name: c\nextends: ../../shared/base/defaults.yaml\nmodel: {name: m}\nworkload:\n  requests: {source: own.jsonl}\n",
+            "name: c\nextends: ../../common/base/defaults.yaml\nmodel: {name: m}\nworkload:\n  requests: {source: own.jsonl}\n",
         );
         let exp = load(&child).unwrap();
         assert_eq!(

@@ -8,6 +8,7 @@ use super::error::Issue;
 use super::keys::did_you_mean;
 use super::raw::*;
 use super::types::*;
+use crate::app_config;
 use crate::providers::runpod::pricing::PriceTable;
 use crate::workloads::prompts::{load_prompts_with_lines, PromptSet};
 
@@ -578,6 +579,10 @@ fn resolve(
     raw.name = raw.name.map(|n| n.trim().to_string());
     let rfo = raw.framework_options.get_or_insert_with(Default::default);
     rfo.gpu_memory_utilization = fo.gpu_memory_utilization;
+    // The resolved config goes into result files and journals: no secrets in it.
+    if let Some(extra) = rfo.extra_args.as_mut() {
+        *extra = app_config::redact_args(extra);
+    }
 
     let ri = raw.infrastructure.get_or_insert_with(Default::default);
     ri.provider = Some(infra.provider.as_str().to_string());
@@ -588,6 +593,14 @@ fn resolve(
         ProviderKind::Local => {
             let local = ri.local.get_or_insert_with(Default::default);
             local.startup_timeout_s = Some(infra.local.startup_timeout.as_secs());
+        }
+    }
+    if let Some(local) = ri.local.as_mut() {
+        if let Some(args) = local.args.as_mut() {
+            *args = app_config::redact_args(args);
+        }
+        if let Some(env) = local.env.as_mut() {
+            app_config::redact_env(env.iter_mut());
         }
     }
 

@@ -457,7 +457,7 @@ fn all_problems_are_reported_together() {
 fn resolved_has_every_python_key_and_absolute_source() {
     let e = ok(&[]);
     let resolved = serde_json::to_value(&e.resolved).unwrap();
-    // The `experiment` block of /work/shared/fixtures/python-results/ref-concurrent-*.json.
+    // The `experiment` block of tests/fixtures/python-results/ref-concurrent-*.json.
     let python: serde_json::Value = serde_json::from_str(PYTHON_EXPERIMENT).unwrap();
     assert_keys_present(&python, &resolved, "");
     assert_eq!(resolved["infrastructure"]["provider"], "runpod");

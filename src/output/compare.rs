@@ -7,6 +7,7 @@ use comfy_table::{Cell, CellAlignment};
 
 use crate::output::style::{num3, Style, Tone};
 use crate::results::result::{RunResult, Stats, Summary};
+use crate::text::printable;
 
 /// Which way is better for a metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,8 +169,8 @@ pub fn render_compare(
     let mut table = style.table();
     table.set_header(vec![
         Cell::new("Metric"),
-        Cell::new(format!("A: {}", a.run_id)),
-        Cell::new(format!("B: {}", b.run_id)),
+        Cell::new(format!("A: {}", printable(&a.run_id))),
+        Cell::new(format!("B: {}", printable(&b.run_id))),
         Cell::new("Delta (B - A)"),
     ]);
     for r in compare_rows(&a.summary, &b.summary) {

@@ -7,5 +7,6 @@ pub mod export;
 pub mod plan;
 pub mod progress;
 pub mod results;
+pub mod server_plan;
 pub mod style;
 pub mod summary;

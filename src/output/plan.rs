@@ -7,6 +7,7 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 
 use crate::config::{CloudType, Experiment, Iteration, ProviderKind, WorkloadKind};
 use crate::providers::runpod::pricing::{PriceTable, STALE_AFTER_DAYS};
+use crate::text::printable;
 
 /// Write the plan of `exp` (expanded into `iterations`) as a table, followed by warnings.
 pub fn render_plan(
@@ -22,12 +23,13 @@ pub fn render_plan(
     let infra = &exp.infrastructure;
     let w = &exp.workload;
 
-    table.add_row(vec!["Name".to_string(), exp.name.clone()]);
+    // Names come from a file: no control characters on the terminal.
+    table.add_row(vec!["Name".to_string(), printable(&exp.name).into_owned()]);
     let model = match &exp.model.quantization {
         Some(q) => format!("{} ({q})", exp.model.name),
         None => exp.model.name.clone(),
     };
-    table.add_row(vec!["Model".to_string(), model]);
+    table.add_row(vec!["Model".to_string(), printable(&model).into_owned()]);
     table.add_row(vec!["Framework".to_string(), exp.framework.to_string()]);
     let provider = match infra.provider {
         ProviderKind::Runpod => format!("runpod ({} cloud)", infra.cloud_type.as_str()),

@@ -12,6 +12,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinHandle;
 
 use crate::events::{Event, Phase, TeardownOutcome};
+use crate::text::printable_lines;
 
 #[derive(Debug, Clone, Copy)]
 pub struct ProgressOptions {
@@ -118,7 +119,7 @@ impl Renderer {
 
     fn handle(&mut self, event: Event) {
         match event {
-            Event::Warn(msg) => self.warning(&msg),
+            Event::Warn(msg) => self.warning(&printable_lines(&msg)),
             Event::ClientBusy { cpu_utilization } => self.warning(&format!(
                 "The benchmark client used {:.0}% of the CPU: its own delay may be in the numbers",
                 cpu_utilization * 100.0
@@ -135,9 +136,9 @@ impl Renderer {
             } => self.result_saved(path, iteration, samples),
             _ if self.opts.quiet => {}
             Event::PhaseStarted(phase) => self.phase_started(phase),
-            Event::Info(msg) => self.line(&format!("  {msg}")),
+            Event::Info(msg) => self.line(&format!("  {}", printable_lines(&msg))),
             Event::ExternalServer { url } => self.line(&format!("  Using the server at {url}")),
-            Event::Waiting { elapsed, status } => self.waiting(elapsed, &status),
+            Event::Waiting { elapsed, status } => self.waiting(elapsed, &printable_lines(&status)),
             Event::ServerHealthy { after } => self.line(&format!(
                 "  Server healthy after {:.1} s",
                 after.as_secs_f64()

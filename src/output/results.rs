@@ -13,6 +13,7 @@ use crate::output::summary::render_summary;
 use crate::results::journal::{JournalError, JournalState};
 use crate::results::result::{RunResult, RunStatus};
 use crate::results::storage::ResultEntry;
+use crate::text::printable;
 
 fn status_tone(status: RunStatus) -> Tone {
     match status {
@@ -42,16 +43,21 @@ pub fn render_interrupted(
                 writeln!(
                     out,
                     "  {}  interrupted  started {}  {} request(s) saved, {}/{} iteration(s) done",
-                    style.bold(&state.run_id),
+                    style.bold(&printable(&state.run_id)),
                     state.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
                     state.completed_requests(),
                     state.finished.len(),
                     state.iterations
                 )?;
-                writeln!(out, "    resume: {}", state.resume_command())?;
+                writeln!(out, "    resume: {}", printable(&state.resume_command()))?;
             }
             // The error names the file.
-            Err(e) => writeln!(out, "  {} {e}", style.yellow("unreadable journal:"))?,
+            Err(e) => writeln!(
+                out,
+                "  {} {}",
+                style.yellow("unreadable journal:"),
+                printable(&e.to_string())
+            )?,
         }
     }
     Ok(())
@@ -86,7 +92,7 @@ pub fn render_list(
             }
         };
         table.add_row(vec![
-            Cell::new(&entry.id),
+            Cell::new(printable(&entry.id)),
             style.cell(status_tone(info.status), info.status.as_str()),
             Cell::new(or_dash(
                 info.started
@@ -111,9 +117,10 @@ pub fn render_list(
     for (entry, reason) in unreadable {
         writeln!(
             out,
-            "{} {}: {reason}",
+            "{} {}: {}",
             style.yellow("unreadable:"),
-            entry.path.display()
+            printable(&entry.path.display().to_string()),
+            printable(&reason.to_string())
         )?;
     }
     Ok(())
@@ -213,10 +220,11 @@ pub fn render_show(
     writeln!(
         out,
         "{}  {}",
-        style.bold(&result.run_id),
+        style.bold(&printable(&result.run_id)),
         style.tone(status_tone(result.status), result.status.as_str())
     )?;
     for (label, value) in details(result, path) {
+        let value = printable(&value);
         writeln!(out, "  {}{value}", style.dim(&format!("{label:<16}")))?;
     }
     writeln!(out)?;

@@ -56,7 +56,10 @@ pub fn render_summary(
         ),
     )?;
     if let Some(kinds) = summary.errors_by_kind.as_ref().filter(|k| !k.is_empty()) {
-        let text: Vec<String> = kinds.iter().map(|(k, n)| format!("{k}={n}")).collect();
+        let text: Vec<String> = kinds
+            .iter()
+            .map(|(k, n)| format!("{}={n}", crate::text::printable(k)))
+            .collect();
         line(out, style, "Errors", &style.red(&text.join(" ")))?;
     }
     line(

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::local_scratch::Scratch;
 use super::runpod::templates::{server_command, LaunchCommand};
 use super::{Provider, ProviderError, ServerHandle};
+use crate::app_config::redact_args;
 use crate::config::{Experiment, Framework};
 use crate::events::{Event, EventSink};
 
@@ -81,7 +82,7 @@ impl LocalProvider {
                 source,
             })?;
         // The command line heads the log so a failed start can be reproduced by hand.
-        let _ = writeln!(log, "$ {}", command.argv().join(" "));
+        let _ = writeln!(log, "$ {}", redact_args(&command.argv()).join(" "));
         let log_err = log.try_clone().map_err(|source| ProviderError::Io {
             what: "cannot share the server log".into(),
             source,
@@ -199,7 +200,7 @@ impl Provider for LocalProvider {
         let command = self.spawn(experiment, port)?;
         events.info(format!(
             "Started `{}` (pid {}); log: {}",
-            command.argv().join(" "),
+            redact_args(&command.argv()).join(" "),
             self.pgid.unwrap_or_default(),
             self.log_path.display()
         ));

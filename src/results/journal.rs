@@ -111,7 +111,7 @@ impl JournalWriter {
                 format!("{run_id}-{n}")
             };
             let path = journal_path(dir, &id);
-            match OpenOptions::new().append(true).create_new(true).open(&path) {
+            match private_new_file(&path) {
                 Ok(file) => return Ok((id, Self { path, file })),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last_err = Some(e),
                 Err(source) => return Err(JournalError::Write { path, source }),
@@ -172,6 +172,19 @@ impl JournalWriter {
             source,
         })
     }
+}
+
+/// A new file only its owner can read (0600), like result files: a journal holds the run's
+/// config and every reply's timing.
+fn private_new_file(path: &Path) -> std::io::Result<File> {
+    let mut opts = OpenOptions::new();
+    opts.append(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path)
 }
 
 /// An empty file counts as ending with a newline (nothing to end).
@@ -445,6 +458,16 @@ mod tests {
         assert_eq!(a, "exp-1");
         assert_eq!(b, "exp-1-2");
         assert_eq!(list(dir.path()).len(), 2);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn journals_are_private_like_results() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let (_, w) = JournalWriter::create(dir.path(), "exp-1").unwrap();
+        let mode = std::fs::metadata(w.path()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The result file: serde DTOs whose field names are a public contract shared with the Python
-//! tool (`shared/fixtures/python-results/`). New fields sit beside the old ones and are optional
+//! tool (`tests/fixtures/python-results/`). New fields sit beside the old ones and are optional
 //! on read, so files from either tool load in `list` / `show` / `compare`. Never rename.
 
 use std::collections::BTreeMap;

@@ -15,6 +15,7 @@ use super::stream::{offset_us, read_stream, truncate, ReadOptions, StreamReading
 use super::{ChatMessage, ChatOutcome, HealthProgress, Runner, RunnerError, RunnerTimeouts};
 use crate::config::{Framework, GenerationParams};
 use crate::metrics::request::{ErrorKind, RequestError, StreamTimings, TokenCountSource};
+use crate::text::printable;
 
 /// What differs between frameworks speaking the same API.
 #[derive(Debug, Clone, Copy)]
@@ -265,7 +266,7 @@ impl OpenAiRunner {
         Err(RunnerError::ModelNotServed {
             model: self.model.clone(),
             url,
-            served,
+            served: served.iter().map(|m| printable(m).into_owned()).collect(),
             any_name,
         })
     }
@@ -455,7 +456,7 @@ impl Runner for OpenAiRunner {
         let sent = Instant::now();
         let mut reading = self.send_and_read(request, sent, opts, cancel).await;
         if let Some(e) = reading.error.as_mut() {
-            e.message = self.redact.text(&e.message);
+            e.message = printable(&self.redact.text(&e.message)).into_owned();
         }
         outcome(started_at, reading)
     }

@@ -198,6 +198,7 @@ impl Scraper {
                 Err(e) => {
                     out.scrape_errors += 1;
                     let e = self.redact.text(&e.to_string());
+                    let e = crate::text::printable(&e);
                     // Say it once per outage, not every 100 ms.
                     if failing {
                         tracing::debug!(url = %self.shown_url, "metrics scrape failed: {e}");

@@ -1,5 +1,6 @@
 //! Prompt files (JSONL): the messages format and the scripted multi-turn `turns` format.
 
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -79,11 +80,11 @@ pub fn load_prompts(path: &Path) -> Result<PromptSet, PromptError> {
 /// Like [`load_prompts`], also returning the 1-based file line of each prompt (for messages
 /// about a particular entry, e.g. a script shorter than `conversation.turns`).
 pub fn load_prompts_with_lines(path: &Path) -> Result<(PromptSet, Vec<usize>), PromptError> {
-    let text = std::fs::read_to_string(path).map_err(|source| PromptError::Read {
+    let reader = crate::input_file::open(path).map_err(|source| PromptError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    parse_prompts(path, &text)
+    parse_prompts(path, reader)
 }
 
 enum Entry {
@@ -91,8 +92,11 @@ enum Entry {
     Turns(Vec<String>),
 }
 
-fn parse_prompts(path: &Path, text: &str) -> Result<(PromptSet, Vec<usize>), PromptError> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+/// Reads line by line: only the parsed prompts are held, never the whole file's text.
+fn parse_prompts(
+    path: &Path,
+    reader: impl BufRead,
+) -> Result<(PromptSet, Vec<usize>), PromptError> {
     let line_err = |line: usize, message: String| PromptError::Line {
         path: path.to_path_buf(),
         line,
@@ -101,8 +105,16 @@ fn parse_prompts(path: &Path, text: &str) -> Result<(PromptSet, Vec<usize>), Pro
     let mut set: Option<PromptSet> = None;
     let mut first_line = 0;
     let mut lines = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
+    for (i, raw) in reader.lines().enumerate() {
         let line_no = i + 1;
+        let raw = raw.map_err(|source| PromptError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let raw = match i {
+            0 => raw.strip_prefix('\u{feff}').unwrap_or(&raw),
+            _ => &raw,
+        };
         if raw.trim().is_empty() {
             continue;
         }
@@ -202,7 +214,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<PromptSet, PromptError> {
-        parse_prompts(Path::new("p.jsonl"), text).map(|(s, _)| s)
+        parse_prompts(Path::new("p.jsonl"), text.as_bytes()).map(|(s, _)| s)
     }
 
     const MSG: &str = r#"{"messages": [{"role": "user", "content": "hi"}]}"#;
@@ -210,7 +222,7 @@ mod tests {
     #[test]
     fn messages_format_with_blank_lines() {
         let text = format!("{MSG}\n\n   \n{}\n", MSG.replace("hi", "yo"));
-        let (set, lines) = parse_prompts(Path::new("p.jsonl"), &text).unwrap();
+        let (set, lines) = parse_prompts(Path::new("p.jsonl"), text.as_bytes()).unwrap();
         assert_eq!(lines, vec![1, 4]);
         let PromptSet::Messages(m) = set else {
             panic!()

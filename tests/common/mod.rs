@@ -83,14 +83,9 @@ pub const PROMPTS: &str = r#"{"messages": [{"role": "user", "content": "What is 
 {"messages": [{"role": "user", "content": "Write a Rust function that reverses a string."}]}
 "#;
 
-/// A path to the shared fixtures folder (beside the checkout, or the session's copy).
+/// The real-server captures and reference results kept in the repository (`tests/fixtures`).
 pub fn shared_fixtures() -> PathBuf {
-    let beside = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures");
-    if beside.exists() {
-        beside
-    } else {
-        PathBuf::from("/work/shared/fixtures")
-    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
 pub fn f64_at(v: &serde_json::Value, pointer: &str) -> f64 {

@@ -3,14 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-/// `shared/fixtures`: beside the worktree when there is one, else the shared checkout.
+/// The real-server captures kept in the repository (`tests/fixtures`).
 pub fn fixtures_dir() -> PathBuf {
-    let beside = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures");
-    if beside.is_dir() {
-        beside
-    } else {
-        PathBuf::from("/work/shared/fixtures")
-    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
 /// The bytes of `fixtures/protocols/<name>`, panicking with the path tried (tests only).

@@ -7,13 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 pub fn openapi_path() -> PathBuf {
-    let beside =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/runpod/openapi-v2.json");
-    if beside.exists() {
-        beside
-    } else {
-        PathBuf::from("/work/shared/fixtures/runpod/openapi-v2.json")
-    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/runpod/openapi-v2.json")
 }
 
 pub struct OpenApi(Value);

@@ -2,15 +2,9 @@ use super::*;
 use crate::metrics::prometheus::{parse, parse_filtered};
 use std::path::{Path, PathBuf};
 
-/// `shared/fixtures` beside the main checkout, or at its fixed place when run from a
-/// worktree (whose manifest dir has no `../shared`).
+/// The real-server captures kept in the repository (`tests/fixtures`).
 pub(crate) fn shared_fixtures_dir() -> PathBuf {
-    let beside = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures");
-    if beside.is_dir() {
-        beside
-    } else {
-        PathBuf::from("/work/shared/fixtures")
-    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
 fn read(path: &Path) -> String {
@@ -68,10 +62,10 @@ fn every_protocol_metrics_capture_parses_cleanly() {
         assert_eq!(extract(dialect, &filtered), extract(dialect, &e), "{name}");
         seen += 1;
     }
-    assert_eq!(
-        seen,
-        6,
-        "expected the six metrics captures in {}",
+    // At least the six it was written with (more captures are added over time).
+    assert!(
+        seen >= 6,
+        "expected the metrics captures in {}, found {seen}",
         dir.display()
     );
 }

@@ -171,7 +171,13 @@ impl std::fmt::Debug for CreatePodRequest {
         f.debug_struct("CreatePodRequest")
             .field("name", &self.name)
             .field("image", &self.image)
-            .field("args", &self.args)
+            .field(
+                "args",
+                &self.args.as_deref().map(|a| {
+                    let words: Vec<String> = a.split(' ').map(String::from).collect();
+                    crate::app_config::redact_args(&words).join(" ")
+                }),
+            )
             .field("gpu", &self.gpu)
             .field("cloud", &self.cloud)
             .field("disk", &self.disk)

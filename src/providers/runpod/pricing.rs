@@ -22,6 +22,10 @@ pub struct GpuPrice {
     /// $/hr per GPU; `None` where that cloud does not offer the type.
     pub community: Option<f64>,
     pub secure: Option<f64>,
+    /// When this row's prices were last refreshed, where it differs from the table's date
+    /// (a type the latest catalog did not list keeps its older price and date).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated: Option<NaiveDate>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -186,6 +190,7 @@ impl PriceTable {
                     memory_gb: mem,
                     community,
                     secure,
+                    updated: None,
                 })
                 .collect(),
         }
@@ -196,6 +201,11 @@ impl PriceTable {
         self.gpus.iter().find(|g| {
             g.name.eq_ignore_ascii_case(gpu_type) || g.runpod_id.eq_ignore_ascii_case(gpu_type)
         })
+    }
+
+    /// When `gpu`'s prices were last refreshed.
+    pub fn date_of(&self, gpu: &GpuPrice) -> NaiveDate {
+        gpu.updated.unwrap_or(self.last_updated)
     }
 
     pub fn known_names(&self) -> Vec<&str> {

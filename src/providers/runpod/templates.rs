@@ -82,8 +82,11 @@ pub fn server_command(exp: &Experiment, host: &str, port: u16) -> LaunchCommand 
             if let Some(f) = o.gpu_memory_utilization {
                 a.extend(["--gpu-memory-utilization".into(), f.to_string()]);
             }
-            if o.enable_prefix_caching == Some(true) {
-                a.push("--enable-prefix-caching".into());
+            // Explicit both ways: the default differs between vLLM versions.
+            match o.enable_prefix_caching {
+                Some(true) => a.push("--enable-prefix-caching".into()),
+                Some(false) => a.push("--no-enable-prefix-caching".into()),
+                None => {}
             }
             if let Some(q) = &exp.model.quantization {
                 a.extend(["--quantization".into(), q.clone()]);
@@ -109,8 +112,11 @@ pub fn server_command(exp: &Experiment, host: &str, port: u16) -> LaunchCommand 
             if let Some(f) = o.gpu_memory_utilization {
                 a.extend(["--mem-fraction-static".into(), f.to_string()]);
             }
-            if o.enable_prefix_caching == Some(true) {
-                a.push("--enable-cache-report".into());
+            // SGLang's radix cache (its prefix cache) is on unless disabled.
+            match o.enable_prefix_caching {
+                Some(true) => a.push("--enable-cache-report".into()),
+                Some(false) => a.push("--disable-radix-cache".into()),
+                None => {}
             }
             if let Some(q) = &exp.model.quantization {
                 a.extend(["--quantization".into(), q.clone()]);
@@ -302,6 +308,32 @@ pub(crate) mod tests {
         assert!(!server_command(&e, "h", 1)
             .args
             .contains(&"--tp".to_string()));
+    }
+
+    #[test]
+    fn prefix_caching_toggles_both_ways_and_absent_passes_nothing() {
+        let flags = |framework, value| {
+            let mut e = experiment(framework);
+            e.framework_options.enable_prefix_caching = value;
+            let args = server_command(&e, "h", 1).args;
+            let caching = |a: &&String| a.contains("prefix-caching") || a.contains("radix");
+            args.iter().filter(caching).cloned().collect::<Vec<_>>()
+        };
+        assert_eq!(
+            flags(Framework::Vllm, Some(true)),
+            ["--enable-prefix-caching"]
+        );
+        assert_eq!(
+            flags(Framework::Vllm, Some(false)),
+            ["--no-enable-prefix-caching"]
+        );
+        assert!(flags(Framework::Vllm, None).is_empty());
+        assert_eq!(
+            flags(Framework::Sglang, Some(false)),
+            ["--disable-radix-cache"]
+        );
+        assert!(flags(Framework::Sglang, Some(true)).is_empty());
+        assert!(flags(Framework::Sglang, None).is_empty());
     }
 
     #[test]
