@@ -91,6 +91,9 @@ pub enum RunError {
     Journal(#[from] journal::JournalError),
     #[error("interrupted")]
     Interrupted,
+    /// The server died during the run (the simulator reports its panics).
+    #[error("the server failed during the run: {0}")]
+    ServerFailed(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -205,6 +208,10 @@ async fn phases(
         }
     };
 
+    // A server that reports its own death (a simulator panic) stops the run like Ctrl-C.
+    let stop = crate::providers::failure::stop_on_failure(server.failure.as_ref(), cancel);
+    let cancel = &stop;
+
     events.send(Event::Phase {
         index: 2,
         title: "Loading model...".into(),
@@ -233,13 +240,15 @@ async fn phases(
                 status: p.last_status,
             })
         };
-        runner
-            .wait_healthy(plan.health_timeout, cancel, &on_wait)
-            .await
-            .map_err(|e| match e {
-                RunnerError::Cancelled => RunError::Interrupted,
-                other => RunError::Runner(other),
-            })?;
+        // An already running server (`--server-url`) fails fast on a wrong address.
+        let healthy = match plan.server_url {
+            Some(_) => runner.wait_healthy_external(plan.health_timeout, cancel, &on_wait),
+            None => runner.wait_healthy(plan.health_timeout, cancel, &on_wait),
+        };
+        healthy.await.map_err(|e| match e {
+            RunnerError::Cancelled => RunError::Interrupted,
+            other => RunError::Runner(other),
+        })?;
     }
     runner.check_model().await?;
     events.info(format!(
@@ -394,6 +403,11 @@ async fn run_iteration(
             },
         })
         .await;
+    // Requests the dead server cut are not measurements: the run ends with its error (what
+    // finished before is in the journal, for --resume).
+    if let Some(message) = server.failure.as_ref().and_then(|f| f.message()) {
+        return Err(RunError::ServerFailed(message));
+    }
     let mut duration = t0.elapsed();
     let finished_at = chrono::Utc::now();
     events.send(Event::BenchmarkFinished);
@@ -605,10 +619,10 @@ fn span(records: &[RequestRecord]) -> Duration {
 }
 
 /// `completed` when every request succeeded and the run was not cut short; `failed` when none
-/// succeeded; `partial` otherwise.
+/// succeeded and some failed (cancelled turns are not failures); `partial` otherwise.
 pub fn run_status(records: &[RequestRecord], stopped_early: bool) -> RunStatus {
     let ok = records.iter().filter(|r| r.is_success()).count();
-    if ok == 0 && !records.is_empty() {
+    if ok == 0 && records.iter().any(|r| r.is_failure()) {
         RunStatus::Failed
     } else if ok == records.len() && !stopped_early {
         RunStatus::Completed
