@@ -151,7 +151,7 @@ fn no_color_and_color_flag_are_respected() {
     let (out, err) = run(&sb, &[], &[("NO_COLOR", "1")], true);
     assert!(!out.contains(ESC), "NO_COLOR ignored on stdout: {out:?}");
     assert!(!err.contains(ESC), "{err:?}");
-    let (out, err) = run(&sb, &["--color", "never"], &[], true);
+    let (out, err) = run(&sb, &["-vv", "--color", "never"], &[], true);
     assert!(!out.contains(ESC) && !err.contains(ESC), "{out:?}\n{err:?}");
     let (out, err) = run(&sb, &["-vv", "--color", "always"], &[], false);
     assert!(out.contains(ESC), "--color always on stdout: {out:?}");
