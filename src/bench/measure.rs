@@ -46,15 +46,17 @@ fn requests(total: usize) -> Vec<Vec<ChatMessage>> {
 }
 
 pub fn runner(base: &str, pace: Pace, concurrency: usize) -> Result<Arc<dyn Runner>, String> {
+    runner_for_model(base, &pace.model_name(), concurrency)
+}
+
+/// A runner asking for `model` (a pace, possibly with `eos=`).
+fn runner_for_model(
+    base: &str,
+    model: &str,
+    concurrency: usize,
+) -> Result<Arc<dyn Runner>, String> {
     let timeouts = RunnerTimeouts::for_framework(Framework::Vllm);
-    create_runner(
-        Framework::Vllm,
-        base,
-        &pace.model_name(),
-        timeouts,
-        concurrency,
-    )
-    .map_err(|e| e.to_string())
+    create_runner(Framework::Vllm, base, model, timeouts, concurrency).map_err(|e| e.to_string())
 }
 
 /// Run `total` requests through the real workload engine, `concurrency` at a time. Records are
@@ -176,6 +178,7 @@ pub fn cores() -> usize {
 }
 
 /// Resident memory of this process now (not the peak), from `/proc/self/statm`.
+#[cfg(not(target_os = "macos"))]
 pub fn current_rss_bytes() -> Option<u64> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
     let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
@@ -184,8 +187,32 @@ pub fn current_rss_bytes() -> Option<u64> {
     Some(pages * u64::try_from(page).ok()?)
 }
 
-/// Peak RSS while `n` streams are held open (first token at once, the second after `hold`),
-/// minus the RSS before: bytes per in-flight stream (and bytes per stored token timing).
+/// Resident memory of this process now (not the peak): macOS has no /proc; ask the kernel.
+#[cfg(target_os = "macos")]
+pub fn current_rss_bytes() -> Option<u64> {
+    // SAFETY: proc_pidinfo fills at most `size` bytes of the zeroed struct we pass.
+    let mut info: libc::proc_taskinfo = unsafe { std::mem::zeroed() };
+    let size = std::mem::size_of::<libc::proc_taskinfo>() as libc::c_int;
+    let got = unsafe {
+        libc::proc_pidinfo(
+            std::process::id() as libc::c_int,
+            libc::PROC_PIDTASKINFO,
+            0,
+            (&mut info as *mut libc::proc_taskinfo).cast(),
+            size,
+        )
+    };
+    (got == size).then_some(info.pti_resident_size)
+}
+
+/// What the memory test asks for: replies that could run to `MEMORY_MAX_TOKENS` but stop
+/// (end of sequence) after `MEMORY_REPLY_TOKENS`, as chat replies usually do.
+pub const MEMORY_MAX_TOKENS: u32 = 1024;
+pub const MEMORY_REPLY_TOKENS: u32 = 2;
+
+/// Peak RSS while `n` streams are held open (first token at once, the second and last after
+/// `hold`; `max_tokens` 1024), minus the RSS before: bytes per in-flight stream. Also the
+/// bytes per stored token timing of the finished requests.
 pub async fn memory_per_stream(
     base: &str,
     n: usize,
@@ -195,11 +222,12 @@ pub async fn memory_per_stream(
         ttft: Duration::ZERO,
         itl: hold,
     };
-    let runner = runner(base, pace, n)?;
+    let model = super::server::model_name_stopping_after(pace, MEMORY_REPLY_TOKENS);
+    let runner = runner_for_model(base, &model, n)?;
     let baseline = current_rss_bytes().unwrap_or(0);
     let task = {
         let runner = Arc::clone(&runner);
-        tokio::spawn(async move { real_client(&runner, 2, n, n).await })
+        tokio::spawn(async move { real_client(&runner, MEMORY_MAX_TOKENS, n, n).await })
     };
     let mut peak = baseline;
     while !task.is_finished() {

@@ -63,6 +63,9 @@ pub struct CeilingRow {
 #[derive(Debug, Clone, Serialize)]
 pub struct MemoryRow {
     pub streams: usize,
+    /// `max_tokens` of each request, and the tokens each reply had before it stopped.
+    pub max_tokens: u32,
+    pub reply_tokens: u32,
     pub bytes_per_stream: f64,
     pub bytes_per_token_timing: Option<f64>,
 }
@@ -231,13 +234,16 @@ pub async fn run(opts: &BenchOptions, nofile_limit: Option<u64>) -> BenchReport 
     };
     let mut lean_pool = Vec::new();
     if opts.memory {
-        let n = if opts.quick { 256 } else { 1024 };
+        // 1024 streams even with --quick: what a stream costs shows at scale.
+        let n = 1024;
         // Warm up: runtime threads, allocator arenas, the first connections.
         let _ = measure::memory_per_stream(&srv.base, 64, Duration::from_millis(200)).await;
         match measure::memory_per_stream(&srv.base, n, Duration::from_secs(2)).await {
             Ok((bytes, per_token)) => {
                 report.memory = Some(MemoryRow {
                     streams: n,
+                    max_tokens: measure::MEMORY_MAX_TOKENS,
+                    reply_tokens: measure::MEMORY_REPLY_TOKENS,
                     bytes_per_stream: bytes,
                     bytes_per_token_timing: per_token,
                 })
@@ -258,7 +264,7 @@ pub async fn run(opts: &BenchOptions, nofile_limit: Option<u64>) -> BenchReport 
             .iter()
             .find_map(|r| r.client.bytes_per_token_timing);
         if let (Some(m), Some(b)) = (report.memory.as_mut(), per_token) {
-            m.bytes_per_token_timing = Some(b);
+            m.bytes_per_token_timing.get_or_insert(b);
         }
     }
     if opts.ceiling {

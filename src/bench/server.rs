@@ -44,10 +44,12 @@ impl Pace {
         let mut itl = None;
         for part in model.split(',') {
             let (key, value) = part.split_once('=')?;
-            let us = Duration::from_micros(value.parse().ok()?);
+            let n: u64 = value.parse().ok()?;
+            let us = Duration::from_micros(n);
             match key {
                 "ttft" => ttft = Some(us),
                 "itl" => itl = Some(us),
+                "eos" => {}
                 _ => return None,
             }
         }
@@ -56,6 +58,20 @@ impl Pace {
             itl: itl?,
         })
     }
+}
+
+/// `model` asking for replies that stop (end of sequence) after `eos` tokens, before
+/// `max_tokens`: `ttft=…,itl=…,eos=2`.
+pub fn model_name_stopping_after(pace: Pace, eos: u32) -> String {
+    format!("{},eos={eos}", pace.model_name())
+}
+
+/// The `eos=<n>` of a model name, if any.
+fn stop_after(model: &str) -> Option<u32> {
+    model
+        .split(',')
+        .find_map(|part| part.strip_prefix("eos="))
+        .and_then(|n| n.parse().ok())
 }
 
 /// The server's lateness against its schedule since the last `/stats`, in µs.
@@ -126,28 +142,40 @@ struct ChatBody {
 async fn connection(mut sock: TcpStream, samples: Samples) -> std::io::Result<()> {
     let mut buf = Vec::with_capacity(4096);
     // Burst responses are identical for a given length: built once per connection.
-    let mut burst_cache: Option<(u32, Vec<u8>)> = None;
+    let mut burst_cache: Option<(Ending, Vec<u8>)> = None;
     let mut late: Vec<u32> = Vec::new();
     while let Some(req) = read_request(&mut sock, &mut buf).await? {
         let arrived = Instant::now();
         match req.path.as_str() {
             "/v1/chat/completions" => {
-                let Some((pace, tokens)) = serde_json::from_slice::<ChatBody>(&req.body)
+                let Some((pace, max_tokens, eos)) = serde_json::from_slice::<ChatBody>(&req.body)
                     .ok()
-                    .and_then(|b| Some((Pace::parse(&b.model)?, b.max_tokens.max(1))))
+                    .and_then(|b| {
+                        let eos = stop_after(&b.model);
+                        Some((Pace::parse(&b.model)?, b.max_tokens.max(1), eos))
+                    })
                 else {
                     plain(&mut sock, "400 Bad Request", "bad schedule").await?;
                     continue;
                 };
+                let tokens = eos.map_or(max_tokens, |e| e.clamp(1, max_tokens));
+                let ending = Ending {
+                    tokens,
+                    finish: if tokens < max_tokens {
+                        "stop"
+                    } else {
+                        "length"
+                    },
+                };
                 late.clear();
                 match pace {
                     Pace::Scheduled { ttft, itl } => {
-                        scheduled(&mut sock, arrived, ttft, itl, tokens, &mut late).await?
+                        scheduled(&mut sock, arrived, ttft, itl, ending, &mut late).await?
                     }
                     Pace::Burst => {
                         let body = match &burst_cache {
-                            Some((n, body)) if *n == tokens => body,
-                            _ => &burst_cache.insert((tokens, burst_body(tokens))).1,
+                            Some((n, body)) if *n == ending => body,
+                            _ => &burst_cache.insert((ending, burst_body(ending))).1,
                         };
                         sock.write_all(body).await?;
                         late.push(micros(arrived.elapsed()));
@@ -187,12 +215,23 @@ fn http_chunk(out: &mut Vec<u8>, data: &str) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// How a reply ends: after `tokens` tokens, with `finish` (`length`, or `stop` for an end of
+/// sequence before `max_tokens`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Ending {
+    tokens: u32,
+    finish: &'static str,
+}
+
 /// Finish chunk, usage chunk, `[DONE]` and the end of the chunked body.
-fn tail(out: &mut Vec<u8>, tokens: u32) {
+fn tail(out: &mut Vec<u8>, ending: Ending) {
+    let Ending { tokens, finish } = ending;
     http_chunk(
         out,
-        "data: {\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion.chunk\",\"created\":0,\
-         \"model\":\"bench\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"length\"}]}\n\n",
+        &format!(
+            "data: {{\"id\":\"chatcmpl-bench\",\"object\":\"chat.completion.chunk\",\"created\":0,\
+             \"model\":\"bench\",\"choices\":[{{\"index\":0,\"delta\":{{}},\"finish_reason\":\"{finish}\"}}]}}\n\n"
+        ),
     );
     http_chunk(
         out,
@@ -207,12 +246,12 @@ fn tail(out: &mut Vec<u8>, tokens: u32) {
     out.extend_from_slice(b"0\r\n\r\n");
 }
 
-fn burst_body(tokens: u32) -> Vec<u8> {
+fn burst_body(ending: Ending) -> Vec<u8> {
     let mut out = STREAM_HEAD.to_vec();
-    for _ in 0..tokens {
+    for _ in 0..ending.tokens {
         http_chunk(&mut out, TOKEN_EVENT);
     }
-    tail(&mut out, tokens);
+    tail(&mut out, ending);
     out
 }
 
@@ -221,16 +260,17 @@ async fn scheduled(
     arrived: Instant,
     ttft: Duration,
     itl: Duration,
-    tokens: u32,
+    ending: Ending,
     late: &mut Vec<u32>,
 ) -> std::io::Result<()> {
+    let tokens = ending.tokens;
     // Headers go out at once, as vLLM does; the schedule is about tokens.
     sock.write_all(STREAM_HEAD).await?;
     let mut token = Vec::new();
     http_chunk(&mut token, TOKEN_EVENT);
     // The last token travels with the end of the stream, so E2E's truth is the last token's.
     let mut last = token.clone();
-    tail(&mut last, tokens);
+    tail(&mut last, ending);
     for i in 0..tokens {
         let due = arrived + ttft + itl * i;
         tokio::time::sleep_until(due).await;
@@ -314,6 +354,10 @@ mod tests {
         assert_eq!(Pace::parse("burst"), Some(Pace::Burst));
         assert_eq!(Pace::parse("llama"), None);
         assert_eq!(Pace::parse("ttft=1"), None);
+        let stopping = model_name_stopping_after(p, 2);
+        assert_eq!(Pace::parse(&stopping), Some(p));
+        assert_eq!(stop_after(&stopping), Some(2));
+        assert_eq!(stop_after(&p.model_name()), None);
     }
 
     #[test]
@@ -329,7 +373,10 @@ mod tests {
 
     #[test]
     fn burst_body_is_a_complete_chunked_sse_stream() {
-        let body = burst_body(3);
+        let body = burst_body(Ending {
+            tokens: 3,
+            finish: "length",
+        });
         let text = String::from_utf8(body).unwrap();
         assert!(text.starts_with("HTTP/1.1 200 OK"));
         assert_eq!(text.matches("\" tok\"").count(), 3);

@@ -123,6 +123,10 @@ pub struct RunArgs {
     /// Override metrics.output_dir.
     #[arg(long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
+    /// Longest wait for the server to answer its health check, in seconds (default 600, or a
+    /// local server's startup_timeout_s).
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub health_timeout: Option<u64>,
     /// Continue an interrupted run (after a crash) from its journal: same config, only the
     /// requests not yet completed.
     #[arg(long, value_name = "RUN_ID")]

@@ -141,9 +141,12 @@ fn render(r: &BenchReport, out: &mut dyn Write) -> std::io::Result<()> {
     if let Some(m) = &r.memory {
         writeln!(
             out,
-            "\nMEMORY: {:.1} KB RSS per in-flight stream ({} streams); {} bytes per stored token timing",
+            "\nMEMORY: {:.1} KB RSS per in-flight stream ({} streams, max_tokens {}, replies \
+             stopping after {} tokens); {} bytes per stored token timing once a request ends",
             m.bytes_per_stream / 1024.0,
             m.streams,
+            m.max_tokens,
+            m.reply_tokens,
             m.bytes_per_token_timing
                 .map(|b| format!("{b:.2}"))
                 .unwrap_or_else(|| "n/a".into())

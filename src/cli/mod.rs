@@ -57,16 +57,21 @@ impl CliError {
 pub struct Globals {
     pub verbose: u8,
     pub quiet: bool,
+    /// Colour of what goes to stdout.
     pub style: crate::output::style::Style,
+    /// Colour of what goes to stderr (progress, warnings, logs), decided by stderr alone.
+    pub err_style: crate::output::style::Style,
 }
 
 /// Run the parsed command line; returns the exit code.
 pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
-    init_tracing(cli.verbose, cli.quiet);
+    let err_style = crate::output::style::Style::detect_stderr(cli.color);
+    init_tracing(cli.verbose, cli.quiet, err_style.color);
     let globals = Globals {
         verbose: cli.verbose,
         quiet: cli.quiet,
         style: crate::output::style::Style::detect(cli.color),
+        err_style,
     };
     // One descriptor per connection: a high concurrency needs more than the usual soft 1024.
     crate::sys::raise_nofile_limit();
@@ -118,7 +123,7 @@ fn default_results_dir() -> Result<std::path::PathBuf, CliError> {
 }
 
 /// Logs go to stderr; `-v` info, `-vv` debug; `RUST_LOG` overrides.
-fn init_tracing(verbose: u8, quiet: bool) {
+fn init_tracing(verbose: u8, quiet: bool, color: bool) {
     let level = match (quiet, verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
@@ -131,6 +136,8 @@ fn init_tracing(verbose: u8, quiet: bool) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // The subscriber's own default looks at neither the stream nor `--color`.
+        .with_ansi(color)
         .with_target(false)
         .try_init();
 }

@@ -27,6 +27,11 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
     )?;
     let iterations = config::sweep::iterations(&experiment);
     let today = chrono::Local::now().date_naive();
+    let output_dir: PathBuf = args
+        .output_dir
+        .clone()
+        .unwrap_or_else(|| experiment.metrics.output_dir.clone());
+    check_output(args, &experiment, &iterations, &output_dir)?;
 
     let mut stdout = std::io::stdout().lock();
     if args.dry_run {
@@ -40,15 +45,14 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
     }
     drop(stdout);
 
-    let output_dir: PathBuf = args
-        .output_dir
-        .clone()
-        .unwrap_or_else(|| experiment.metrics.output_dir.clone());
     let resume = match &args.resume {
         Some(run_id) => Some(load_journal(run_id, &output_dir, &experiment)?),
         None => None,
     };
-    let health_timeout = health_timeout(&experiment, args.server_url.as_deref());
+    let health_timeout = match args.health_timeout {
+        Some(s) => std::time::Duration::from_secs(s),
+        None => health_timeout(&experiment, args.server_url.as_deref()),
+    };
     let plan = RunPlan {
         experiment,
         iterations,
@@ -77,7 +81,7 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
         progress::ProgressOptions {
             tty: std::io::stderr().is_terminal() && !globals.quiet,
             quiet: globals.quiet,
-            color: globals.style.color,
+            color: globals.err_style.color,
         },
     );
     let result = handle.control.join().await;
@@ -107,7 +111,7 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
         let msg = format!(
             "TEARDOWN FAILED: {teardown}\nThe server may still be running and costing money. Stop it with `llm-inf-bench server stop <pod-id>` (see `llm-inf-bench server status`)."
         );
-        eprintln!("{}", globals.style.red(&msg));
+        eprintln!("{}", globals.err_style.red(&msg));
     }
     match error {
         None if outcome.teardown_error.is_some() => Ok(super::exit::FAILURE),
@@ -154,6 +158,33 @@ fn provider_for(
     Ok(providers::create_provider(kind, options, runpod)?)
 }
 
+/// Output folder and run-name problems, before anything is provisioned (also in `--dry-run`).
+fn check_output(
+    args: &RunArgs,
+    experiment: &config::Experiment,
+    iterations: &[config::Iteration],
+    output_dir: &std::path::Path,
+) -> Result<(), CliError> {
+    use config::output_check::{check_output, OutputTarget};
+    let target = OutputTarget {
+        dir: output_dir,
+        dir_field: if args.output_dir.is_some() {
+            "--output-dir"
+        } else {
+            "metrics.output_dir"
+        },
+        run_name: args.name.as_deref(),
+    };
+    let issues = check_output(experiment, iterations, &target);
+    if issues.is_empty() {
+        return Ok(());
+    }
+    Err(CliError::Config(config::ConfigError::Invalid {
+        path: args.config.clone(),
+        issues,
+    }))
+}
+
 /// The `run` arguments that continue this run, shown by `list` for an interrupted one.
 /// The server URL is redacted: credentials never reach the journal.
 fn resume_args(args: &RunArgs) -> Vec<String> {
@@ -166,6 +197,9 @@ fn resume_args(args: &RunArgs) -> Vec<String> {
     }
     if let Some(url) = &args.server_url {
         out.extend(["--server-url".to_string(), crate::redact::url(url)]);
+    }
+    if let Some(s) = args.health_timeout {
+        out.extend(["--health-timeout".to_string(), s.to_string()]);
     }
     if args.confirm {
         out.push("--confirm".into());

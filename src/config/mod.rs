@@ -7,6 +7,7 @@ pub mod error;
 pub mod fuzzing;
 mod keys;
 pub mod loader;
+pub mod output_check;
 pub mod raw;
 pub mod sweep;
 pub mod types;

@@ -262,6 +262,12 @@ fn infrastructure(
     if provider == ProviderKind::Runpod && !opts.external_server {
         check_runpod_gpu(c, raw.gpu_type.as_deref(), cloud_type, prices);
     }
+    let simulation = raw.simulation.unwrap_or_default();
+    if provider == ProviderKind::Simulated && !opts.external_server {
+        for e in simulation.problems() {
+            c.push(&format!("infrastructure.simulation.{}", e.knob), e.problem);
+        }
+    }
     let local = raw.local.unwrap_or_default();
     let timeout = local.startup_timeout_s.unwrap_or(DEFAULT_STARTUP_TIMEOUT_S);
     if timeout == 0 {
@@ -275,7 +281,7 @@ fn infrastructure(
         gpu_type: raw.gpu_type,
         gpu_count,
         cloud_type,
-        simulation: raw.simulation.unwrap_or_default(),
+        simulation,
         local: LocalServer {
             executable: local.executable.map(PathBuf::from),
             args: local.args.unwrap_or_default(),

@@ -515,3 +515,25 @@ fn resolved_fills_simulation_profile_for_simulated() {
     assert_eq!(sim.max_num_seqs, 4);
     assert_eq!(sim.seed, crate::sim::SimProfile::default().seed);
 }
+
+#[test]
+fn simulation_profile_is_range_checked_at_validation() {
+    let fx = Fixture::new();
+    let paths = fx.issue_paths(&[
+        ("infrastructure.provider", "simulated"),
+        ("infrastructure.simulation.decode_step_ms", "1e300"),
+        ("infrastructure.simulation.error_rate", "2.0"),
+    ]);
+    assert_eq!(
+        paths,
+        [
+            "infrastructure.simulation.decode_step_ms",
+            "infrastructure.simulation.error_rate"
+        ]
+    );
+    let text = message(&[
+        ("infrastructure.provider", "simulated"),
+        ("infrastructure.simulation.base_ttft_ms", "1e300"),
+    ]);
+    assert!(text.contains("one hour"), "{text}");
+}

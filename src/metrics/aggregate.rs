@@ -184,6 +184,8 @@ fn mean_of(values: impl Iterator<Item = u64>) -> Option<f64> {
 pub fn summarize(records: &[RequestRecord], duration: Duration) -> Summary {
     let total = records.len();
     let successful = records.iter().filter(|r| r.is_success()).count();
+    // Cancelled turns (kept with their partial timing) are not failures.
+    let failed = records.iter().filter(|r| r.is_failure()).count();
     let seconds = duration.as_secs_f64();
     let ok = records.iter().filter(|r| r.is_success());
     let prompt: u64 = ok.clone().filter_map(|r| r.prompt_tokens).sum();
@@ -200,7 +202,7 @@ pub fn summarize(records: &[RequestRecord], duration: Duration) -> Summary {
     Summary {
         total_requests: total,
         successful_requests: successful,
-        failed_requests: total - successful,
+        failed_requests: failed,
         total_duration_s: seconds,
         requests_per_second: per_second(successful as f64, seconds),
         total_prompt_tokens: prompt,
@@ -349,7 +351,11 @@ pub fn definitions() -> BTreeMap<String, String> {
             "total_completion_tokens",
             "sum of completion_tokens over successful requests",
         ),
-        ("errors_by_kind", "failed requests counted by error_kind"),
+        (
+            "errors_by_kind",
+            "requests that did not succeed counted by error_kind; `cancelled` ones (cut short \
+             by Ctrl-C or a circuit breaker) are not in failed_requests",
+        ),
         ("per_turn", "multi-turn: the same statistics per turn_index"),
     ];
     defs.iter()

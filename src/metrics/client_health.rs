@@ -25,16 +25,25 @@ impl ResourceUsage {
             Duration::from_secs(t.tv_sec.max(0) as u64)
                 + Duration::from_micros(t.tv_usec.max(0) as u64)
         };
-        // Linux reports ru_maxrss in KiB.
         Self {
             cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
-            peak_rss_bytes: Some(usage.ru_maxrss.max(0) as u64 * 1024),
+            peak_rss_bytes: Some(maxrss_bytes(usage.ru_maxrss.max(0) as u64)),
         }
     }
 
     #[cfg(not(unix))]
     pub fn now() -> Self {
         Self::default()
+    }
+}
+
+/// `ru_maxrss` in bytes: macOS reports bytes, Linux (and the other BSDs) KiB.
+#[cfg(unix)]
+fn maxrss_bytes(ru_maxrss: u64) -> u64 {
+    if cfg!(target_os = "macos") {
+        ru_maxrss
+    } else {
+        ru_maxrss * 1024
     }
 }
 
@@ -60,6 +69,21 @@ pub fn measure(before: &ResourceUsage, wall: Duration, records: &[RequestRecord]
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The peak is at least what is resident now and of the same magnitude: a wrong unit
+    /// (KiB taken for bytes or the reverse, as on macOS) is off by 1024x.
+    #[test]
+    fn peak_rss_is_in_bytes_on_this_platform() {
+        let Some(now) = crate::bench::measure::current_rss_bytes() else {
+            return; // no current-RSS source on this platform
+        };
+        let peak = ResourceUsage::now().peak_rss_bytes.unwrap_or(0);
+        assert!(peak >= now / 2, "peak {peak} B < current {now} B");
+        assert!(
+            peak < now.saturating_mul(64),
+            "peak {peak} B >> current {now} B"
+        );
+    }
 
     #[test]
     fn measures_cpu_and_memory_of_this_process() {

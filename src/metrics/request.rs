@@ -108,6 +108,16 @@ impl RequestRecord {
         self.error.is_none()
     }
 
+    /// Cut short by Ctrl-C or a circuit breaker: neither a success nor a failure.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(&self.error, Some(e) if e.kind == ErrorKind::Cancelled)
+    }
+
+    /// Failed for a reason of its own (not cancelled).
+    pub fn is_failure(&self) -> bool {
+        self.error.is_some() && !self.is_cancelled()
+    }
+
     pub fn ttft_ms(&self) -> Option<f64> {
         self.timings.ttft_ms()
     }

@@ -221,9 +221,13 @@ impl Renderer {
         if self.opts.tty {
             let bar =
                 ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
-            if let Ok(style) = ProgressStyle::with_template(
-                "  {bar:30.cyan/blue} {pos}/{len} [{elapsed_precise}] {msg}",
-            ) {
+            // `--color never` / NO_COLOR: a bar without colour codes.
+            let template = if self.opts.color {
+                "  {bar:30.cyan/blue} {pos}/{len} [{elapsed_precise}] {msg}"
+            } else {
+                "  {bar:30} {pos}/{len} [{elapsed_precise}] {msg}"
+            };
+            if let Ok(style) = ProgressStyle::with_template(template) {
                 bar.set_style(style.progress_chars("█▉▊▋▌▍▎▏ "));
             }
             bar.enable_steady_tick(Duration::from_millis(250));

@@ -46,6 +46,14 @@ impl Style {
         Style::from_choice(choice, no_color.as_deref(), std::io::stdout().is_terminal())
     }
 
+    /// The same for stderr (progress, warnings, logs): colour follows the stream written to,
+    /// so a redirected stderr gets no escape codes even when stdout is a terminal.
+    pub fn detect_stderr(choice: ColorChoice) -> Style {
+        use std::io::IsTerminal;
+        let no_color = std::env::var("NO_COLOR").ok();
+        Style::from_choice(choice, no_color.as_deref(), std::io::stderr().is_terminal())
+    }
+
     fn paint(self, code: &str, text: &str) -> String {
         if self.color {
             format!("\x1b[{code}m{text}\x1b[0m")

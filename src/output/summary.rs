@@ -32,6 +32,18 @@ pub fn percentiles(stats: Option<&Stats>) -> String {
 
 /// Renders the panel. `per_turn` may be computed by the caller for files without one
 /// (see `aggregate::per_turn_from_rows`); it falls back to `summary.per_turn`.
+/// `, 1 cancelled` for requests cut short by Ctrl-C or a breaker (neither ok nor failed).
+fn cancelled_text(summary: &Summary) -> String {
+    let cancelled = summary
+        .total_requests
+        .saturating_sub(summary.successful_requests + summary.failed_requests);
+    if cancelled > 0 {
+        format!(", {cancelled} cancelled")
+    } else {
+        String::new()
+    }
+}
+
 pub fn render_summary(
     summary: &Summary,
     per_turn: Option<&[TurnSummary]>,
@@ -51,8 +63,10 @@ pub fn render_summary(
         style,
         "Requests",
         &format!(
-            "{} total, {} ok, {failed_text}",
-            summary.total_requests, summary.successful_requests
+            "{} total, {} ok, {failed_text}{}",
+            summary.total_requests,
+            summary.successful_requests,
+            cancelled_text(summary)
         ),
     )?;
     if let Some(kinds) = summary.errors_by_kind.as_ref().filter(|k| !k.is_empty()) {

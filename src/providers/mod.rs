@@ -2,6 +2,7 @@
 //! simulator) and tear down. `teardown` must terminate everything `provision` created, even
 //! when `provision` itself failed half-way — providers remember what they created.
 
+pub mod failure;
 pub mod local;
 mod local_scratch;
 pub mod runpod;
@@ -15,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Experiment, ProviderKind};
 use crate::events::EventSink;
+pub use failure::ServerFailure;
 
 /// A server ready for the health check.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -29,6 +31,8 @@ pub struct ServerHandle {
     /// The model name the server answers to when it differs from `model.name` (a local
     /// server started with `--served-model-name`); requests use it.
     pub served_model: Option<String>,
+    /// Reported when the server dies during the run (the simulator's panics).
+    pub failure: Option<ServerFailure>,
 }
 
 #[derive(Debug, thiserror::Error)]

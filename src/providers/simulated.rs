@@ -46,10 +46,12 @@ impl Provider for SimulatedProvider {
             "Simulated {} server at {base_url}",
             experiment.framework
         ));
+        let failure = Some(server.failure());
         self.server = Some(server);
         Ok(ServerHandle {
             base_url,
             cost_per_hr: Some(0.0),
+            failure,
             ..ServerHandle::default()
         })
     }

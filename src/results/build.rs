@@ -97,10 +97,10 @@ fn metadata(ctx: &ResultContext<'_>, m: &Measurement) -> Metadata {
 }
 
 /// `completed` when every request succeeded and the run was not cut short; `failed` when none
-/// succeeded; `partial` otherwise.
+/// succeeded and some failed (cancelled turns are not failures); `partial` otherwise.
 pub fn run_status(records: &[RequestRecord], stopped_early: bool) -> RunStatus {
     let ok = records.iter().filter(|r| r.is_success()).count();
-    if ok == 0 && !records.is_empty() {
+    if ok == 0 && records.iter().any(|r| r.is_failure()) {
         RunStatus::Failed
     } else if ok == records.len() && !stopped_early {
         RunStatus::Completed

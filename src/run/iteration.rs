@@ -27,6 +27,9 @@ pub(super) async fn measure(
     cancel: &CancellationToken,
 ) -> Result<Option<Measured>, RunError> {
     let exp = &iteration.experiment;
+    // A server that reports its own death (a simulator panic) stops the iteration like Ctrl-C.
+    let stop = crate::providers::failure::stop_on_failure(server.handle.failure.as_ref(), cancel);
+    let cancel = &stop;
     let workload = workloads::create_workload(
         &exp.workload.kind,
         &exp.workload.prompts,
@@ -66,6 +69,11 @@ pub(super) async fn measure(
         Some(s) => Some(s.stop().await),
         None => None,
     };
+    // Requests the dead server cut are not measurements: the run ends with its error (what
+    // finished before is in the journal, for --resume).
+    if let Some(message) = server.handle.failure.as_ref().and_then(|f| f.message()) {
+        return Err(RunError::ServerFailed(message));
+    }
 
     let merged = resume::merge(outcome.records, earlier, started_at, duration);
     if merged.records.is_empty() && cancel.is_cancelled() {

@@ -155,6 +155,9 @@ pub enum RunError {
     Result(#[from] crate::results::build::BuildError),
     #[error("interrupted")]
     Interrupted,
+    /// The server died during the run (the simulator reports its panics).
+    #[error("the server failed during the run: {0}")]
+    ServerFailed(String),
     #[error("internal error: {0}")]
     Internal(String),
 }

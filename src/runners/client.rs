@@ -102,6 +102,14 @@ impl RedactError for Redactor {
                 url: r(url),
                 reason: r(reason),
             },
+            RunnerError::Unreachable { url, waited_s } => RunnerError::Unreachable {
+                url: r(url),
+                waited_s,
+            },
+            RunnerError::HealthNotFound { url, advice } => RunnerError::HealthNotFound {
+                url: r(url),
+                advice: r(advice),
+            },
             RunnerError::Client(msg) => RunnerError::Client(r(msg)),
             RunnerError::Cancelled => RunnerError::Cancelled,
         }

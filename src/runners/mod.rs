@@ -5,9 +5,10 @@
 mod chunk;
 mod client;
 mod error_body;
+pub mod endpoint;
 #[doc(hidden)]
 pub mod fuzzing;
-mod health;
+pub mod health;
 pub mod openai;
 pub mod scrape;
 pub mod sglang;
@@ -72,6 +73,14 @@ pub enum RunnerError {
     },
     #[error("health check cancelled")]
     Cancelled,
+    /// `--server-url`: nothing listening there.
+    #[error(
+        "nothing is listening at {url}: connection refused for {waited_s:.0} s. Start the server          first, or check the host and port of --server-url (--health-timeout covers a server          that is up but still loading)"
+    )]
+    Unreachable { url: String, waited_s: f64 },
+    /// `--server-url`: the health endpoint does not exist there.
+    #[error("{url} answered HTTP 404 Not Found: {advice}")]
+    HealthNotFound { url: String, advice: String },
     #[error(
         "model `{model}` is not served at {url}; it serves: {}. Set the experiment's model name \
          to one of these (vLLM: --served-model-name; SGLang: the --model-path unless renamed){}",
@@ -119,6 +128,18 @@ pub trait Runner: Send + Sync {
         cancel: &CancellationToken,
         on_wait: &(dyn Fn(HealthProgress) + Send + Sync),
     ) -> Result<(), RunnerError>;
+
+    /// `wait_healthy` for a server the user says is already running (`--server-url`): ends
+    /// at once on mistakes no wait fixes (connection refused for `health::REFUSED_LIMIT`, a
+    /// 404 on the health endpoint) instead of waiting out `timeout`.
+    async fn wait_healthy_external(
+        &self,
+        timeout: Duration,
+        cancel: &CancellationToken,
+        on_wait: &(dyn Fn(HealthProgress) + Send + Sync),
+    ) -> Result<(), RunnerError> {
+        self.wait_healthy(timeout, cancel, on_wait).await
+    }
 
     /// Check, before any measured request, that the server lists `model()` at `/v1/models`,
     /// so a wrong model name is one clear error instead of N failed requests.

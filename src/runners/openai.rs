@@ -57,8 +57,7 @@ impl OpenAiRunner {
                 reason,
             })
         };
-        let chat_url = reqwest::Url::parse(&format!("{base_url}/v1/chat/completions"))
-            .map_err(|e| invalid(e.to_string()))?;
+        let chat_url = super::endpoint::join(&base_url, "/v1/chat/completions").map_err(invalid)?;
         if !matches!(chat_url.scheme(), "http" | "https") {
             return Err(invalid("it must start with http:// or https://".into()));
         }
@@ -75,6 +74,41 @@ impl OpenAiRunner {
 
     pub fn timeouts(&self) -> &RunnerTimeouts {
         &self.timeouts
+    }
+
+    /// `path` under the base URL (its query string kept). The base parsed in `new`.
+    fn endpoint(&self, path: &str) -> String {
+        super::endpoint::join(&self.base_url, path)
+            .map(String::from)
+            .unwrap_or_else(|_| format!("{}{path}", self.base_url))
+    }
+
+    async fn wait_healthy_with(
+        &self,
+        timeout: Duration,
+        fail_fast: Option<&super::health::FailFast>,
+        cancel: &CancellationToken,
+        on_wait: &(dyn Fn(HealthProgress) + Send + Sync),
+    ) -> Result<(), RunnerError> {
+        let url = self.endpoint(self.flavor.health_path);
+        let on_wait = |p: HealthProgress| {
+            on_wait(HealthProgress {
+                last_status: self.redact.text(&p.last_status),
+                ..p
+            })
+        };
+        super::health::wait_healthy(
+            &self.client,
+            &url,
+            self.timeouts.health_interval,
+            self.timeouts.probe,
+            timeout,
+            fail_fast,
+            cancel,
+            &on_wait,
+        )
+        .await
+        .map_err(|e| self.redact.error(e))
     }
 
     fn request_body(&self, messages: &[ChatMessage], params: &GenerationParams) -> Vec<u8> {
@@ -217,7 +251,7 @@ impl OpenAiRunner {
     }
 
     async fn check_model_unredacted(&self) -> Result<(), RunnerError> {
-        let url = format!("{}/v1/models", self.base_url);
+        let url = self.endpoint("/v1/models");
         let list_err = |reason: String| RunnerError::ModelList {
             url: url.clone(),
             reason,
@@ -406,24 +440,21 @@ impl Runner for OpenAiRunner {
         cancel: &CancellationToken,
         on_wait: &(dyn Fn(HealthProgress) + Send + Sync),
     ) -> Result<(), RunnerError> {
-        let url = format!("{}{}", self.base_url, self.flavor.health_path);
-        let on_wait = |p: HealthProgress| {
-            on_wait(HealthProgress {
-                last_status: self.redact.text(&p.last_status),
-                ..p
-            })
+        self.wait_healthy_with(timeout, None, cancel, on_wait).await
+    }
+
+    async fn wait_healthy_external(
+        &self,
+        timeout: Duration,
+        cancel: &CancellationToken,
+        on_wait: &(dyn Fn(HealthProgress) + Send + Sync),
+    ) -> Result<(), RunnerError> {
+        let fail_fast = super::health::FailFast {
+            refused_for: super::health::refused_limit(),
+            base_url: self.base_url.clone(),
         };
-        super::health::wait_healthy(
-            &self.client,
-            &url,
-            self.timeouts.health_interval,
-            self.timeouts.probe,
-            timeout,
-            cancel,
-            &on_wait,
-        )
-        .await
-        .map_err(|e| self.redact.error(e))
+        self.wait_healthy_with(timeout, Some(&fail_fast), cancel, on_wait)
+            .await
     }
 
     async fn check_model(&self) -> Result<(), RunnerError> {
@@ -463,7 +494,10 @@ impl Runner for OpenAiRunner {
 }
 
 /// Token counts: the server's usage when it sent one, else the number of text chunks.
-fn outcome(started_at: chrono::DateTime<chrono::Utc>, r: StreamReading) -> ChatOutcome {
+fn outcome(started_at: chrono::DateTime<chrono::Utc>, mut r: StreamReading) -> ChatOutcome {
+    // The offsets were sized for `max_tokens`; a reply that stopped early (end of sequence)
+    // must not keep that reserve for the rest of the run. After the stream: off the clock.
+    r.token_offsets_us.shrink_to_fit();
     let chunks = r.token_offsets_us.len() as u64;
     let (completion_tokens, source) = match r.usage.and_then(|u| u.completion_tokens) {
         Some(n) => (Some(n), Some(TokenCountSource::Usage)),

@@ -133,7 +133,10 @@ pub fn spawn_scraper_with(
         .pool_max_idle_per_host(1)
         .build()
         .map_err(|e| e.to_string());
-    let url = format!("{}/metrics", base_url.trim_end_matches('/'));
+    // The query string (if any) stays after the path.
+    let url = crate::runners::endpoint::join(base_url, "/metrics")
+        .map(String::from)
+        .unwrap_or_else(|_| format!("{}/metrics", base_url.trim_end_matches('/')));
     let redact = crate::redact::Redactor::for_url(&url);
     let scraper = Scraper {
         client,

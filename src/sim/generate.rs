@@ -36,7 +36,8 @@ const FRAME_BUFFER: usize = 64;
 
 /// Hand the request to the engine after the fixed front-end delay. False when shutting down.
 async fn submit(app: &AppState, req: SeqRequest) -> bool {
-    let delay = Duration::from_secs_f64(app.profile.base_ttft_ms / 1000.0);
+    // The profile is range-checked; `try_` keeps a bad value from panicking regardless.
+    let delay = Duration::try_from_secs_f64(app.profile.base_ttft_ms / 1000.0).unwrap_or_default();
     if !delay.is_zero() {
         tokio::select! {
             _ = app.cancel.cancelled() => return false,
@@ -63,7 +64,12 @@ pub fn stream(app: Arc<AppState>, job: Job) -> Response {
         out: tx,
         cancel: app.cancel.clone(),
     };
-    tokio::spawn(run_stream(app, job, frames));
+    let failure = app.failure.clone();
+    tokio::spawn(async move {
+        failure
+            .guard("the simulator's stream task", run_stream(app, job, frames))
+            .await
+    });
     let body = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|frame| (frame, rx))
     });

@@ -35,6 +35,8 @@ pub struct AppState {
     pub stats: Arc<Mutex<Stats>>,
     pub cancel: CancellationToken,
     pub started_unix: u64,
+    /// Where a panicking stream task reports itself (the run then stops with it).
+    pub failure: crate::providers::ServerFailure,
 }
 
 impl AppState {

@@ -70,35 +70,72 @@ pub struct SimProfileError {
     pub problem: String,
 }
 
+/// Largest time knob, ms (one hour): far beyond any real engine, far below what overflows.
+pub const MAX_MS: f64 = 3_600_000.0;
+/// Largest count knobs: beyond any real engine, small enough that products stay in range.
+const MAX_SEQS: usize = 1 << 20;
+const MAX_TOKENS: u64 = 1 << 40;
+
 impl SimProfile {
-    /// Check ranges; the config validator and `SimServer::start` call this.
+    /// Check ranges; the config validator and `SimServer::start` call this. The first problem.
     pub fn validate(&self) -> Result<(), SimProfileError> {
-        let fail = |knob: &'static str, problem: String| Err(SimProfileError { knob, problem });
-        if self.max_num_seqs == 0 {
-            return fail("max_num_seqs", "must be at least 1".into());
+        match self.problems().into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
-        if self.block_size == 0 {
-            return fail("block_size", "must be at least 1".into());
+    }
+
+    /// Every knob outside its range (the config validator reports them all at once).
+    pub fn problems(&self) -> Vec<SimProfileError> {
+        let mut out = Vec::new();
+        let mut fail =
+            |knob: &'static str, problem: String| out.push(SimProfileError { knob, problem });
+        if !(1..=MAX_SEQS).contains(&self.max_num_seqs) {
+            fail(
+                "max_num_seqs",
+                format!(
+                    "must be between 1 and {MAX_SEQS}, got {}",
+                    self.max_num_seqs
+                ),
+            );
+        }
+        if !(1..=MAX_SEQS).contains(&self.block_size) {
+            fail(
+                "block_size",
+                format!("must be between 1 and {MAX_SEQS}, got {}", self.block_size),
+            );
         }
         if self.kv_cache_tokens < self.block_size as u64 {
-            return fail(
+            fail(
                 "kv_cache_tokens",
                 format!("must hold at least one block ({} tokens)", self.block_size),
             );
+        } else if self.kv_cache_tokens > MAX_TOKENS {
+            fail(
+                "kv_cache_tokens",
+                format!("must be at most {MAX_TOKENS}, got {}", self.kv_cache_tokens),
+            );
         }
-        if self.max_model_len == 0 {
-            return fail("max_model_len", "must be at least 1".into());
+        if !(1..=MAX_TOKENS).contains(&self.max_model_len) {
+            fail(
+                "max_model_len",
+                format!(
+                    "must be between 1 and {MAX_TOKENS}, got {}",
+                    self.max_model_len
+                ),
+            );
         }
         for (knob, value) in [
             ("prefill_ms_per_token", self.prefill_ms_per_token),
             ("decode_step_ms", self.decode_step_ms),
             ("decode_step_ms_per_seq", self.decode_step_ms_per_seq),
             ("base_ttft_ms", self.base_ttft_ms),
+            ("stall_ms", self.stall_ms as f64),
         ] {
-            if !value.is_finite() || value < 0.0 {
-                return fail(
+            if !(0.0..=MAX_MS).contains(&value) {
+                fail(
                     knob,
-                    format!("must be a non-negative number of ms, got {value}"),
+                    format!("must be a number of ms from 0 to {MAX_MS} (one hour), got {value}"),
                 );
             }
         }
@@ -109,10 +146,10 @@ impl SimProfile {
             ("midstream_error_rate", self.midstream_error_rate),
         ] {
             if !(0.0..=1.0).contains(&value) {
-                return fail(knob, format!("must be between 0 and 1, got {value}"));
+                fail(knob, format!("must be between 0 and 1, got {value}"));
             }
         }
-        Ok(())
+        out
     }
 
     /// Whole KV blocks the cache holds.
@@ -160,6 +197,30 @@ mod tests {
             ..SimProfile::default()
         };
         assert_eq!(p.validate().unwrap_err().knob, "decode_step_ms");
+    }
+
+    #[test]
+    fn absurd_values_are_rejected_not_panicked_on() {
+        let p = SimProfile {
+            decode_step_ms: 1e300,
+            base_ttft_ms: 1e300,
+            prefill_ms_per_token: f64::INFINITY,
+            stall_ms: u64::MAX,
+            max_num_seqs: usize::MAX,
+            ..SimProfile::default()
+        };
+        let knobs: Vec<&str> = p.problems().iter().map(|e| e.knob).collect();
+        assert_eq!(
+            knobs,
+            [
+                "max_num_seqs",
+                "prefill_ms_per_token",
+                "decode_step_ms",
+                "base_ttft_ms",
+                "stall_ms"
+            ]
+        );
+        assert!(p.validate().is_err());
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub struct SimServer {
     engine_task: Option<JoinHandle<()>>,
     trace: broadcast::Sender<EngineEvent>,
     paused: watch::Sender<bool>,
+    failure: crate::providers::ServerFailure,
 }
 
 impl SimServer {
@@ -55,7 +56,12 @@ impl SimServer {
 
         let engine = Engine::new(profile.clone(), stats.clone(), trace.clone());
         let (paused, paused_rx) = watch::channel(false);
-        let engine_task = tokio::spawn(engine.run(submit_rx, paused_rx, cancel.clone()));
+        let failure = crate::providers::ServerFailure::new();
+        let engine_task = tokio::spawn({
+            let failure = failure.clone();
+            let run = engine.run(submit_rx, paused_rx, cancel.clone());
+            async move { failure.guard("the simulator's engine", run).await }
+        });
 
         let state = Arc::new(AppState {
             framework,
@@ -66,6 +72,7 @@ impl SimServer {
             stats,
             cancel: cancel.clone(),
             started_unix: http::unix_now(),
+            failure: failure.clone(),
         });
         let app = http::router(state);
         let stop = cancel.clone();
@@ -92,6 +99,7 @@ impl SimServer {
             engine_task: Some(engine_task),
             trace,
             paused,
+            failure,
         })
     }
 
@@ -117,6 +125,11 @@ impl SimServer {
 
     pub fn resume_engine(&self) {
         self.paused.send_replace(false);
+    }
+
+    /// Reported when the engine or a stream task panics.
+    pub fn failure(&self) -> crate::providers::ServerFailure {
+        self.failure.clone()
     }
 
     /// False once the HTTP server task has ended (after a fatal error).

@@ -185,8 +185,10 @@ impl RecordTx {
 
 impl Collector {
     /// Spawn the collector. It owns the records, feeds `on_record` (the journal), emits progress
-    /// events and cancels `stop` when the breaker trips. Cancelled requests are dropped: they
-    /// are not measurements (a resumed run sends them again).
+    /// events and cancels `stop` when the breaker trips. Cancelled requests are not
+    /// measurements (a resumed run sends them again): they are dropped, except a multi-turn
+    /// turn, which is kept with its partial timing (where its conversation stopped) but never
+    /// journalled, counted as done or shown to the breaker.
     pub fn spawn(
         events: EventSink,
         mut on_record: Box<dyn FnMut(&RequestRecord) + Send>,
@@ -198,7 +200,10 @@ impl Collector {
             let mut records = Vec::new();
             let mut tripped = None;
             while let Some(record) = rx.recv().await {
-                if matches!(&record.error, Some(e) if e.kind == ErrorKind::Cancelled) {
+                if record.is_cancelled() {
+                    if record.conversation_index.is_some() {
+                        records.push(record);
+                    }
                     continue;
                 }
                 on_record(&record);

@@ -1,7 +1,8 @@
 //! Multi-turn: each conversation runs its turns in order; turn N+1 sends the history plus the
 //! assistant's reply to turn N plus the next user message. `concurrency` conversations run at
 //! once (1 = one after another, as the original). A failed turn marks the rest of its
-//! conversation skipped; 3 consecutive failed conversations stop the workload.
+//! conversation skipped; 3 consecutive failed conversations stop the workload. Once stopped
+//! (Ctrl-C or that breaker) no more turns are recorded; a turn cut in flight is kept.
 
 use std::sync::Arc;
 
@@ -106,12 +107,13 @@ impl Workload for MultiTurnWorkload {
                         conversation_index: Some(conv),
                         turn_index: Some(turn),
                     };
+                    // Stopped (Ctrl-C, breaker): turns never sent are not recorded at all.
+                    if sender.is_stopped() {
+                        break;
+                    }
                     if failed {
                         sender.skip(position);
                         continue;
-                    }
-                    if sender.is_stopped() {
-                        break;
                     }
                     let (ok, reply) = sender.send(&history, position, true, intended).await;
                     failed = !ok;
@@ -127,7 +129,8 @@ impl Workload for MultiTurnWorkload {
         .await;
         drop(sender);
         let (records, tripped) = collector.finish().await;
-        let stopped_early = engine::stop_reason(tripped, &ctx.cancel, records.len(), planned);
+        let done = records.iter().filter(|r| !r.is_cancelled()).count();
+        let stopped_early = engine::stop_reason(tripped, &ctx.cancel, done, planned);
         WorkloadOutcome {
             records,
             stopped_early,

@@ -322,3 +322,196 @@ fn scripted_prompts_rejected_for_single() {
     let scripted = PromptSet::Scripted(vec![vec!["a".into(), "b".into()]]);
     assert!(create_workload(&WorkloadKind::Single, &scripted, 1).is_err());
 }
+
+/// What `CutRunner` does with one request.
+#[derive(Clone, Copy, PartialEq)]
+enum Act {
+    Ok,
+    Fail,
+    /// Stay in flight until cancelled (after cancelling `interrupt` itself, as a Ctrl-C
+    /// arriving mid-stream would, when `ctrl_c`), then end as a cancelled stream does: with
+    /// the one token seen so far.
+    Hang {
+        ctrl_c: bool,
+    },
+}
+
+type ActWhen = Box<dyn Fn(&[ChatMessage]) -> Act + Send + Sync>;
+
+struct CutRunner {
+    act: ActWhen,
+    interrupt: CancellationToken,
+}
+
+#[async_trait]
+impl Runner for CutRunner {
+    fn framework(&self) -> Framework {
+        Framework::Vllm
+    }
+    fn base_url(&self) -> &str {
+        "fake://"
+    }
+    fn model(&self) -> &str {
+        "fake"
+    }
+    async fn wait_healthy(
+        &self,
+        _timeout: Duration,
+        _cancel: &CancellationToken,
+        _on_wait: &(dyn Fn(HealthProgress) + Send + Sync),
+    ) -> Result<(), RunnerError> {
+        Ok(())
+    }
+    async fn check_model(&self) -> Result<(), RunnerError> {
+        Ok(())
+    }
+    async fn chat(
+        &self,
+        messages: &[ChatMessage],
+        _params: &GenerationParams,
+        keep_reply: bool,
+        cancel: &CancellationToken,
+    ) -> ChatOutcome {
+        let act = (self.act)(messages);
+        let error = |kind, message: &str| {
+            Some(RequestError {
+                kind,
+                message: message.into(),
+            })
+        };
+        let (error, offsets) = match act {
+            Act::Ok => (None, vec![1000, 2000]),
+            Act::Fail => (error(ErrorKind::Http, "HTTP 500: boom"), vec![]),
+            Act::Hang { ctrl_c } => {
+                if ctrl_c {
+                    self.interrupt.cancel();
+                }
+                cancel.cancelled().await;
+                (error(ErrorKind::Cancelled, "cancelled"), vec![1000])
+            }
+        };
+        let ok = error.is_none();
+        ChatOutcome {
+            started_at: chrono::Utc::now(),
+            finished_at: chrono::Utc::now(),
+            timings: StreamTimings {
+                token_offsets_us: offsets,
+                end_us: 2500,
+            },
+            prompt_tokens: Some(5),
+            completion_tokens: ok.then_some(2),
+            token_count_source: ok.then_some(TokenCountSource::Usage),
+            error,
+            reply: (keep_reply && ok).then(|| "reply".to_string()),
+        }
+    }
+}
+
+fn kinds(records: &[RequestRecord]) -> Vec<(Option<usize>, Option<usize>, Option<ErrorKind>)> {
+    records
+        .iter()
+        .map(|r| {
+            (
+                r.conversation_index,
+                r.turn_index,
+                r.error.as_ref().map(|e| e.kind),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn multi_turn_ctrl_c_keeps_the_cut_turn_and_records_no_unsent_turns() {
+    let interrupt = CancellationToken::new();
+    // The second turn of the first conversation is in flight when Ctrl-C arrives.
+    let runner = Arc::new(CutRunner {
+        act: Box::new(|m: &[ChatMessage]| match m.len() {
+            2 => Act::Ok,
+            _ => Act::Hang { ctrl_c: true },
+        }),
+        interrupt: interrupt.clone(),
+    });
+    let kind = WorkloadKind::MultiTurn {
+        conversation: conversation(3),
+        concurrency: 1,
+    };
+    let mut c = ctx(FakeRunner::ok(), interrupt.clone());
+    c.runner = runner;
+    let out = create_workload(&kind, &prompts(2), 2).unwrap().run(c).await;
+    assert_eq!(
+        kinds(&out.records),
+        [
+            (Some(0), Some(0), None),
+            (Some(0), Some(1), Some(ErrorKind::Cancelled)),
+        ],
+        "no skipped turn 3, no second conversation"
+    );
+    assert_eq!(
+        out.records[1].timings.token_offsets_us,
+        [1000],
+        "partial timing kept"
+    );
+    let s = crate::metrics::aggregate::summarize(&out.records, Duration::from_secs(1));
+    assert_eq!(
+        (s.total_requests, s.successful_requests, s.failed_requests),
+        (2, 1, 0)
+    );
+    assert_eq!(
+        crate::orchestrator::run_status(&out.records, out.stopped_early.is_some()),
+        crate::metrics::result::RunStatus::Partial
+    );
+    let reason = out.stopped_early.unwrap_or_default();
+    assert!(reason.contains("after 1 of 6"), "{reason}");
+}
+
+#[tokio::test]
+async fn multi_turn_breaker_keeps_cut_turns_and_counts_only_real_failures() {
+    // Conversation 1 waits in its second turn; conversations 0, 2 and 3 fail their first
+    // turn, which trips the breaker and cuts conversation 1's turn.
+    let runner = Arc::new(CutRunner {
+        act: Box::new(|m: &[ChatMessage]| {
+            let conv1 = m.iter().any(|x| x.content == "prompt 1");
+            match (conv1, m.len()) {
+                (true, 2) => Act::Ok,
+                (true, _) => Act::Hang { ctrl_c: false },
+                (false, _) => Act::Fail,
+            }
+        }),
+        interrupt: CancellationToken::new(),
+    });
+    let kind = WorkloadKind::MultiTurn {
+        conversation: conversation(2),
+        concurrency: 2,
+    };
+    let mut c = ctx(FakeRunner::ok(), CancellationToken::new());
+    c.runner = runner;
+    let out = create_workload(&kind, &prompts(8), 8).unwrap().run(c).await;
+    assert!(out
+        .stopped_early
+        .unwrap_or_default()
+        .contains("conversations"));
+    let conv1: Vec<_> = kinds(&out.records)
+        .into_iter()
+        .filter(|k| k.0 == Some(1))
+        .collect();
+    assert_eq!(
+        conv1,
+        [
+            (Some(1), Some(0), None),
+            (Some(1), Some(1), Some(ErrorKind::Cancelled)),
+        ]
+    );
+    // At least the three failed conversations; one more may have started before the trip.
+    let real_failures = out.records.iter().filter(|r| r.is_failure()).count();
+    assert!(real_failures >= 6, "{:?}", kinds(&out.records));
+    assert!(out
+        .records
+        .iter()
+        .filter(|r| r.is_failure())
+        .all(|r| r.conversation_index != Some(1)));
+    let s = crate::metrics::aggregate::summarize(&out.records, Duration::from_secs(1));
+    assert_eq!(
+        (s.total_requests, s.failed_requests),
+        (real_failures + 2, real_failures)
+    );
+}

@@ -322,6 +322,7 @@ impl Provider for RunpodProvider {
             cost_per_hr: pod_cost(&pod).or(pod_cost(&created.pod)).or(table_cost),
             server_log: None,
             served_model: None,
+            failure: None,
         })
     }
 

@@ -109,7 +109,13 @@ pub struct Engine {
     stats: Arc<Mutex<Stats>>,
     trace: broadcast::Sender<EngineEvent>,
     step: u64,
+    /// Test hook `LLM_INF_BENCH_SIM_PANIC`: panic in the first step (to test that a crashed
+    /// simulator fails the run with a clear error).
+    panic_hook: bool,
 }
+
+/// Test hook: set to make the engine panic in its first step. Not for normal use.
+pub const SIM_PANIC_ENV: &str = "LLM_INF_BENCH_SIM_PANIC";
 
 pub fn lock(stats: &Mutex<Stats>) -> std::sync::MutexGuard<'_, Stats> {
     // A panic while holding the lock leaves plain counters behind: still worth reporting.
@@ -131,6 +137,7 @@ impl Engine {
             stats,
             trace,
             step: 0,
+            panic_hook: std::env::var_os(SIM_PANIC_ENV).is_some_and(|v| !v.is_empty()),
         }
     }
 
@@ -179,6 +186,9 @@ impl Engine {
                 Some(t) if t + MAX_LAG >= now => t,
                 _ => now,
             };
+            if self.panic_hook {
+                panic!("injected by {SIM_PANIC_ENV}");
+            }
             let (uncached, decoding) = self.admit(start);
             self.reserve_decode_slots();
             if self.running.is_empty() {
@@ -219,7 +229,8 @@ impl Engine {
         let ms = p.prefill_ms_per_token * uncached_prompt_tokens as f64
             + p.decode_step_ms
             + p.decode_step_ms_per_seq * extra_seqs;
-        Duration::from_secs_f64(ms.max(0.0) / 1000.0)
+        // The profile is range-checked; saturate rather than panic regardless.
+        Duration::try_from_secs_f64(ms.max(0.0) / 1000.0).unwrap_or(Duration::MAX / 4)
     }
 
     fn enqueue(&mut self, req: SeqRequest) {
