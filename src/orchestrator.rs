@@ -48,6 +48,17 @@ pub struct RunPlan {
     /// `run` arguments that continue this run (config path, flags), kept in the journal for
     /// the resume command `list` shows. No secrets: URLs must be redacted.
     pub resume_args: Vec<String>,
+    /// Iterations chosen while running (a capacity search) instead of `iterations`.
+    pub source: Option<Arc<dyn IterationSource>>,
+}
+
+/// Iterations decided one at a time from the results so far (a capacity search), all on the
+/// one provisioned server.
+pub trait IterationSource: Send + Sync {
+    /// The next iteration given every result saved so far; `None` when done.
+    fn next(&self, done: &[SavedRun]) -> Option<Iteration>;
+    /// The most concurrent requests any iteration may send (sizes the connection pool).
+    fn max_concurrency(&self) -> usize;
 }
 
 /// Ctrl-C / SIGTERM: the first cancels `graceful` (stop sending, save, tear down); the second
@@ -213,6 +224,7 @@ async fn phases(
         .iterations
         .iter()
         .map(|it| concurrency_of(&it.experiment))
+        .chain(plan.source.as_ref().map(|s| s.max_concurrency()))
         .max()
         .unwrap_or(1);
     // A local server started with `--served-model-name` answers only to that name.
@@ -253,10 +265,18 @@ async fn phases(
     });
     let journal = open_journal(plan)?;
     let mut saved_paths = Vec::new();
-    for iteration in &plan.iterations {
+    let mut done: Vec<SavedRun> = Vec::new();
+    let mut fixed = plan.iterations.iter();
+    loop {
         if cancel.is_cancelled() {
             break;
         }
+        let next = match &plan.source {
+            Some(source) => source.next(&done).map(std::borrow::Cow::Owned),
+            None => fixed.next().map(std::borrow::Cow::Borrowed),
+        };
+        let Some(iteration) = next else { break };
+        let iteration = iteration.as_ref();
         if let Some(done) = plan
             .resume
             .as_ref()
@@ -296,6 +316,9 @@ async fn phases(
                 run.path.clone(),
                 run.result.gpu_metrics.as_ref().map(|g| g.time_series.len()),
             ));
+            if plan.source.is_some() {
+                done.push(run.clone());
+            }
             let _ = saved.send(run);
         }
     }
@@ -434,7 +457,7 @@ async fn run_iteration(
             u * 100.0
         ));
     }
-    let result = RunResult {
+    let mut result = RunResult {
         schema_version: Some(SCHEMA_VERSION),
         run_id: storage::new_run_id(&name, chrono::Local::now()),
         status,
@@ -448,7 +471,11 @@ async fn run_iteration(
             pod_id: server.pod_id.clone(),
             gpu_type: server.gpu_type.clone(),
             gpu_count: server.gpu_count,
-            cost_per_hr: server.cost_per_hr,
+            cost_per_hr: crate::metrics::annotate::price(
+                exp,
+                plan.server_url.is_some(),
+                server.cost_per_hr,
+            ),
             tool: Some("llm-inf-bench".into()),
             tool_version: Some(env!("CARGO_PKG_VERSION").into()),
             provider: Some(
@@ -468,6 +495,7 @@ async fn run_iteration(
                     .iter()
                     .map(|(k, v)| (k.to_string(), *v))
                     .collect::<BTreeMap<_, _>>(),
+                id: Some(journal.run_id.clone()),
             }),
             stopped_early: outcome.stopped_early.clone(),
             resumed_at: journal.resumed_at.clone(),
@@ -479,6 +507,7 @@ async fn run_iteration(
         gpu_metrics,
         definitions: Some(aggregate::definitions()),
     };
+    crate::metrics::annotate::annotate(&mut result, exp.answers.slo.as_ref());
     let path = storage::write_result(&plan.output_dir, &result)?;
     Ok(Some(SavedRun { path, result }))
 }
@@ -487,6 +516,8 @@ type SharedJournal = Arc<std::sync::Mutex<JournalWriter>>;
 
 /// The run's journal, and every time the run was resumed (this one last).
 struct RunJournal {
+    /// The base run id (also a sweep's id).
+    run_id: String,
     writer: SharedJournal,
     resumed_at: Option<Vec<chrono::DateTime<chrono::Utc>>>,
 }
@@ -504,7 +535,7 @@ pub fn base_run_id(plan: &RunPlan) -> String {
 
 /// A new run creates its journal (header first); a resumed one appends to its own.
 fn open_journal(plan: &RunPlan) -> Result<RunJournal, RunError> {
-    let (writer, resumed_at) = match &plan.resume {
+    let (run_id, writer, resumed_at) = match &plan.resume {
         Some(state) => {
             let path = journal::journal_path(&plan.output_dir, &state.run_id);
             let mut writer = JournalWriter::open(&path)?;
@@ -512,10 +543,11 @@ fn open_journal(plan: &RunPlan) -> Result<RunJournal, RunError> {
             writer.append(&Line::Resumed { at: now })?;
             let mut resumed_at = state.resumed_at.clone();
             resumed_at.push(now);
-            (writer, Some(resumed_at))
+            (state.run_id.clone(), writer, Some(resumed_at))
         }
         None => {
             let (run_id, mut writer) = JournalWriter::create(&plan.output_dir, &base_run_id(plan))?;
+            let writer_id = run_id.clone();
             let config = serde_json::to_value(&plan.experiment.resolved)
                 .map_err(|e| RunError::Internal(format!("cannot serialize the config: {e}")))?;
             writer.append(&Line::Header {
@@ -526,11 +558,12 @@ fn open_journal(plan: &RunPlan) -> Result<RunJournal, RunError> {
                 started_at: chrono::Utc::now(),
                 resume_args: plan.resume_args.clone(),
             })?;
-            (writer, None)
+            (writer_id, writer, None)
         }
     };
     tracing::debug!("journal: {}", writer.path().display());
     Ok(RunJournal {
+        run_id,
         writer: Arc::new(std::sync::Mutex::new(writer)),
         resumed_at,
     })

@@ -254,6 +254,7 @@ fn compare_two_python_runs() {
         a: "single".into(),
         b: "concurrent".into(),
         dir: Some(fixtures()),
+        fail_on_regression: None,
     };
     results::compare(&args, Path::new("."), Style::PLAIN, &mut out).unwrap();
     let table = text(out);
@@ -395,6 +396,7 @@ fn compare_python_run_with_ours() {
         a: python_path.to_str().unwrap().into(),
         b: "ours".into(),
         dir: Some(tmp.path().to_path_buf()),
+        fail_on_regression: None,
     };
     let mut out = Vec::new();
     results::compare(&args, Path::new("."), Style::PLAIN, &mut out).unwrap();

@@ -26,7 +26,13 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
             external_server: args.server_url.is_some(),
         },
     )?;
-    let iterations = config::sweep::iterations(&experiment);
+    let (iterations, answers) = super::answers::prepare(
+        &experiment,
+        config::sweep::iterations(&experiment),
+        args.repeat.map(|n| n as usize),
+        args.name.as_deref(),
+        args.resume.is_some(),
+    )?;
     let today = chrono::Local::now().date_naive();
 
     let mut stdout = std::io::stdout().lock();
@@ -59,8 +65,10 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
         health_timeout,
         resume,
         resume_args: resume_args(args),
+        source: answers.source(),
     };
     let experiment = &plan.experiment;
+    let output_dir = plan.output_dir.clone();
     let provider: Option<Box<dyn Provider>> =
         match (&args.server_url, experiment.infrastructure.provider) {
             (Some(_), _) => None,
@@ -113,6 +121,7 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
         )?;
         output::summary::render_summary(&r.summary, None, globals.style, &mut stdout)?;
     }
+    answers.report(&outcome, &output_dir, globals.style, &mut stdout)?;
     stdout.flush()?;
     drop(stdout);
     if let Some(teardown) = &outcome.teardown_error {

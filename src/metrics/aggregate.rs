@@ -213,6 +213,8 @@ pub fn summarize(records: &[RequestRecord], duration: Duration) -> Summary {
         tpot: stats.tpot,
         errors_by_kind: Some(errors_by_kind),
         per_turn: per_turn(records),
+        slo: None,
+        cost: None,
     }
 }
 
@@ -276,6 +278,7 @@ pub fn to_result(record: &RequestRecord) -> RequestResult {
             .token_count_source
             .map(|s| token_source_name(s).into()),
         send_delay_ms: Some(record.send_delay_us as f64 / 1000.0),
+        slo_met: None,
     }
 }
 

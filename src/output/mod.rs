@@ -1,6 +1,7 @@
 //! Rendering: everything the user sees is written here, into a `Write` the caller passes in.
 //! Renderers are pure functions of their input and a [`style::Style`].
 
+pub mod answers;
 pub mod compare;
 pub mod export;
 pub mod plan;
@@ -8,3 +9,4 @@ pub mod progress;
 pub mod results;
 pub mod style;
 pub mod summary;
+pub mod verdicts;
