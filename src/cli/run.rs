@@ -111,7 +111,13 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
         Err(failed) => (failed.outcome, Some(failed.error)),
     };
     let mut stdout = std::io::stdout().lock();
-    for saved in &outcome.saved {
+    // A search prints its probe table instead of one panel per probe.
+    let panels = if answers.search.is_some() {
+        &[][..]
+    } else {
+        &outcome.saved[..]
+    };
+    for saved in panels {
         let r = &saved.result;
         writeln!(
             stdout,
