@@ -210,7 +210,7 @@ fn bad_answer_blocks_fail_validation_with_every_problem() {
 // ---- compare on hand-built runs: same server twice, and a server 10 % slower ----
 
 mod built {
-    use llm_inf_bench::metrics::result::*;
+    use llm_inf_bench::results::result::*;
     use std::collections::BTreeMap;
 
     /// Deterministic noise in [0, 1).
@@ -303,7 +303,7 @@ mod built {
     }
 }
 
-fn write_run(sb: &Sandbox, r: &llm_inf_bench::metrics::result::RunResult) {
+fn write_run(sb: &Sandbox, r: &llm_inf_bench::results::result::RunResult) {
     sb.write(
         &format!("results/{}.json", r.run_id),
         &serde_json::to_string(r).unwrap(),

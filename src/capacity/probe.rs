@@ -2,16 +2,22 @@
 //! iteration, `-c24` / `-r12.5`) chosen from the previous probes' verdicts by
 //! [`SearchState`]; afterwards the search summary file and its one-line answer.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use tokio_util::sync::CancellationToken;
 
 use crate::config::answers::{Search, SearchOver};
 use crate::config::{Experiment, Iteration, WorkloadKind};
-use crate::metrics::groups::{Probe, SearchFile, SEARCH_KIND};
-use crate::metrics::result::RunResult;
+use crate::events::{Event, Phase};
 use crate::metrics::slo::Slo;
-use crate::orchestrator::{IterationSource, SavedRun};
 use crate::output::answers::{dollars, grouped};
 use crate::output::style::num3;
+use crate::providers::Provider;
+use crate::results::build::{build_result, ResultContext};
+use crate::results::groups::{Probe, SearchFile, SEARCH_KIND};
+use crate::results::result::RunResult;
+use crate::results::storage;
+use crate::run::{self as engine, Bench, IterationOptions, RunError, RunHandle, RunPlan, SavedRun};
 
 use super::search::SearchState;
 
@@ -65,9 +71,7 @@ pub struct SearchSource {
 struct Inner {
     search: SearchState,
     /// Results recorded so far (parallel to the state's probes).
-    recorded: usize,
     results: Vec<(f64, SavedRun)>,
-    pending: Option<f64>,
 }
 
 impl SearchSource {
@@ -81,9 +85,7 @@ impl SearchSource {
             slo,
             state: Mutex::new(Inner {
                 search: SearchState::new(search),
-                recorded: 0,
                 results: Vec::new(),
-                pending: None,
             }),
         })
     }
@@ -193,30 +195,23 @@ pub fn one_line(
     }
 }
 
-impl IterationSource for SearchSource {
-    fn next(&self, done: &[SavedRun]) -> Option<Iteration> {
-        let mut inner = self.lock();
-        // Record the verdict of the probe that just finished.
-        if let (Some(value), Some(last)) = (inner.pending.take(), done.last()) {
-            if inner.recorded < done.len() {
-                inner.recorded = done.len();
-                inner.search.record(value, probe_met(&last.result));
-                inner.results.push((value, last.clone()));
-            }
-        }
-        let value = inner.search.next()?;
-        inner.pending = Some(value);
-        let index = inner.search.probes().len() + 1;
-        let experiment = probe_experiment(&self.base, self.search.over, value);
-        Some(Iteration {
-            index,
-            total: probe_budget(&self.search).max(index),
-            values: match self.search.over {
-                SearchOver::Concurrency => vec![("concurrency", value as usize)],
-                SearchOver::RequestRate => Vec::new(),
-            },
-            experiment,
-        })
+impl SearchSource {
+    /// Start the search as one server session: provision and load once, probe until the
+    /// search ends or is cancelled (the probes done are kept), tear down.
+    pub fn start(
+        self: &Arc<Self>,
+        plan: RunPlan,
+        provider: Option<Box<dyn Provider>>,
+    ) -> RunHandle {
+        let mut server = plan.server_plan();
+        server.max_concurrency = server.max_concurrency.max(self.max_concurrency());
+        let me = Arc::clone(self);
+        engine::start_session(
+            server,
+            provider,
+            CancellationToken::new(),
+            move |bench| async move { me.drive(&plan, &bench).await },
+        )
     }
 
     fn max_concurrency(&self) -> usize {
@@ -224,5 +219,87 @@ impl IterationSource for SearchSource {
             SearchOver::Concurrency => self.search.max as usize,
             SearchOver::RequestRate => 1,
         }
+    }
+
+    /// The next probe as an iteration, `None` when the search is done.
+    fn next_iteration(&self) -> Option<(f64, Iteration)> {
+        let inner = self.lock();
+        let value = inner.search.next()?;
+        let index = inner.search.probes().len() + 1;
+        let iteration = Iteration {
+            index,
+            total: probe_budget(&self.search).max(index),
+            values: match self.search.over {
+                SearchOver::Concurrency => vec![("concurrency", value as usize)],
+                SearchOver::RequestRate => Vec::new(),
+            },
+            experiment: probe_experiment(&self.base, self.search.over, value),
+        };
+        Some((value, iteration))
+    }
+
+    async fn drive(&self, plan: &RunPlan, bench: &Bench) -> Result<(), RunError> {
+        let events = bench.events();
+        let started = std::time::Instant::now();
+        events.send(Event::PhaseStarted(Phase::Benchmark));
+        let sweep_id = plan.base_run_id();
+        while let Some((value, iteration)) = self.next_iteration() {
+            if bench.cancel_token().is_cancelled() {
+                break;
+            }
+            let (index, total) = (iteration.index, iteration.total);
+            events.send(Event::IterationStarted {
+                index,
+                total,
+                values: iteration
+                    .values
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), *v))
+                    .collect(),
+            });
+            let Some(measured) = bench
+                .measure(
+                    &iteration,
+                    IterationOptions::default(),
+                    bench.cancel_token(),
+                )
+                .await?
+            else {
+                break;
+            };
+            let name = match &plan.run_name {
+                Some(n) => format!("{n}{}", suffix(self.search.over, value)),
+                None => iteration.experiment.name.clone(),
+            };
+            let context = ResultContext {
+                run_id: storage::new_run_id(&name, chrono::Local::now()),
+                iteration: &iteration,
+                server: &bench.server().handle,
+                provider: &bench.server().provider_label,
+                resumed_at: None,
+                sweep_id: Some(sweep_id.clone()),
+            };
+            let result = build_result(context, measured)?;
+            events.send(Event::IterationSummary {
+                index,
+                total,
+                run_id: result.run_id.clone(),
+                status: result.status,
+                summary: Box::new(result.summary.clone()),
+            });
+            let saved = bench.save(&plan.output_dir, result, (index, total))?;
+            // A probe cut short by Ctrl-C is kept as a file but gives no verdict.
+            if bench.cancel_token().is_cancelled() {
+                break;
+            }
+            let mut inner = self.lock();
+            inner.search.record(value, probe_met(&saved.result));
+            inner.results.push((value, saved));
+        }
+        events.send(Event::PhaseFinished {
+            phase: Phase::Benchmark,
+            elapsed: started.elapsed(),
+        });
+        Ok(())
     }
 }

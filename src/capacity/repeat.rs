@@ -5,11 +5,11 @@
 use std::collections::BTreeMap;
 
 use crate::config::Iteration;
-use crate::metrics::groups::{MetricEstimate, RepeatSet, RepeatSetFile, REPEAT_SET_KIND};
-use crate::metrics::result::RunResult;
 use crate::metrics::stats::Estimate;
 use crate::output::compare::compare_rows;
 use crate::output::verdicts::HEADLINE;
+use crate::results::groups::{MetricEstimate, RepeatSet, RepeatSetFile, REPEAT_SET_KIND};
+use crate::results::result::RunResult;
 
 /// Each iteration `n` times in a row, renamed `-r1` … `-rn` and renumbered 1..=total.
 pub fn expand(iterations: &[Iteration], n: usize) -> Vec<Iteration> {
@@ -143,7 +143,7 @@ pub fn describe(m: &MetricEstimate) -> String {
 mod tests {
     use super::*;
     use crate::config::test_support::Fixture;
-    use crate::metrics::result::{Metadata, RunStatus, Stats, Summary};
+    use crate::results::result::{Metadata, RunStatus, Stats, Summary};
 
     fn run(ttft_p50: f64) -> RunResult {
         let stats = |v: f64| Stats {

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use super::CliError;
 use crate::capacity::{probe::SearchSource, repeat};
 use crate::config::{Experiment, Iteration};
-use crate::metrics::groups::write_group;
-use crate::metrics::storage;
-use crate::orchestrator::{IterationSource, RunOutcome};
 use crate::output::style::Style;
+use crate::results::groups::write_group;
+use crate::results::storage;
+use crate::run::RunOutcome;
 
 pub struct RunAnswers {
     pub search: Option<Arc<SearchSource>>,
@@ -51,12 +51,6 @@ pub fn prepare(
 }
 
 impl RunAnswers {
-    pub fn source(&self) -> Option<Arc<dyn IterationSource>> {
-        self.search
-            .as_ref()
-            .map(|s| Arc::clone(s) as Arc<dyn IterationSource>)
-    }
-
     /// Write the search / repeat-set summary beside the results and print it.
     pub fn report(
         &self,
@@ -91,7 +85,7 @@ impl RunAnswers {
         }
         if self.repeat > 1 && !outcome.saved.is_empty() {
             let id = storage::new_run_id(&format!("{}-repeat", self.name), now);
-            let results: Vec<(String, crate::metrics::result::RunResult)> = outcome
+            let results: Vec<(String, crate::results::result::RunResult)> = outcome
                 .saved
                 .iter()
                 .map(|s| {

@@ -6,11 +6,11 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::cli::args::{CompareArgs, ExportArgs, ExportFormat, ListArgs, ShowArgs};
-use crate::metrics::result::RunResult;
-use crate::metrics::storage::{self, StorageError};
 use crate::output::export::{self, ExportError};
 use crate::output::results as results_out;
 use crate::output::style::Style;
+use crate::results::result::RunResult;
+use crate::results::storage::{self, StorageError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -46,7 +46,7 @@ pub fn list(
     let dir = dir(&args.dir, default_dir);
     let entries = storage::list_results(dir)?;
     results_out::render_list(&entries, dir, style, out)?;
-    results_out::render_interrupted(&crate::metrics::journal::list(dir), style, out)?;
+    results_out::render_interrupted(&crate::results::journal::list(dir), style, out)?;
     Ok(())
 }
 
@@ -69,8 +69,8 @@ pub fn compare(
     out: &mut dyn Write,
 ) -> Result<bool, ReportError> {
     let dir = dir(&args.dir, default_dir);
-    let a = crate::metrics::groups::resolve(&args.a, dir)?;
-    let b = crate::metrics::groups::resolve(&args.b, dir)?;
+    let a = crate::results::groups::resolve(&args.a, dir)?;
+    let b = crate::results::groups::resolve(&args.b, dir)?;
     let regressions =
         crate::output::verdicts::render_groups(&a, &b, args.fail_on_regression, style, out)?;
     if let Some(t) = args.fail_on_regression {

@@ -3,9 +3,9 @@
 //! aggregation, so a result file and its summary always agree.
 
 use crate::config::{Experiment, ProviderKind};
-use crate::metrics::result::RunResult;
 use crate::metrics::slo::Slo;
 use crate::metrics::{cost, slo};
+use crate::results::result::RunResult;
 
 /// The price of the server a run used, $/hr: a RunPod pod's own price; otherwise the
 /// config's `infrastructure.cost_per_hr`, else what the provider reported (the simulator: 0).

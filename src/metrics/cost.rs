@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::result::Summary;
+use crate::results::result::Summary;
 
 /// `summary.cost`, in dollars.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

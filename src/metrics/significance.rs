@@ -7,8 +7,8 @@
 //!   one per successful request (gaps of one request are correlated); throughput rows from each
 //!   request's output rate, completion_tokens / e2e.
 
-use crate::metrics::result::RunResult;
 use crate::metrics::stats::{mann_whitney, subsample, Estimate};
+use crate::results::result::RunResult;
 
 /// Significance level of every test.
 pub const ALPHA: f64 = 0.05;

@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::metrics::aggregate::percentile;
-use crate::metrics::result::{RequestResult, Summary};
+use crate::results::result::{RequestResult, Summary};
 
 /// A metric an SLO may name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

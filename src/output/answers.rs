@@ -4,9 +4,9 @@
 use std::io::{self, Write};
 
 use crate::metrics::cost::CostSummary;
-use crate::metrics::result::Summary;
 use crate::metrics::slo::{Objective, SloSummary};
 use crate::output::style::{num3, or_dash, Style};
+use crate::results::result::Summary;
 
 /// `$0.41`, `$0.0123`, `$12.3`: enough digits for sub-cent prices.
 pub fn dollars(v: f64) -> String {

@@ -6,12 +6,12 @@ use std::io::{self, Write};
 
 use comfy_table::{Cell, CellAlignment};
 
-use crate::metrics::groups::Group;
-use crate::metrics::result::{RunResult, Summary};
 use crate::metrics::significance::{self, Family, Verdict};
 use crate::metrics::stats::Estimate;
 use crate::output::compare::{compare_rows, delta_text, value, Better, CompareRow};
 use crate::output::style::{num3, Style, Tone};
+use crate::results::groups::Group;
+use crate::results::result::{RunResult, Summary};
 
 /// Rows the regression gate looks at: the headline latency and throughput metrics.
 pub const HEADLINE: [&str; 10] = [

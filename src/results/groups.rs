@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::config::answers::Search;
-use crate::metrics::result::RunResult;
 use crate::metrics::slo::Slo;
 use crate::metrics::stats::Estimate;
-use crate::metrics::storage::{self, StorageError};
+use crate::results::result::RunResult;
+use crate::results::storage::{self, StorageError};
 
 pub const REPEAT_SET_KIND: &str = "repeat_set";
 pub const SEARCH_KIND: &str = "capacity_search";
