@@ -9,6 +9,7 @@
 
 pub mod app_config;
 pub mod bench;
+pub mod capacity;
 pub mod cli;
 pub mod config;
 pub mod events;

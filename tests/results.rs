@@ -249,6 +249,7 @@ fn compare_two_python_runs() {
         a: "single".into(),
         b: "concurrent".into(),
         dir: Some(fixtures()),
+        fail_on_regression: None,
     };
     results::compare(&args, Path::new("."), Style::PLAIN, &mut out).unwrap();
     let table = text(out);
@@ -258,15 +259,22 @@ fn compare_two_python_runs() {
     );
     assert_eq!(
         cells(&table, "Throughput"),
-        ["Throughput (tok/s)", "57.6", "403", "+345 (+599.1%)"]
+        [
+            "Throughput (tok/s)",
+            "57.6",
+            "403",
+            "+345 (+599.1%)",
+            "significant (p=1.7e-6)"
+        ]
     );
     assert_eq!(
-        cells(&table, "TTFT p50"),
+        cells(&table, "TTFT p50")[..4],
         ["TTFT p50 (ms)", "85.8", "138", "+52.5 (+61.2%)"]
     );
+    assert!(cells(&table, "TTFT p50")[4].starts_with("significant"));
     assert_eq!(
         cells(&table, "KV cache peak"),
-        ["KV cache peak", "2.0%", "16.0%", "+14.0pp (+700.0%)"]
+        ["KV cache peak", "2.0%", "16.0%", "+14.0pp (+700.0%)", "-"]
     );
 }
 
@@ -437,6 +445,7 @@ fn compare_python_run_with_ours() {
         a: python_path.to_str().unwrap().into(),
         b: "ours".into(),
         dir: Some(tmp.path().to_path_buf()),
+        fail_on_regression: None,
     };
     let mut out = Vec::new();
     results::compare(&args, Path::new("."), Style::PLAIN, &mut out).unwrap();
@@ -445,9 +454,9 @@ fn compare_python_run_with_ours() {
     assert_eq!(cells(&table, "Throughput")[1..3], ["57.6", "72"]);
     assert_eq!(cells(&table, "TTFT p50")[2], "64");
     assert_eq!(cells(&table, "TBT p50")[2], "12");
-    assert_eq!(cells(&table, "Errors")[1..], ["0", "1", "+1"]);
+    assert_eq!(cells(&table, "Errors")[1..], ["0", "1", "+1", "-"]);
     // TPOT only in our file: A shows a dash. (31·12 ms + 0.5 ms) / 31 gaps.
-    assert_eq!(cells(&table, "TPOT p50")[1..], ["-", "12.0", "-"]);
+    assert_eq!(cells(&table, "TPOT p50")[1..], ["-", "12.0", "-", "-"]);
     assert_eq!(cells(&table, "KV cache peak")[2], "-");
 
     // And ours shows and lists like the Python ones.

@@ -131,6 +131,10 @@ pub struct RunArgs {
     /// requests not yet completed.
     #[arg(long, value_name = "RUN_ID")]
     pub resume: Option<String>,
+    /// Run each iteration N times on the same server (ids `-r1`…`-rN`) and summarize the
+    /// repeats: mean, 95 % confidence interval, coefficient of variation. Overrides `repeat:`.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub repeat: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -156,6 +160,14 @@ pub struct CompareArgs {
     pub b: String,
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// Exit 1 when a headline latency or throughput metric of B is significantly worse than
+    /// A's by more than this (e.g. `5%`): a CI gate for serving-config changes.
+    #[arg(long, value_name = "PERCENT", value_parser = parse_percent)]
+    pub fail_on_regression: Option<f64>,
+}
+
+fn parse_percent(text: &str) -> Result<f64, String> {
+    crate::metrics::significance::parse_percent(text)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -1,6 +1,7 @@
 //! Command-line layer: parse, dispatch, and turn library errors into messages and exit codes.
 //! Each command lives in its own module and only wires library calls to output.
 
+mod answers;
 pub mod args;
 mod bench;
 mod doctor;
@@ -98,8 +99,12 @@ async fn dispatch(command: args::Command, globals: &Globals) -> Result<u8, CliEr
             Ok(exit::SUCCESS)
         }
         Command::Compare(a) | Command::Results(ResultsCommand::Compare(a)) => {
-            results::compare(&a, &default_results_dir()?, globals.style, out)?;
-            Ok(exit::SUCCESS)
+            let regressed = results::compare(&a, &default_results_dir()?, globals.style, out)?;
+            Ok(if regressed {
+                exit::FAILURE
+            } else {
+                exit::SUCCESS
+            })
         }
         Command::Export(a) | Command::Results(ResultsCommand::Export(a)) => {
             results::export(&a, &default_results_dir()?, out)?;

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use crate::cli::args::{CompareArgs, ExportArgs, ExportFormat, ListArgs, ShowArgs};
 use crate::output::export::{self, ExportError};
+use crate::output::results as results_out;
 use crate::output::style::Style;
-use crate::output::{compare as compare_out, results as results_out};
 use crate::results::result::RunResult;
 use crate::results::storage::{self, StorageError};
 
@@ -65,17 +65,31 @@ pub fn show(
     Ok(())
 }
 
+/// Returns whether the regression gate tripped (`--fail-on-regression`).
 pub fn compare(
     args: &CompareArgs,
     default_dir: &Path,
     style: Style,
     out: &mut dyn Write,
-) -> Result<(), ReportError> {
+) -> Result<bool, ReportError> {
     let dir = dir(&args.dir, default_dir);
-    let (_, a) = load(&args.a, dir)?;
-    let (_, b) = load(&args.b, dir)?;
-    compare_out::render_compare(&a, &b, style, out)?;
-    Ok(())
+    let a = crate::results::groups::resolve(&args.a, dir)?;
+    let b = crate::results::groups::resolve(&args.b, dir)?;
+    let regressions =
+        crate::output::verdicts::render_groups(&a, &b, args.fail_on_regression, style, out)?;
+    if let Some(t) = args.fail_on_regression {
+        if regressions.is_empty() {
+            writeln!(out, "No regression beyond {t}%: B is not significantly worse than A on any headline metric.")?;
+        }
+        for r in &regressions {
+            writeln!(
+                out,
+                "{}",
+                style.red(&format!("REGRESSION: {r} (threshold {t}%)"))
+            )?;
+        }
+    }
+    Ok(!regressions.is_empty())
 }
 
 /// The export file, created new; an existing one only with `force`, and never when it holds

@@ -25,7 +25,13 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
             external_server: args.server_url.is_some(),
         },
     )?;
-    let iterations = config::sweep::iterations(&experiment);
+    let (iterations, answers) = super::answers::prepare(
+        &experiment,
+        config::sweep::iterations(&experiment),
+        args.repeat.map(|n| n as usize),
+        args.name.as_deref(),
+        args.resume.is_some(),
+    )?;
     let today = chrono::Local::now().date_naive();
     let output_dir: PathBuf = args
         .output_dir
@@ -59,7 +65,7 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
         server_url: args.server_url.clone(),
         run_name: args.name.clone(),
         keep_server: args.keep_server,
-        output_dir,
+        output_dir: output_dir.clone(),
         health_timeout,
         resume,
         resume_args: resume_args(args),
@@ -70,7 +76,10 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
     };
 
     let streams = SignalStreams::install()?;
-    let handle = engine::start(plan, provider, CancellationToken::new());
+    let handle = match &answers.search {
+        Some(search) => search.start(plan, provider),
+        None => engine::start(plan, provider, CancellationToken::new()),
+    };
     let signal_task = tokio::spawn(watch_signals(
         streams,
         handle.control.cancel_token(),
@@ -94,7 +103,13 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
         Err(failed) => (failed.outcome, Some(failed.error)),
     };
     let mut stdout = std::io::stdout().lock();
-    for saved in &outcome.saved {
+    // A search prints its probe table instead of one panel per probe.
+    let panels = if answers.search.is_some() {
+        &[][..]
+    } else {
+        &outcome.saved[..]
+    };
+    for saved in panels {
         let r = &saved.result;
         writeln!(
             stdout,
@@ -105,6 +120,7 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
         output::summary::render_summary(&r.summary, None, globals.style, &mut stdout)?;
         output::errors::render_errors(&r.requests, globals.style, &mut stdout)?;
     }
+    answers.report(&outcome, &output_dir, globals.style, &mut stdout)?;
     stdout.flush()?;
     drop(stdout);
     if let Some(teardown) = &outcome.teardown_error {

@@ -19,6 +19,8 @@ enum Node {
     Map(Vec<(&'static str, Node)>),
     /// `infrastructure.simulation`: the fields of `SimProfile`, checked by serde itself.
     Sim,
+    /// `slo`: metric name → a number (per-request limit) or `{p, max}`.
+    Slo,
 }
 
 fn map(fields: Vec<(&'static str, Node)>) -> Node {
@@ -50,6 +52,7 @@ fn schema() -> Node {
                 ("gpu_count", Int),
                 ("cloud_type", Str),
                 ("simulation", Sim),
+                ("cost_per_hr", Float),
                 (
                     "local",
                     map(vec![
@@ -91,6 +94,17 @@ fn schema() -> Node {
                 ),
             ]),
         ),
+        ("slo", Slo),
+        (
+            "search",
+            map(vec![
+                ("over", Str),
+                ("min", Float),
+                ("max", Float),
+                ("precision", Float),
+            ]),
+        ),
+        ("repeat", Int),
         (
             "metrics",
             map(vec![
@@ -153,6 +167,7 @@ fn check(value: &mut Value, node: &Node, path: &str, issues: &mut Vec<Issue>) {
         Node::StrMap => return check_str_map(value, path, issues),
         Node::Map(fields) => return check_map(value, fields, path, issues),
         Node::Sim => return check_sim(value, path, issues),
+        Node::Slo => return check_slo(value, path, issues),
     };
     if !ok {
         issues.push(Issue::new(
@@ -300,6 +315,59 @@ fn check_sim(value: &mut Value, path: &str, issues: &mut Vec<Issue>) {
     }
 }
 
+/// `slo`: known metric names only; each a number or a `{p, max}` mapping.
+fn check_slo(value: &mut Value, path: &str, issues: &mut Vec<Issue>) {
+    let Value::Mapping(m) = value else {
+        issues.push(Issue::new(
+            path,
+            format!(
+                "expected a mapping of metric names to limits, found {}",
+                kind_of(value)
+            ),
+        ));
+        *value = Value::Null;
+        return;
+    };
+    let names: Vec<&str> = crate::metrics::slo::SloMetric::ALL
+        .iter()
+        .map(|(n, _)| *n)
+        .collect();
+    let objective = [("p", Node::Float), ("max", Node::Float)];
+    let mut bad = Vec::new();
+    for (k, v) in m.iter_mut() {
+        let key = key_text(k);
+        let field = join(path, &key);
+        if !k.as_str().is_some_and(|s| names.contains(&s)) {
+            issues.push(match did_you_mean(&key, &names) {
+                Some(s) => Issue::new(&field, format!("unknown SLO metric, did you mean '{s}'?")),
+                None => Issue::new(
+                    &field,
+                    format!("unknown SLO metric (known: {})", names.join(", ")),
+                ),
+            });
+            bad.push(k.clone());
+            continue;
+        }
+        match v {
+            Value::Number(_) | Value::Null => {}
+            Value::Mapping(_) => check_map(v, &objective, &field, issues),
+            other => {
+                issues.push(Issue::new(
+                    &field,
+                    format!(
+                        "expected a number of ms (a per-request limit) or {{p: <percentile>, max: <ms>}}, found {}",
+                        kind_of(other)
+                    ),
+                ));
+                bad.push(k.clone());
+            }
+        }
+    }
+    for k in bad {
+        m.remove(&k);
+    }
+}
+
 fn unknown_field(path: &str, key: &str, known: &[&str]) -> Issue {
     match did_you_mean(key, known) {
         Some(s) => Issue::new(path, format!("unknown field, did you mean '{s}'?")),
@@ -339,7 +407,7 @@ fn expected(node: &Node) -> &'static str {
         Node::Bool => "true or false",
         Node::StrList => "a list of strings",
         Node::IntList => "a list of integers",
-        Node::StrMap | Node::Map(_) | Node::Sim => "a mapping",
+        Node::StrMap | Node::Map(_) | Node::Sim | Node::Slo => "a mapping",
     }
 }
 

@@ -2,6 +2,7 @@
 //! and value types (`keys`), validation into typed values (`validate`, `types`) and sweep
 //! expansion (`sweep`).
 
+pub mod answers;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -31,6 +31,13 @@ pub struct RawExperiment {
     pub workload: Option<RawWorkload>,
     #[serde(default)]
     pub metrics: Option<RawMetrics>,
+    // ---- answers (SLO, capacity search, repeats): see `answers.rs` ----
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo: Option<BTreeMap<String, super::answers::RawSloEntry>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<super::answers::RawSearch>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -69,6 +76,9 @@ pub struct RawInfrastructure {
     pub simulation: Option<SimProfile>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub local: Option<RawLocal>,
+    /// Price of a local or external server, $/hr (RunPod pods use the pod's price).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_per_hr: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -200,6 +200,8 @@ pub struct Experiment {
     pub infrastructure: Infrastructure,
     pub workload: WorkloadSpec,
     pub metrics: MetricsSettings,
+    /// `slo`, `search`, `repeat`, `infrastructure.cost_per_hr`.
+    pub answers: super::answers::AnswerSettings,
     /// The fully resolved raw config (after `extends`, with absolute paths and, for a sweep
     /// iteration, the swept value applied): written as `experiment` in the result file.
     pub resolved: RawExperiment,

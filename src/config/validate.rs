@@ -179,6 +179,7 @@ pub fn validate_with(
     let infrastructure = infrastructure(&mut c, raw.infrastructure.as_ref(), prices, opts);
     let workload = workload(&mut c, raw.workload.as_ref());
     let metrics = metrics(&mut c, raw.metrics.as_ref());
+    let answers = super::answers::check(&raw, &workload, &mut c.issues);
     if !c.issues.is_empty() {
         return Err(c.issues);
     }
@@ -198,6 +199,7 @@ pub fn validate_with(
         infrastructure,
         workload,
         metrics,
+        answers,
         resolved,
     })
 }

@@ -215,6 +215,8 @@ pub fn summarize(records: &[RequestRecord], duration: Duration) -> Summary {
         tpot: stats.tpot,
         errors_by_kind: Some(errors_by_kind),
         per_turn: per_turn(records),
+        slo: None,
+        cost: None,
     }
 }
 
@@ -280,6 +282,7 @@ pub fn to_result(record: &RequestRecord) -> RequestResult {
         send_delay_ms: Some(record.send_delay_us as f64 / 1000.0),
         chunk_tokens: (!record.timings.chunk_tokens.is_empty())
             .then(|| record.timings.chunk_tokens.clone()),
+        slo_met: None,
     }
 }
 

@@ -4,9 +4,14 @@
 //! journal in `results`.
 
 pub mod aggregate;
+pub mod annotate;
 pub mod client_health;
+pub mod cost;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod prometheus;
 pub mod request;
 pub mod server_metrics;
+pub mod significance;
+pub mod slo;
+pub mod stats;

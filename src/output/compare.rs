@@ -105,6 +105,7 @@ pub fn compare_rows(a: &Summary, b: &Summary) -> Vec<CompareRow> {
         Some(b.failed_requests as f64),
         Lower,
     ));
+    rows.extend(answer_rows(a, b));
     let (ga, gb) = (a.gpu_summary.as_ref(), b.gpu_summary.as_ref());
     if ga.is_some() || gb.is_some() {
         rows.push(CompareRow {
@@ -135,7 +136,44 @@ pub fn compare_rows(a: &Summary, b: &Summary) -> Vec<CompareRow> {
     rows
 }
 
-fn value(v: Option<f64>, fraction: bool) -> String {
+/// Goodput and cost rows, when either run has an SLO / a price.
+fn answer_rows(a: &Summary, b: &Summary) -> Vec<CompareRow> {
+    use Better::*;
+    let mut rows = Vec::new();
+    let (sa, sb) = (a.slo.as_ref(), b.slo.as_ref());
+    if sa.is_some() || sb.is_some() {
+        rows.push(row(
+            "Goodput (tok/s)",
+            sa.map(|s| s.goodput_tps),
+            sb.map(|s| s.goodput_tps),
+            Higher,
+        ));
+        rows.push(row(
+            "Goodput (req/s)",
+            sa.map(|s| s.goodput_rps),
+            sb.map(|s| s.goodput_rps),
+            Higher,
+        ));
+    }
+    let (ca, cb) = (a.cost.as_ref(), b.cost.as_ref());
+    if ca.is_some() || cb.is_some() {
+        rows.push(row(
+            "$ per M output tokens",
+            ca.and_then(|c| c.per_million_output_tokens),
+            cb.and_then(|c| c.per_million_output_tokens),
+            Lower,
+        ));
+        rows.push(row(
+            "$ per M total tokens",
+            ca.and_then(|c| c.per_million_total_tokens),
+            cb.and_then(|c| c.per_million_total_tokens),
+            Lower,
+        ));
+    }
+    rows
+}
+
+pub(crate) fn value(v: Option<f64>, fraction: bool) -> String {
     match v {
         Some(v) if fraction => format!("{:.1}%", v * 100.0),
         Some(v) => num3(v),
@@ -143,7 +181,7 @@ fn value(v: Option<f64>, fraction: bool) -> String {
     }
 }
 
-fn delta_text(r: &CompareRow) -> String {
+pub(crate) fn delta_text(r: &CompareRow) -> String {
     let Some((d, pct)) = r.delta() else {
         return "-".to_string();
     };

@@ -3,7 +3,8 @@
 //! - CSV: one column per scalar field of a request, plus the inter-token gaps three ways:
 //!   `inter_token_count`, `inter_token_mean_ms`, and `inter_token_latencies_ms` as the full
 //!   list joined with `;` (so nothing is lost: `df.inter_token_latencies_ms.str.split(";")`).
-//!   Missing values are empty cells; floats are printed in full precision.
+//!   Missing values are empty cells; floats are printed in full precision. `slo_met` (last)
+//!   is `true`/`false` for runs with an `slo:` block, else empty.
 //! - JSONL: one request per line, exactly as in the result file, with `run_id` first.
 
 use std::io::{self, Write};
@@ -22,7 +23,7 @@ pub enum ExportError {
     Io(#[from] io::Error),
 }
 
-pub const CSV_COLUMNS: [&str; 18] = [
+pub const CSV_COLUMNS: [&str; 19] = [
     "run_id",
     "request_index",
     "conversation_index",
@@ -41,13 +42,14 @@ pub const CSV_COLUMNS: [&str; 18] = [
     "inter_token_count",
     "inter_token_mean_ms",
     "inter_token_latencies_ms",
+    "slo_met",
 ];
 
 fn opt<T: ToString>(v: Option<T>) -> String {
     v.map(|v| v.to_string()).unwrap_or_default()
 }
 
-fn csv_row(run_id: &str, r: &RequestResult) -> [String; 18] {
+fn csv_row(run_id: &str, r: &RequestResult) -> [String; 19] {
     let gaps = &r.inter_token_latencies_ms;
     let mean = (!gaps.is_empty()).then(|| gaps.iter().sum::<f64>() / gaps.len() as f64);
     let joined: Vec<String> = gaps.iter().map(f64::to_string).collect();
@@ -70,6 +72,7 @@ fn csv_row(run_id: &str, r: &RequestResult) -> [String; 18] {
         gaps.len().to_string(),
         opt(mean),
         joined.join(";"),
+        opt(r.slo_met),
     ]
 }
 
@@ -130,6 +133,7 @@ mod tests {
             token_count_source: Some("usage".into()),
             send_delay_ms: Some(0.25),
             chunk_tokens: None,
+            slo_met: Some(true),
         };
         let failed = RequestResult {
             request_index: 1,
@@ -142,6 +146,7 @@ mod tests {
             error_kind: Some("http".into()),
             tpot_ms: None,
             token_count_source: None,
+            slo_met: Some(false),
             ..ok.clone()
         };
         RunResult {
@@ -166,11 +171,11 @@ mod tests {
         assert_eq!(lines[0], CSV_COLUMNS.join(","));
         assert_eq!(
             lines[1],
-            "exp-1,0,,,2026-01-02T03:04:05+00:00,2026-01-02T03:04:05+00:00,40.5,100,29.75,12,3,usage,0.25,,,2,15.125,10;20.25"
+            "exp-1,0,,,2026-01-02T03:04:05+00:00,2026-01-02T03:04:05+00:00,40.5,100,29.75,12,3,usage,0.25,,,2,15.125,10;20.25,true"
         );
         assert_eq!(
             lines[2],
-            "exp-1,1,,,2026-01-02T03:04:05+00:00,2026-01-02T03:04:05+00:00,,5,,,,,0.25,http,\"HTTP 500: \"\"boom\"\", again\",0,,"
+            "exp-1,1,,,2026-01-02T03:04:05+00:00,2026-01-02T03:04:05+00:00,,5,,,,,0.25,http,\"HTTP 500: \"\"boom\"\", again\",0,,,false"
         );
         assert_eq!(lines.len(), 3);
     }

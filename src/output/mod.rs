@@ -1,6 +1,7 @@
 //! Rendering: everything the user sees is written here, into a `Write` the caller passes in.
 //! Renderers are pure functions of their input and a [`style::Style`].
 
+pub mod answers;
 pub mod compare;
 pub mod errors;
 pub mod export;
@@ -10,3 +11,4 @@ pub mod results;
 pub mod server_plan;
 pub mod style;
 pub mod summary;
+pub mod verdicts;

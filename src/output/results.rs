@@ -254,6 +254,7 @@ mod tests {
             successful_requests: 10,
             tokens_per_second: 437.84,
             ttft_p50_ms: Some(39.86),
+            sweep_id: None,
         }
     }
 
@@ -355,6 +356,7 @@ unreadable: results/broken.json: expected value at line 1 column 1
                 error_kind: None,
                 token_count_source: None,
                 send_delay_ms: None,
+                slo_met: None,
             });
         }
         let result = RunResult {

@@ -37,6 +37,8 @@ pub struct ResultContext<'a> {
     pub provider: &'a str,
     /// Every time the run was resumed (the latest last).
     pub resumed_at: Option<Vec<DateTime<Utc>>>,
+    /// The base run id of the sweep (`metadata.sweep.id`), for curve-to-curve `compare`.
+    pub sweep_id: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,7 +54,7 @@ pub fn build_result(ctx: ResultContext<'_>, m: Measurement) -> Result<RunResult,
         .gpu_metrics
         .as_ref()
         .map(|g| server_metrics::summarize(dialect, g));
-    Ok(RunResult {
+    let mut result = RunResult {
         schema_version: Some(SCHEMA_VERSION),
         run_id: ctx.run_id.clone(),
         status: run_status(&m.records, m.stopped_early.is_some()),
@@ -62,7 +64,10 @@ pub fn build_result(ctx: ResultContext<'_>, m: Measurement) -> Result<RunResult,
         requests: m.records.iter().map(aggregate::to_result).collect(),
         gpu_metrics: m.gpu_metrics,
         definitions: Some(aggregate::definitions()),
-    })
+    };
+    // SLO verdicts, goodput and cost (from `metadata.cost_per_hr`).
+    crate::metrics::annotate::annotate(&mut result, exp.answers.slo.as_ref());
+    Ok(result)
 }
 
 fn metadata(ctx: &ResultContext<'_>, m: &Measurement) -> Metadata {
@@ -75,7 +80,11 @@ fn metadata(ctx: &ResultContext<'_>, m: &Measurement) -> Metadata {
         pod_id: server.pod_id.clone(),
         gpu_type: server.gpu_type.clone(),
         gpu_count: server.gpu_count,
-        cost_per_hr: server.cost_per_hr,
+        cost_per_hr: crate::metrics::annotate::price(
+            exp,
+            ctx.provider == "external",
+            server.cost_per_hr,
+        ),
         tool: Some("llm-inf-bench".into()),
         tool_version: Some(env!("CARGO_PKG_VERSION").into()),
         provider: Some(ctx.provider.to_string()),
@@ -88,6 +97,7 @@ fn metadata(ctx: &ResultContext<'_>, m: &Measurement) -> Metadata {
                 .iter()
                 .map(|(k, v)| (k.to_string(), *v))
                 .collect::<BTreeMap<_, _>>(),
+            id: ctx.sweep_id.clone(),
         }),
         stopped_early: m.stopped_early.clone(),
         resumed_at: ctx.resumed_at.clone(),

@@ -3,6 +3,7 @@
 //! `build` turns one iteration's measurements into a `RunResult`.
 
 pub mod build;
+pub mod groups;
 pub mod journal;
 pub mod result;
 pub mod run_journal;

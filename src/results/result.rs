@@ -85,6 +85,10 @@ pub struct SweepInfo {
     pub index: usize,
     pub total: usize,
     pub values: BTreeMap<String, usize>,
+    /// The sweep's id (its base run id): `compare <id> <id>` compares two sweeps curve to
+    /// curve.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
 }
 
 /// How hard the benchmark client itself worked: lets a user see when the client was the limit.
@@ -133,6 +137,12 @@ pub struct Summary {
     /// Multi-turn: one row per turn.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub per_turn: Option<Vec<TurnSummary>>,
+    /// With an `slo:` block: each objective measured, goodput.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo: Option<crate::metrics::slo::SloSummary>,
+    /// With a price ($/hr): dollars per million tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<crate::metrics::cost::CostSummary>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -220,4 +230,7 @@ pub struct RequestResult {
     /// Tokens each text chunk carried, when the server said (see `definitions`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chunk_tokens: Option<Vec<u32>>,
+    /// With an `slo:` block: the request succeeded and met every per-request limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo_met: Option<bool>,
 }

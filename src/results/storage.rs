@@ -160,6 +160,8 @@ pub struct RunInfo {
     pub successful_requests: usize,
     pub tokens_per_second: f64,
     pub ttft_p50_ms: Option<f64>,
+    /// `metadata.sweep.id`: the sweep this run is an iteration of.
+    pub sweep_id: Option<String>,
 }
 
 /// One `*.json` file of the results folder; `info` is the reason when it could not be read.
@@ -198,9 +200,12 @@ pub fn list_results(dir: &Path) -> Result<Vec<ResultEntry>, StorageError> {
                     successful_requests: head.summary.successful_requests,
                     tokens_per_second: head.summary.tokens_per_second,
                     ttft_p50_ms: head.summary.ttft.map(|s| s.p50),
+                    sweep_id: head.metadata.sweep.and_then(|s| s.id),
                 });
             ResultEntry { id, path, info }
         })
+        // Repeat-set and search files sit beside the results; they are not runs.
+        .filter(|e| e.info.is_ok() || !is_group_file(&e.path))
         .collect();
     entries.sort_by(|a, b| {
         let key = |e: &ResultEntry| {
@@ -210,6 +215,18 @@ pub fn list_results(dir: &Path) -> Result<Vec<ResultEntry>, StorageError> {
         key(a).cmp(&key(b)).then_with(|| a.id.cmp(&b.id))
     });
     Ok(entries)
+}
+
+/// A repeat-set or capacity-search summary (`"kind": …` at the top).
+fn is_group_file(path: &Path) -> bool {
+    #[derive(Deserialize)]
+    struct Kind {
+        kind: String,
+    }
+    fs::read_to_string(path)
+        .ok()
+        .and_then(|t| serde_json::from_str::<Kind>(&t).ok())
+        .is_some_and(|k| k.kind == "repeat_set" || k.kind == "capacity_search")
 }
 
 /// `(id, path)` of every visible `*.json` file in `dir`, sorted by id.

@@ -91,6 +91,7 @@ async fn run_iteration(
         server: &bench.server().handle,
         provider: &bench.server().provider_label,
         resumed_at: journal.resumed_at(),
+        sweep_id: Some(journal.run_id().to_string()),
     };
     let result = build_result(context, measured)?;
     bench.events().send(Event::IterationSummary {

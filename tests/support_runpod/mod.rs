@@ -482,6 +482,7 @@ pub fn experiment(framework: Framework) -> Experiment {
             sample_interval: Duration::from_millis(100),
             output_dir: PathBuf::from("results"),
         },
+        answers: Default::default(),
         resolved: Default::default(),
     }
 }

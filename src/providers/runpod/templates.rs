@@ -260,6 +260,7 @@ pub(crate) mod tests {
                 sample_interval: std::time::Duration::from_millis(100),
                 output_dir: "results".into(),
             },
+            answers: Default::default(),
             resolved: Default::default(),
         }
     }
