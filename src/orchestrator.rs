@@ -324,6 +324,7 @@ fn concurrency_of(exp: &Experiment) -> usize {
         Batch { batch_size } => *batch_size,
         Concurrent { concurrency } => *concurrency,
         MultiTurn { concurrency, .. } => *concurrency,
+        Rate { rate } => rate.max_concurrency.unwrap_or(1024),
     }
 }
 
@@ -379,6 +380,7 @@ async fn run_iteration(
             events: events.clone(),
             cancel: cancel.clone(),
             already_done,
+            timing: exp.workload.timing.clone(),
             on_record: {
                 let journal = Arc::clone(&journal.writer);
                 let index = iteration.index;
@@ -422,6 +424,7 @@ async fn run_iteration(
         return Ok(None);
     }
     let mut summary = aggregate::summarize(&outcome.records, duration);
+    crate::metrics::open_loop::annotate(&mut summary, &outcome.records, &exp.workload);
     summary.gpu_summary = gpu_metrics
         .as_ref()
         .map(|g| server_metrics::summarize(server_metrics::MetricsDialect::from(exp.framework), g));
@@ -468,6 +471,7 @@ async fn run_iteration(
                     .iter()
                     .map(|(k, v)| (k.to_string(), *v))
                     .collect::<BTreeMap<_, _>>(),
+                request_rate: iteration.request_rate,
             }),
             stopped_early: outcome.stopped_early.clone(),
             resumed_at: journal.resumed_at.clone(),

@@ -181,7 +181,22 @@ fn mean_of(values: impl Iterator<Item = u64>) -> Option<f64> {
 
 /// Run summary of SPEC §7. `duration` is the benchmark phase's wall time.
 /// `gpu_summary` is left `None`; the server-metrics collector fills it in.
+///
+/// Warmup records are left out of every figure; the duration then runs from the first
+/// measured request's start to the last one's end.
 pub fn summarize(records: &[RequestRecord], duration: Duration) -> Summary {
+    let warmup = records.iter().filter(|r| r.pacing.warmup).count();
+    if warmup > 0 {
+        let measured: Vec<RequestRecord> = records
+            .iter()
+            .filter(|r| !r.pacing.warmup)
+            .cloned()
+            .collect();
+        let span = super::open_loop::span(&measured);
+        let mut summary = summarize(&measured, span);
+        summary.load.warmup_requests = Some(warmup);
+        return summary;
+    }
     let total = records.len();
     let successful = records.iter().filter(|r| r.is_success()).count();
     let seconds = duration.as_secs_f64();
@@ -213,6 +228,7 @@ pub fn summarize(records: &[RequestRecord], duration: Duration) -> Summary {
         tpot: stats.tpot,
         errors_by_kind: Some(errors_by_kind),
         per_turn: per_turn(records),
+        load: Default::default(),
     }
 }
 
@@ -276,6 +292,16 @@ pub fn to_result(record: &RequestRecord) -> RequestResult {
             .token_count_source
             .map(|s| token_source_name(s).into()),
         send_delay_ms: Some(record.send_delay_us as f64 / 1000.0),
+        scheduled_offset_ms: record
+            .pacing
+            .scheduled_offset_us
+            .map(|us| us as f64 / 1000.0),
+        send_lag_ms: record
+            .pacing
+            .scheduled_offset_us
+            .map(|_| record.send_delay_us as f64 / 1000.0),
+        cap_wait_ms: record.pacing.cap_wait_us.map(|us| us as f64 / 1000.0),
+        warmup: record.pacing.warmup.then_some(true),
     }
 }
 
@@ -405,6 +431,7 @@ mod tests {
             started_at: at,
             finished_at: at,
             send_delay_us: 250,
+            pacing: Default::default(),
             timings: StreamTimings {
                 token_offsets_us: offsets_ms.iter().map(|ms| ms * 1000).collect(),
                 end_us: end_ms * 1000,

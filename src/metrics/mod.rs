@@ -5,6 +5,7 @@ pub mod client_health;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod journal;
+pub mod open_loop;
 pub mod prometheus;
 pub mod request;
 pub mod result;

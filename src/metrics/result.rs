@@ -85,6 +85,9 @@ pub struct SweepInfo {
     pub index: usize,
     pub total: usize,
     pub values: BTreeMap<String, usize>,
+    /// The swept request rate (issue 13; not an integer, so not in `values`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_rate: Option<f64>,
 }
 
 /// How hard the benchmark client itself worked: lets a user see when the client was the limit.
@@ -133,6 +136,9 @@ pub struct Summary {
     /// Multi-turn: one row per turn.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub per_turn: Option<Vec<TurnSummary>>,
+    /// Warmup, open loop and steady state (issue 13): keys beside the others, when they apply.
+    #[serde(flatten, default)]
+    pub load: super::open_loop::LoadSummary,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -217,4 +223,15 @@ pub struct RequestResult {
     pub token_count_source: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub send_delay_ms: Option<f64>,
+    /// Open loop (issue 13): when the schedule meant to send it, from the run start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_offset_ms: Option<f64>,
+    /// Open loop: actual send − scheduled send (includes any cap wait).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_lag_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cap_wait_ms: Option<f64>,
+    /// Sent to warm the server up; in no summary figure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmup: Option<bool>,
 }

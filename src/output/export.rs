@@ -129,6 +129,10 @@ mod tests {
             error_kind: None,
             token_count_source: Some("usage".into()),
             send_delay_ms: Some(0.25),
+            scheduled_offset_ms: None,
+            send_lag_ms: None,
+            cap_wait_ms: None,
+            warmup: None,
         };
         let failed = RequestResult {
             request_index: 1,

@@ -3,6 +3,7 @@
 
 pub mod compare;
 pub mod export;
+pub mod open_loop;
 pub mod plan;
 pub mod progress;
 pub mod results;

@@ -95,6 +95,7 @@ pub fn render_summary(
     if summary.tpot.is_some() {
         line(out, style, "TPOT", &percentiles(summary.tpot.as_ref()))?;
     }
+    crate::output::open_loop::render_load(summary, style, out)?;
     if let Some(gpu) = &summary.gpu_summary {
         render_server_metrics(gpu, style, out)?;
     }
