@@ -5,7 +5,8 @@
 //! window opens when the in-flight count first reaches the median of those samples and closes
 //! at the last scheduled send (closed loops: the last send). Requests sent inside the window
 //! make its figures. This drops the ramp-up (an empty server answers faster) and the drain
-//! (the last replies arrive with nothing behind them).
+//! (the last replies arrive with nothing behind them). Throughput in the window counts what
+//! finished in it; latencies are those of the requests sent in it.
 
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ use super::request::RequestRecord;
 use super::result::{Stats, Summary};
 use crate::config::{WorkloadKind, WorkloadSpec};
 
-pub const STEADY_STATE_RULE: &str = "from when the in-flight count first reaches its median (sampled at each send) to the last scheduled send; requests sent in the window";
+pub const STEADY_STATE_RULE: &str = "from when the in-flight count first reaches its median (sampled at each send) to the last scheduled send; latencies of the requests sent in the window, throughput of those finished in it";
 
 /// Extra summary keys (flattened into `summary`); each present only when it applies.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -62,8 +63,10 @@ pub struct SteadyState {
     pub start_offset_s: f64,
     pub end_offset_s: f64,
     pub median_in_flight: f64,
+    /// Requests sent inside the window (their latencies make the figures below).
     pub total_requests: usize,
     pub successful_requests: usize,
+    /// Successful requests and completion tokens finished inside the window, per second.
     pub requests_per_second: f64,
     pub tokens_per_second: f64,
     pub ttft: Option<Stats>,
@@ -204,8 +207,14 @@ pub fn steady_state(records: &[RequestRecord]) -> Option<SteadyState> {
         .map(|r| (*r).clone())
         .collect();
     let window = Duration::from_micros((end_us - start_us).max(0) as u64);
-    // Throughput over the window: requests sent in it over its length.
     let s: Summary = summarize(&inside, window);
+    // Throughput: what the server completed inside the window (not what arrived in it).
+    let done: Vec<RequestRecord> = measured
+        .iter()
+        .filter(|r| (start_us..=end_us).contains(&us(r.finished_at)))
+        .map(|r| (*r).clone())
+        .collect();
+    let throughput: Summary = summarize(&done, window);
     let at = |off: i64| origin + chrono::Duration::microseconds(off);
     Some(SteadyState {
         rule: STEADY_STATE_RULE.to_string(),
@@ -216,11 +225,95 @@ pub fn steady_state(records: &[RequestRecord]) -> Option<SteadyState> {
         median_in_flight: median,
         total_requests: s.total_requests,
         successful_requests: s.successful_requests,
-        requests_per_second: s.requests_per_second,
-        tokens_per_second: s.tokens_per_second,
+        requests_per_second: throughput.requests_per_second,
+        tokens_per_second: throughput.tokens_per_second,
         ttft: s.ttft,
         e2e_latency: s.e2e_latency,
         tbt: s.tbt,
         tpot: s.tpot,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::request::{Pacing, StreamTimings};
+    use chrono::TimeZone;
+
+    /// A request sent at `start_ms`, ending at `end_ms`, scheduled `lag_us` earlier.
+    fn rec(
+        i: usize,
+        start_ms: i64,
+        end_ms: i64,
+        lag_us: u64,
+        cap_wait_us: Option<u64>,
+    ) -> RequestRecord {
+        let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        RequestRecord {
+            request_index: i,
+            conversation_index: None,
+            turn_index: None,
+            started_at: t0 + chrono::Duration::milliseconds(start_ms),
+            finished_at: t0 + chrono::Duration::milliseconds(end_ms),
+            send_delay_us: lag_us,
+            timings: StreamTimings {
+                token_offsets_us: vec![((end_ms - start_ms) * 500) as u32],
+                end_us: ((end_ms - start_ms) * 1000) as u64,
+            },
+            prompt_tokens: Some(1),
+            completion_tokens: Some(1),
+            token_count_source: None,
+            error: None,
+            pacing: Pacing {
+                warmup: false,
+                scheduled_offset_us: Some((start_ms * 1000) as u64 - lag_us),
+                cap_wait_us,
+            },
+        }
+    }
+
+    #[test]
+    fn pacing_reports_rates_lag_and_cap_waits() {
+        // Scheduled every 10 ms (100/s); sends drift to 11 ms apart.
+        let records: Vec<RequestRecord> = (0..11)
+            .map(|i| {
+                rec(
+                    i,
+                    i as i64 * 11,
+                    i as i64 * 11 + 5,
+                    i as u64 * 1000,
+                    Some(if i % 2 == 0 { 0 } else { 300 }),
+                )
+            })
+            .collect();
+        let refs: Vec<&RequestRecord> = records.iter().collect();
+        let p = pacing(&refs, 100.0, Some(4)).unwrap();
+        assert!((p.scheduled_request_rate - 100.0).abs() < 1e-9);
+        assert!((p.achieved_request_rate - 1000.0 / 11.0).abs() < 1e-9);
+        let lag = p.send_lag_ms.unwrap();
+        assert_eq!((lag.min, lag.max), (0.0, 10.0));
+        assert_eq!(p.cap_waited_requests, Some(5));
+        assert_eq!(p.cap_wait_ms.unwrap().max, 0.3);
+        assert_eq!(p.requests_sent, 11);
+    }
+
+    #[test]
+    fn steady_state_opens_at_the_median_in_flight_and_closes_at_the_last_send() {
+        // Sends every 10 ms, each lasting 35 ms: in flight climbs 1, 2, 3, 4 then stays 4.
+        let mut records: Vec<RequestRecord> = (0..20)
+            .map(|i| rec(i, i as i64 * 10, i as i64 * 10 + 35, 0, None))
+            .collect();
+        let s = steady_state(&records).unwrap();
+        assert_eq!(s.median_in_flight, 4.0);
+        assert!(
+            (s.start_offset_s - 0.030).abs() < 1e-9,
+            "{}",
+            s.start_offset_s
+        );
+        assert!((s.end_offset_s - 0.190).abs() < 1e-9);
+        assert_eq!(s.total_requests, 17);
+        // A warmup request counts for the in-flight level but not in the figures.
+        records[5].pacing.warmup = true;
+        assert_eq!(steady_state(&records).unwrap().total_requests, 16);
+    }
 }
