@@ -271,11 +271,14 @@ pub async fn run(opts: &BenchOptions, nofile_limit: Option<u64>) -> BenchReport 
         }
     }
     if opts.open_loop {
+        use crate::config::PacerClock;
         for (rate, full, quick) in open_loop::OPEN_LOOP {
             let seconds = if opts.quick { quick } else { full };
-            match open_loop::row(&srv, rate, seconds).await {
-                Ok(row) => report.open_loop.push(row),
-                Err(e) => report.errors.push(format!("open loop {rate}/s: {e}")),
+            for clock in [PacerClock::Thread, PacerClock::Tokio] {
+                match open_loop::row(&srv, rate, seconds, clock).await {
+                    Ok(row) => report.open_loop.push(row),
+                    Err(e) => report.errors.push(format!("open loop {rate}/s: {e}")),
+                }
             }
         }
     }

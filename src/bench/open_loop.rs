@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::measure;
 use super::server::{Lateness, Pace};
 use super::ServerProcess;
-use crate::config::{Arrival, GenerationParams, RateSpec, Timing};
+use crate::config::{Arrival, GenerationParams, PacerClock, RateSpec, Timing};
 use crate::events::EventSink;
 use crate::metrics::client_health::{self, ResourceUsage};
 use crate::metrics::open_loop;
@@ -31,6 +31,7 @@ const TOKENS: u32 = 4;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct OpenLoopRow {
+    pub clock: PacerClock,
     pub target_rate: f64,
     pub arrival: &'static str,
     pub seconds: f64,
@@ -60,6 +61,7 @@ async fn rate_run(
     runner: &Arc<dyn Runner>,
     rate: f64,
     seconds: f64,
+    clock: PacerClock,
 ) -> (Vec<crate::metrics::request::RequestRecord>, Duration) {
     let count = (rate * seconds).ceil() as usize;
     let spec = RateSpec {
@@ -86,6 +88,7 @@ async fn rate_run(
             on_record: Box::new(|_| {}),
             timing: Timing {
                 duration: Some(Duration::from_secs_f64(seconds)),
+                pacer_clock: clock,
                 ..Timing::default()
             },
         })
@@ -101,23 +104,25 @@ pub(super) async fn row(
     srv: &ServerProcess,
     rate: f64,
     seconds: f64,
+    clock: PacerClock,
 ) -> Result<OpenLoopRow, String> {
     let pace = Pace::Scheduled {
         ttft: Duration::from_millis(TTFT_MS),
         itl: Duration::from_millis(ITL_MS),
     };
     let runner = measure::runner(&srv.base, pace, 4096)?;
-    rate_run(&runner, rate, seconds.min(2.0)).await;
+    rate_run(&runner, rate, seconds.min(2.0), clock).await;
     srv.lateness().await;
     let loadavg = super::loadavg();
     let before = ResourceUsage::now();
-    let (records, wall) = rate_run(&runner, rate, seconds).await;
+    let (records, wall) = rate_run(&runner, rate, seconds, clock).await;
     let server = srv.lateness().await;
     let health = client_health::measure(&before, wall, &records);
     let all: Vec<&_> = records.iter().collect();
     let paced = open_loop::pacing(&all, rate, None);
     let mut ttft: Vec<f64> = records.iter().filter_map(|r| r.ttft_ms()).collect();
     Ok(OpenLoopRow {
+        clock,
         target_rate: rate,
         arrival: "poisson",
         seconds,

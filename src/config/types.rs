@@ -231,6 +231,20 @@ pub struct Timing {
     pub think_time: Duration,
     /// Multi-turn: conversations arrive at this rate instead of a closed pool.
     pub conversation_rate: Option<RateSpec>,
+    /// Which clock the open-loop pacer sleeps on (not a config key; `bench` compares them).
+    pub pacer_clock: PacerClock,
+}
+
+/// How the open-loop pacer waits for each deadline.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PacerClock {
+    /// A dedicated OS thread sleeping on the kernel's high-resolution timer (~50 µs slack),
+    /// spawning each request onto the runtime.
+    #[default]
+    Thread,
+    /// `tokio::time::sleep_until` on the runtime (1 ms timer wheel).
+    Tokio,
 }
 
 #[derive(Debug, Clone, PartialEq)]

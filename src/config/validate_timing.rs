@@ -185,6 +185,7 @@ pub(super) fn timing(
             .map(|t| Duration::from_secs_f64(t / 1000.0))
             .unwrap_or_default(),
         conversation_rate: rate.filter(|_| ty == Type::MultiTurn),
+        pacer_clock: Default::default(),
     }
 }
 

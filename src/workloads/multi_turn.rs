@@ -107,12 +107,14 @@ impl Workload for MultiTurnWorkload {
                         .into_iter()
                         .map(|(c, o)| ((c, Arc::clone(&self.conversations[c])), o))
                         .collect();
+                let task_sender = sender.clone();
                 pacer::run_paced(
                     units,
                     spec.max_concurrency,
                     &stop,
-                    |(conv, script), arrival| {
-                        let sender = sender.clone();
+                    ctx.timing.pacer_clock,
+                    move |(conv, script), arrival| {
+                        let sender = task_sender.clone();
                         async move {
                             let deadline = arrival.deadline;
                             let Some(slot) = arrival.slot().await else {

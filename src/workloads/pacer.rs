@@ -3,9 +3,10 @@
 //! spawned tasks, and a concurrency cap is waited on inside the task, not in the pacer, so one
 //! full cap delays only the requests that find it full (each records its own wait).
 //!
-//! Timer: `tokio::time::sleep_until` (the timer wheel has 1 ms resolution, so a wake-up lands
-//! up to ~1 ms after its deadline). `bench`'s open-loop section measures what that costs in
-//! send lag.
+//! Clock (`PacerClock`): by default a dedicated OS thread sleeps on the kernel's
+//! high-resolution timer and spawns each task onto the runtime; `tokio::time::sleep_until` on
+//! the runtime is the alternative (its timer wheel has 1 ms resolution, so a wake-up lands up to
+//! ~1 ms after the deadline). `bench --only open-loop` measures both.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::PacerClock;
 use crate::metrics::request::Pacing;
 
 /// One scheduled arrival, handed to its task.
@@ -74,36 +76,83 @@ pub(crate) async fn run_paced<U, F, Fut>(
     units: Vec<(U, Duration)>,
     cap: Option<usize>,
     stop: &CancellationToken,
+    clock: PacerClock,
     task: F,
 ) where
-    F: Fn(U, Arrival) -> Fut,
+    U: Send + 'static,
+    F: Fn(U, Arrival) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let cap = cap.map(|n| Arc::new(Semaphore::new(n.max(1))));
-    let mut set = JoinSet::new();
     let start = Instant::now();
+    let arrival =
+        move |offset: Duration, cap: &Option<Arc<Semaphore>>, stop: &CancellationToken| Arrival {
+            deadline: start + offset,
+            offset,
+            cap: cap.clone(),
+            stop: stop.clone(),
+        };
+    if clock == PacerClock::Thread {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let handle = tokio::runtime::Handle::current();
+        let thread_stop = stop.clone();
+        let pacer = std::thread::Builder::new()
+            .name("pacer".into())
+            .spawn(move || {
+                for (unit, offset) in units {
+                    let deadline = start + offset;
+                    if !sleep_until_std(deadline, &thread_stop) {
+                        return;
+                    }
+                    let fut = task(unit, arrival(offset, &cap, &thread_stop));
+                    if tx.send(handle.spawn(fut)).is_err() {
+                        return;
+                    }
+                }
+            });
+        match pacer {
+            Ok(_) => {
+                while let Some(request) = rx.recv().await {
+                    report_panic(request.await);
+                }
+                return;
+            }
+            Err(e) => {
+                // Only when out of threads; the remaining requests are not sent.
+                tracing::error!("cannot start the pacer thread: {e}");
+                return;
+            }
+        }
+    }
+    let mut set = JoinSet::new();
     for (unit, offset) in units {
-        let deadline = start + offset;
         tokio::select! {
             biased;
             _ = stop.cancelled() => break,
-            _ = tokio::time::sleep_until(deadline.into()) => {}
+            _ = tokio::time::sleep_until((start + offset).into()) => {}
         }
-        set.spawn(task(
-            unit,
-            Arrival {
-                deadline,
-                offset,
-                cap: cap.clone(),
-                stop: stop.clone(),
-            },
-        ));
+        set.spawn(task(unit, arrival(offset, &cap, stop)));
         while let Some(done) = set.try_join_next() {
             report_panic(done);
         }
     }
     while let Some(done) = set.join_next().await {
         report_panic(done);
+    }
+}
+
+/// Sleep on the OS timer until `deadline`, in slices so that a stop is seen within 20 ms.
+/// `false` when stopped.
+fn sleep_until_std(deadline: Instant, stop: &CancellationToken) -> bool {
+    loop {
+        if stop.is_cancelled() {
+            return false;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return true;
+        }
+        std::thread::sleep((deadline - now).min(Duration::from_millis(20)));
     }
 }
 

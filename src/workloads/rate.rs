@@ -82,12 +82,14 @@ impl Workload for RateWorkload {
             .into_iter()
             .map(|(i, offset)| ((i, Arc::clone(&self.requests[i])), offset))
             .collect();
+        let task_sender = sender.clone();
         pacer::run_paced(
             units,
             self.spec.max_concurrency,
             &stop,
-            |(index, messages), arrival| {
-                let sender = sender.clone();
+            ctx.timing.pacer_clock,
+            move |(index, messages), arrival| {
+                let sender = task_sender.clone();
                 async move {
                     let deadline = arrival.deadline;
                     let Some(slot) = arrival.slot().await else {
