@@ -321,6 +321,7 @@ async fn workload_with_bad_metrics(server: &RawServer, n: usize) {
             cancel: cancel.clone(),
             already_done: Default::default(),
             on_record: Box::new(|_| {}),
+            timing: Default::default(),
         }),
     )
     .await

@@ -395,6 +395,7 @@ fn our_run(dir: &Path) -> PathBuf {
             started_at: at,
             finished_at: at,
             send_delay_us: 100,
+            pacing: Default::default(),
             timings: StreamTimings {
                 token_offsets_us: (0..32)
                     .map(|t| 60_000 + i as u32 * 1000 + t * 12_000)

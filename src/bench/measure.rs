@@ -92,6 +92,7 @@ pub async fn real_client(
             cancel: CancellationToken::new(),
             already_done: HashSet::new(),
             on_record,
+            timing: Default::default(),
         })
         .await;
     let wall = t0.elapsed();

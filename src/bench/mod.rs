@@ -8,6 +8,7 @@
 
 pub mod lean;
 pub mod measure;
+pub mod open_loop;
 pub mod server;
 pub mod startup;
 
@@ -33,6 +34,7 @@ pub struct BenchOptions {
     pub ceiling: bool,
     pub memory: bool,
     pub startup: bool,
+    pub open_loop: bool,
 }
 
 /// One accuracy test: a schedule at one concurrency.
@@ -78,6 +80,7 @@ pub struct BenchReport {
     pub ceiling: Option<CeilingRow>,
     pub memory: Option<MemoryRow>,
     pub startup: Option<startup::Startup>,
+    pub open_loop: Vec<open_loop::OpenLoopRow>,
     /// Sections that could not run, with the reason.
     pub errors: Vec<String>,
 }
@@ -271,6 +274,18 @@ pub async fn run(opts: &BenchOptions, nofile_limit: Option<u64>) -> BenchReport 
         match ceiling_row(&srv, &mut lean_pool, opts.quick).await {
             Ok(row) => report.ceiling = Some(row),
             Err(e) => report.errors.push(format!("ceiling: {e}")),
+        }
+    }
+    if opts.open_loop {
+        use crate::config::PacerClock;
+        for (rate, full, quick) in open_loop::OPEN_LOOP {
+            let seconds = if opts.quick { quick } else { full };
+            for clock in [PacerClock::Thread, PacerClock::Tokio] {
+                match open_loop::row(&srv, rate, seconds, clock).await {
+                    Ok(row) => report.open_loop.push(row),
+                    Err(e) => report.errors.push(format!("open loop {rate}/s: {e}")),
+                }
+            }
         }
     }
     drop(srv);

@@ -88,6 +88,8 @@ pub enum BenchSection {
     Ceiling,
     Memory,
     Startup,
+    /// Open loop: send lag, achieved rate and TTFT at 1000 and 5000 requests/s.
+    OpenLoop,
 }
 
 #[derive(Debug, Subcommand)]

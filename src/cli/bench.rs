@@ -25,6 +25,7 @@ pub async fn run(args: &BenchArgs, out: &mut dyn Write) -> Result<u8, CliError> 
         ceiling: on(BenchSection::Ceiling),
         memory: on(BenchSection::Memory),
         startup: on(BenchSection::Startup),
+        open_loop: on(BenchSection::OpenLoop),
     };
     eprintln!(
         "bench: {} cores, load average {:.2} (numbers are noisy when it is above ~1)",
@@ -76,6 +77,51 @@ fn accuracy_line(
         c.cpu_utilization * 100.0,
         c.max_send_delay_ms.unwrap_or(f64::NAN),
     )
+}
+
+fn render_open_loop(r: &BenchReport, out: &mut dyn Write) -> std::io::Result<()> {
+    if r.open_loop.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "\nOPEN LOOP: real rate workload (Poisson) vs its schedule; targets: send lag p99 <= 1 ms \
+         at 1000/s, <= 5 ms at 5000/s; achieved >= 99.5 %; TTFT p50 within 1 ms of truth"
+    )?;
+    writeln!(
+        out,
+        "pacer   target/s    sched/s  achieved/s  ach/target  lag p50  lag p99  lag max  TTFTp50-truth  failed   cpu  load"
+    )?;
+    for row in &r.open_loop {
+        let lag = |f: fn(&crate::metrics::result::Stats) -> f64| p(&row.send_lag_ms, f);
+        writeln!(
+            out,
+            "{:<6} {:>9.0} {:>10.1} {:>11.1} {:>10.2}% {:>8.3} {:>8.3} {:>8.3} {:>+14.3} {:>7} {:>4.0}% {:>5.2}",
+            match row.clock {
+                crate::config::PacerClock::Thread => "thread",
+                crate::config::PacerClock::Tokio => "tokio",
+            },
+            row.target_rate,
+            row.scheduled_rate,
+            row.achieved_rate,
+            100.0 * row.achieved_rate / row.target_rate,
+            lag(|s| s.p50),
+            lag(|s| s.p99),
+            lag(|s| s.max),
+            row.ttft_p50_error_ms(),
+            row.failed,
+            row.cpu_utilization * 100.0,
+            row.loadavg.unwrap_or(f64::NAN),
+        )?;
+    }
+    if let Some(row) = r.open_loop.first() {
+        writeln!(
+            out,
+            "      schedule TTFT {} ms ITL {} ms x{}; truth = TTFT + server's mean lateness",
+            row.ttft_ms, row.itl_ms, row.tokens
+        )?;
+    }
+    Ok(())
 }
 
 fn render(r: &BenchReport, out: &mut dyn Write) -> std::io::Result<()> {
@@ -159,6 +205,7 @@ fn render(r: &BenchReport, out: &mut dyn Write) -> std::io::Result<()> {
             s.help_ms_median, s.help_ms_min, s.dry_run_ms_median, s.dry_run_ms_min
         )?;
     }
+    render_open_loop(r, out)?;
     for e in &r.errors {
         writeln!(out, "\nerror: {e}")?;
     }

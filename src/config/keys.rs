@@ -15,6 +15,7 @@ enum Node {
     Bool,
     StrList,
     IntList,
+    FloatList,
     StrMap,
     Map(Vec<(&'static str, Node)>),
     /// `infrastructure.simulation`: the fields of `SimProfile`, checked by serde itself.
@@ -81,7 +82,11 @@ fn schema() -> Node {
                 ("concurrency", Int),
                 (
                     "sweep",
-                    map(vec![("concurrency", IntList), ("batch_size", IntList)]),
+                    map(vec![
+                        ("concurrency", IntList),
+                        ("batch_size", IntList),
+                        ("request_rate", FloatList),
+                    ]),
                 ),
                 (
                     "conversation",
@@ -91,6 +96,18 @@ fn schema() -> Node {
                         ("user_messages", StrList),
                         ("shared_prefix", Str),
                     ]),
+                ),
+                // Open loop, warmup, duration (issue 13).
+                ("request_rate", Float),
+                ("arrival", Str),
+                ("burstiness", Float),
+                ("max_concurrency", Int),
+                ("seed", UInt(u64::MAX)),
+                ("duration_s", Float),
+                ("think_time_ms", Float),
+                (
+                    "warmup",
+                    map(vec![("requests", Int), ("duration_s", Float)]),
                 ),
             ]),
         ),
@@ -163,7 +180,9 @@ fn check(value: &mut Value, node: &Node, path: &str, issues: &mut Vec<Issue>) {
         Node::UInt(max) => value.as_u64().is_some_and(|n| n <= *max),
         Node::Float => value.is_number(),
         Node::Bool => value.is_bool(),
-        Node::StrList | Node::IntList => return check_list(value, node, path, issues),
+        Node::StrList | Node::IntList | Node::FloatList => {
+            return check_list(value, node, path, issues)
+        }
         Node::StrMap => return check_str_map(value, path, issues),
         Node::Map(fields) => return check_map(value, fields, path, issues),
         Node::Sim => return check_sim(value, path, issues),
@@ -203,13 +222,14 @@ fn check_list(value: &mut Value, node: &Node, path: &str, issues: &mut Vec<Issue
     for (i, item) in items.iter_mut().enumerate() {
         let ok = match node {
             Node::IntList => item.as_i64().is_some(),
+            Node::FloatList => item.is_number(),
             _ => scalar_to_string(item),
         };
         if !ok {
-            let want = if matches!(node, Node::IntList) {
-                "an integer"
-            } else {
-                "a string"
+            let want = match node {
+                Node::IntList => "an integer",
+                Node::FloatList => "a number",
+                _ => "a string",
             };
             issues.push(Issue::new(
                 format!("{path}[{i}]"),
@@ -407,6 +427,7 @@ fn expected(node: &Node) -> &'static str {
         Node::Bool => "true or false",
         Node::StrList => "a list of strings",
         Node::IntList => "a list of integers",
+        Node::FloatList => "a list of numbers",
         Node::StrMap | Node::Map(_) | Node::Sim | Node::Slo => "a mapping",
     }
 }

@@ -13,22 +13,53 @@ pub fn iterations(exp: &Experiment) -> Vec<Iteration> {
     let sweep = exp.workload.sweep.clone().unwrap_or_default();
     let outer: Vec<Option<usize>> = options(&sweep.concurrency);
     let inner: Vec<Option<usize>> = options(&sweep.batch_size);
-    let total = outer.len() * inner.len();
+    let rates: Vec<Option<f64>> = if sweep.request_rate.is_empty() {
+        vec![None]
+    } else {
+        sweep.request_rate.iter().copied().map(Some).collect()
+    };
+    let total = outer.len() * inner.len() * rates.len();
     let mut out = Vec::with_capacity(total);
     for &c in &outer {
         for &b in &inner {
-            out.push(Iteration {
-                index: out.len() + 1,
-                total,
-                values: [("concurrency", c), ("batch_size", b)]
-                    .into_iter()
-                    .filter_map(|(k, v)| v.map(|v| (k, v)))
-                    .collect(),
-                experiment: apply(exp, c, b),
-            });
+            for &r in &rates {
+                let mut experiment = apply(exp, c, b);
+                if let Some(r) = r {
+                    apply_rate(&mut experiment, r);
+                }
+                out.push(Iteration {
+                    index: out.len() + 1,
+                    total,
+                    values: [("concurrency", c), ("batch_size", b)]
+                        .into_iter()
+                        .filter_map(|(k, v)| v.map(|v| (k, v)))
+                        .collect(),
+                    request_rate: r,
+                    experiment,
+                });
+            }
         }
     }
     out
+}
+
+/// One request rate of a `sweep.request_rate`: name suffix `-r<rate>`, the rate in the
+/// workload (or multi-turn's conversation arrivals) and in the resolved config.
+fn apply_rate(e: &mut Experiment, rate: f64) {
+    use super::types::WorkloadKind::Rate;
+    match &mut e.workload.kind {
+        Rate { rate: spec } => spec.request_rate = rate,
+        _ => {
+            if let Some(spec) = e.workload.timing.conversation_rate.as_mut() {
+                spec.request_rate = rate;
+            }
+        }
+    }
+    e.name.push_str(&format!("-r{rate}"));
+    e.resolved.name = Some(e.name.clone());
+    if let Some(w) = e.resolved.workload.as_mut() {
+        w.request_rate = Some(rate);
+    }
 }
 
 fn options(values: &[usize]) -> Vec<Option<usize>> {

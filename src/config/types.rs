@@ -138,6 +138,10 @@ pub enum WorkloadKind {
         conversation: Conversation,
         concurrency: usize,
     },
+    /// Open loop: requests arrive on a schedule, whatever the replies do.
+    Rate {
+        rate: RateSpec,
+    },
 }
 
 impl WorkloadKind {
@@ -147,6 +151,7 @@ impl WorkloadKind {
             WorkloadKind::Batch { .. } => "batch",
             WorkloadKind::Concurrent { .. } => "concurrent",
             WorkloadKind::MultiTurn { .. } => "multi_turn",
+            WorkloadKind::Rate { .. } => "rate",
         }
     }
 
@@ -157,6 +162,8 @@ impl WorkloadKind {
             WorkloadKind::Batch { batch_size } => *batch_size,
             WorkloadKind::Concurrent { concurrency } => *concurrency,
             WorkloadKind::MultiTurn { concurrency, .. } => *concurrency,
+            // Open loop: the connection pool must not cap what the schedule has in flight.
+            WorkloadKind::Rate { rate } => rate.max_concurrency.unwrap_or(1024),
         }
     }
 }
@@ -166,6 +173,8 @@ impl WorkloadKind {
 pub struct Sweep {
     pub concurrency: Vec<usize>,
     pub batch_size: Vec<usize>,
+    /// Requests per second (type `rate`, or `multi_turn` at a rate).
+    pub request_rate: Vec<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -179,6 +188,77 @@ pub struct WorkloadSpec {
     pub count: usize,
     pub params: GenerationParams,
     pub sweep: Option<Sweep>,
+    /// Warmup, duration, think time, conversation arrivals (issue 13).
+    pub timing: Timing,
+}
+
+// ---- open loop, warmup, duration (issue 13) ----
+
+/// How inter-arrival gaps are drawn.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Arrival {
+    Constant,
+    Poisson,
+    /// Gamma gaps with shape `burstiness` (CV = 1/sqrt(burstiness)).
+    Gamma {
+        burstiness: f64,
+    },
+}
+
+impl Arrival {
+    pub fn name(self) -> &'static str {
+        match self {
+            Arrival::Constant => "constant",
+            Arrival::Poisson => "poisson",
+            Arrival::Gamma { .. } => "gamma",
+        }
+    }
+}
+
+/// An open-loop arrival process.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateSpec {
+    /// Mean requests (multi-turn: conversations) per second, > 0.
+    pub request_rate: f64,
+    pub arrival: Arrival,
+    /// At most this many in flight; an arrival that finds it full waits (recorded).
+    pub max_concurrency: Option<usize>,
+    pub seed: u64,
+}
+
+/// Requests whose measurements are left out of every summary figure.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Warmup {
+    /// The first N requests (multi-turn: conversations).
+    Requests(usize),
+    /// Requests sent (rate: scheduled) before this offset from the run start.
+    Duration(Duration),
+}
+
+/// Time-related workload settings; all optional.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Timing {
+    pub warmup: Option<Warmup>,
+    /// Stop starting requests at this offset (`rate`, `concurrent`).
+    pub duration: Option<Duration>,
+    /// Multi-turn: pause between a reply and the next turn.
+    pub think_time: Duration,
+    /// Multi-turn: conversations arrive at this rate instead of a closed pool.
+    pub conversation_rate: Option<RateSpec>,
+    /// Which clock the open-loop pacer sleeps on (not a config key; `bench` compares them).
+    pub pacer_clock: PacerClock,
+}
+
+/// How the open-loop pacer waits for each deadline.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PacerClock {
+    /// A dedicated OS thread sleeping on the kernel's high-resolution timer (~50 µs slack),
+    /// spawning each request onto the runtime.
+    #[default]
+    Thread,
+    /// `tokio::time::sleep_until` on the runtime (1 ms timer wheel).
+    Tokio,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -215,5 +295,7 @@ pub struct Iteration {
     pub total: usize,
     /// e.g. `[("concurrency", 4), ("batch_size", 8)]`; empty without a sweep.
     pub values: Vec<(&'static str, usize)>,
+    /// The swept request rate of this iteration (kept apart: it is not an integer).
+    pub request_rate: Option<f64>,
     pub experiment: Experiment,
 }

@@ -28,6 +28,7 @@ enum Type {
     Batch,
     Concurrent,
     MultiTurn,
+    Rate,
 }
 
 impl Type {
@@ -37,6 +38,7 @@ impl Type {
             Type::Batch => "batch",
             Type::Concurrent => "concurrent",
             Type::MultiTurn => "multi_turn",
+            Type::Rate => "rate",
         }
     }
 }
@@ -341,6 +343,7 @@ fn workload(c: &mut Checker, raw: Option<&RawWorkload>) -> WorkloadSpec {
                 ("batch", Type::Batch),
                 ("concurrent", Type::Concurrent),
                 ("multi_turn", Type::MultiTurn),
+                ("rate", Type::Rate),
             ],
         )
         .unwrap_or(Type::Single);
@@ -359,8 +362,14 @@ fn workload(c: &mut Checker, raw: Option<&RawWorkload>) -> WorkloadSpec {
     let sweep = raw.sweep.as_ref().map(|s| Sweep {
         concurrency: c.sweep_list("workload.sweep.concurrency", s.concurrency.as_ref()),
         batch_size: c.sweep_list("workload.sweep.batch_size", s.batch_size.as_ref()),
+        request_rate: timing::rate_sweep(c, s.request_rate.as_ref(), ty),
     });
-    let sweep = sweep.filter(|s| !s.concurrency.is_empty() || !s.batch_size.is_empty());
+    let sweep = sweep.filter(|s| {
+        !s.concurrency.is_empty() || !s.batch_size.is_empty() || !s.request_rate.is_empty()
+    });
+    let swept_rate = sweep.as_ref().and_then(|s| s.request_rate.first().copied());
+    let rate = timing::rate_spec(c, &raw, ty, swept_rate);
+    let timing = timing::timing(c, &raw, ty, count, rate);
     let (c_sweep, b_sweep) = sweep
         .as_ref()
         .map(|s| {
@@ -402,6 +411,22 @@ fn workload(c: &mut Checker, raw: Option<&RawWorkload>) -> WorkloadSpec {
             conversation: conversation(c, raw.conversation.as_ref()),
             concurrency: concurrency.unwrap_or(1),
         },
+        Type::Rate => {
+            if raw.concurrency.is_some() {
+                c.push(
+                    "workload.concurrency",
+                    "not used by workload.type 'rate' (arrivals follow request_rate); use max_concurrency to cap requests in flight",
+                );
+            }
+            WorkloadKind::Rate {
+                rate: rate.unwrap_or(RateSpec {
+                    request_rate: 1.0,
+                    arrival: Arrival::Poisson,
+                    max_concurrency: None,
+                    seed: timing::DEFAULT_SEED,
+                }),
+            }
+        }
     };
     let (source, prompts) = match requests.source.as_deref().map(str::trim) {
         Some(s) if !s.is_empty() => {
@@ -424,6 +449,7 @@ fn workload(c: &mut Checker, raw: Option<&RawWorkload>) -> WorkloadSpec {
         count: count.unwrap_or(1),
         params,
         sweep,
+        timing,
     }
 }
 
@@ -619,6 +645,17 @@ fn resolve(
     let rp = rw.parameters.get_or_insert_with(Default::default);
     rp.max_tokens = Some(i64::from(workload.params.max_tokens));
     rp.temperature = Some(workload.params.temperature);
+    let rate = match &workload.kind {
+        WorkloadKind::Rate { rate } => Some(rate),
+        _ => workload.timing.conversation_rate.as_ref(),
+    };
+    if let Some(rate) = rate {
+        rw.arrival = Some(rate.arrival.name().to_string());
+        rw.seed = Some(rate.seed);
+        if let Arrival::Gamma { burstiness } = rate.arrival {
+            rw.burstiness = Some(burstiness);
+        }
+    }
 
     let rm = raw.metrics.get_or_insert_with(Default::default);
     rm.collect_gpu_metrics = Some(metrics.collect_gpu_metrics);
@@ -626,6 +663,9 @@ fn resolve(
     rm.output_dir = Some(metrics.output_dir.display().to_string());
     raw
 }
+
+#[path = "validate_timing.rs"]
+mod timing;
 
 #[cfg(test)]
 #[path = "validate_tests.rs"]

@@ -181,7 +181,22 @@ fn mean_of(values: impl Iterator<Item = u64>) -> Option<f64> {
 
 /// Run summary of SPEC §7. `duration` is the benchmark phase's wall time.
 /// `gpu_summary` is left `None`; the server-metrics collector fills it in.
+///
+/// Warmup records are left out of every figure; the duration then runs from the first
+/// measured request's start to the last one's end.
 pub fn summarize(records: &[RequestRecord], duration: Duration) -> Summary {
+    let warmup = records.iter().filter(|r| r.pacing.warmup).count();
+    if warmup > 0 {
+        let measured: Vec<RequestRecord> = records
+            .iter()
+            .filter(|r| !r.pacing.warmup)
+            .cloned()
+            .collect();
+        let span = super::open_loop::span(&measured);
+        let mut summary = summarize(&measured, span);
+        summary.load.warmup_requests = Some(warmup);
+        return summary;
+    }
     let total = records.len();
     let successful = records.iter().filter(|r| r.is_success()).count();
     // Cancelled turns (kept with their partial timing) are not failures.
@@ -217,6 +232,7 @@ pub fn summarize(records: &[RequestRecord], duration: Duration) -> Summary {
         per_turn: per_turn(records),
         slo: None,
         cost: None,
+        load: Default::default(),
     }
 }
 
@@ -283,6 +299,16 @@ pub fn to_result(record: &RequestRecord) -> RequestResult {
         chunk_tokens: (!record.timings.chunk_tokens.is_empty())
             .then(|| record.timings.chunk_tokens.clone()),
         slo_met: None,
+        scheduled_offset_ms: record
+            .pacing
+            .scheduled_offset_us
+            .map(|us| us as f64 / 1000.0),
+        send_lag_ms: record
+            .pacing
+            .scheduled_offset_us
+            .map(|_| record.send_delay_us as f64 / 1000.0),
+        cap_wait_ms: record.pacing.cap_wait_us.map(|us| us as f64 / 1000.0),
+        warmup: record.pacing.warmup.then_some(true),
     }
 }
 
@@ -426,6 +452,7 @@ mod tests {
             started_at: at,
             finished_at: at,
             send_delay_us: 250,
+            pacing: Default::default(),
             timings: StreamTimings {
                 token_offsets_us: offsets_ms.iter().map(|ms| ms * 1000).collect(),
                 end_us: end_ms * 1000,

@@ -9,6 +9,7 @@ pub mod client_health;
 pub mod cost;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod open_loop;
 pub mod prometheus;
 pub mod request;
 pub mod server_metrics;

@@ -101,6 +101,30 @@ pub struct RequestRecord {
     pub completion_tokens: Option<u64>,
     pub token_count_source: Option<TokenCountSource>,
     pub error: Option<RequestError>,
+    /// Warmup flag and open-loop schedule (issue 13); omitted when empty.
+    #[serde(default, skip_serializing_if = "Pacing::is_empty")]
+    pub pacing: Pacing,
+}
+
+/// Warmup and open-loop bookkeeping of one request. For an open loop, `send_delay_us` is the
+/// send lag: actual send − scheduled send (it includes any wait on the concurrency cap).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Pacing {
+    /// Sent to warm the server up; left out of every summary figure.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub warmup: bool,
+    /// When the schedule meant to send it, µs from the run start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_offset_us: Option<u64>,
+    /// Time spent waiting for a free slot under `max_concurrency`, µs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cap_wait_us: Option<u64>,
+}
+
+impl Pacing {
+    pub fn is_empty(&self) -> bool {
+        *self == Pacing::default()
+    }
 }
 
 impl RequestRecord {
@@ -170,6 +194,7 @@ mod tests {
             started_at: now,
             finished_at: now,
             send_delay_us: 0,
+            pacing: Default::default(),
             timings: StreamTimings {
                 token_offsets_us: offsets.to_vec(),
                 end_us,

@@ -211,7 +211,14 @@ pub fn render_compare(
         Cell::new(format!("B: {}", printable(&b.run_id))),
         Cell::new("Delta (B - A)"),
     ]);
-    for r in compare_rows(&a.summary, &b.summary) {
+    // Both runs have a steady-state window: compare those figures (and say so).
+    let steady = crate::output::open_loop::steady_view(&a.summary)
+        .zip(crate::output::open_loop::steady_view(&b.summary));
+    let (sa, sb) = match &steady {
+        Some((sa, sb)) => (sa, sb),
+        None => (&a.summary, &b.summary),
+    };
+    for r in compare_rows(sa, sb) {
         let tone = r.tone();
         table.add_row(vec![
             Cell::new(r.metric),
@@ -225,7 +232,14 @@ pub fn render_compare(
             col.set_cell_alignment(CellAlignment::Right);
         }
     }
-    writeln!(out, "{table}")
+    writeln!(out, "{table}")?;
+    if steady.is_some() {
+        writeln!(
+            out,
+            "Figures are each run's steady-state window (summary.steady_state), not the whole run."
+        )?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -134,6 +134,10 @@ mod tests {
             send_delay_ms: Some(0.25),
             chunk_tokens: None,
             slo_met: Some(true),
+            scheduled_offset_ms: None,
+            send_lag_ms: None,
+            cap_wait_ms: None,
+            warmup: None,
         };
         let failed = RequestResult {
             request_index: 1,

@@ -72,11 +72,23 @@ pub fn render_plan(
             table.add_row(vec!["Concurrency".to_string(), value]);
         }
         WorkloadKind::MultiTurn { concurrency, .. } => {
-            table.add_row(vec![
-                "Concurrency".to_string(),
-                format!("{concurrency} conversation(s) at once"),
-            ]);
+            let text = match &w.timing.conversation_rate {
+                Some(r) => crate::output::open_loop::arrivals_text(r, "conversations"),
+                None => format!("{concurrency} conversation(s) at once"),
+            };
+            table.add_row(vec!["Concurrency".to_string(), text]);
         }
+        WorkloadKind::Rate { rate } => {
+            let text = if sweep.request_rate.is_empty() {
+                crate::output::open_loop::arrivals_text(rate, "requests")
+            } else {
+                "swept (see below)".to_string()
+            };
+            table.add_row(vec!["Arrivals".to_string(), text]);
+        }
+    }
+    for (label, value) in crate::output::open_loop::timing_rows(&w.timing) {
+        table.add_row(vec![label, value]);
     }
     table.add_row(vec![
         "Generation".to_string(),
@@ -135,7 +147,10 @@ fn requests(exp: &Experiment) -> String {
 }
 
 fn iteration_line(it: &Iteration) -> String {
-    let values: Vec<String> = it.values.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    let mut values: Vec<String> = it.values.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    if let Some(r) = it.request_rate {
+        values.push(format!("request_rate {r}"));
+    }
     format!(
         "{}. {} ({})",
         it.index,

@@ -357,6 +357,10 @@ unreadable: results/broken.json: expected value at line 1 column 1
                 token_count_source: None,
                 send_delay_ms: None,
                 slo_met: None,
+                scheduled_offset_ms: None,
+                send_lag_ms: None,
+                cap_wait_ms: None,
+                warmup: None,
             });
         }
         let result = RunResult {

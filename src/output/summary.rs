@@ -113,6 +113,7 @@ pub fn render_summary(
         line(out, style, "TPOT", &percentiles(summary.tpot.as_ref()))?;
     }
     crate::output::answers::render(summary, style, LABEL, out)?;
+    crate::output::open_loop::render_load(summary, style, out)?;
     if let Some(gpu) = &summary.gpu_summary {
         render_server_metrics(gpu, style, out)?;
     }

@@ -50,6 +50,7 @@ pub fn build_result(ctx: ResultContext<'_>, m: Measurement) -> Result<RunResult,
     let exp = &ctx.iteration.experiment;
     let dialect = MetricsDialect::from(exp.framework);
     let mut summary = aggregate::summarize(&m.records, m.duration);
+    crate::metrics::open_loop::annotate(&mut summary, &m.records, &exp.workload);
     summary.gpu_summary = m
         .gpu_metrics
         .as_ref()
@@ -98,6 +99,7 @@ fn metadata(ctx: &ResultContext<'_>, m: &Measurement) -> Metadata {
                 .map(|(k, v)| (k.to_string(), *v))
                 .collect::<BTreeMap<_, _>>(),
             id: ctx.sweep_id.clone(),
+            request_rate: it.request_rate,
         }),
         stopped_early: m.stopped_early.clone(),
         resumed_at: ctx.resumed_at.clone(),

@@ -349,6 +349,7 @@ mod tests {
             started_at: now,
             finished_at: now,
             send_delay_us: 3,
+            pacing: Default::default(),
             timings: StreamTimings {
                 token_offsets_us: vec![100, 200],
                 end_us: 250,

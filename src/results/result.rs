@@ -89,6 +89,9 @@ pub struct SweepInfo {
     /// curve.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+    /// The swept request rate (issue 13; not an integer, so not in `values`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_rate: Option<f64>,
 }
 
 /// How hard the benchmark client itself worked: lets a user see when the client was the limit.
@@ -143,6 +146,9 @@ pub struct Summary {
     /// With a price ($/hr): dollars per million tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost: Option<crate::metrics::cost::CostSummary>,
+    /// Warmup, open loop and steady state (issue 13): keys beside the others, when they apply.
+    #[serde(flatten, default)]
+    pub load: crate::metrics::open_loop::LoadSummary,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -233,4 +239,15 @@ pub struct RequestResult {
     /// With an `slo:` block: the request succeeded and met every per-request limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slo_met: Option<bool>,
+    /// Open loop (issue 13): when the schedule meant to send it, from the run start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_offset_ms: Option<f64>,
+    /// Open loop: actual send − scheduled send (includes any cap wait).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_lag_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cap_wait_ms: Option<f64>,
+    /// Sent to warm the server up; in no summary figure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmup: Option<bool>,
 }

@@ -59,6 +59,7 @@ pub(super) async fn measure(
             events: events.clone(),
             cancel: cancel.clone(),
             already_done: options.already_done,
+            timing: exp.workload.timing.clone(),
             on_record: options.on_record.unwrap_or_else(|| Box::new(|_| {})),
         })
         .await;

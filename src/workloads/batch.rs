@@ -46,6 +46,7 @@ impl Workload for BatchWorkload {
             ctx.on_record,
             Box::new(HalfFailedBreaker::new(planned)),
             stop.clone(),
+            ctx.timing.warmup,
         );
         let sender = RequestSender::new(
             Arc::clone(&ctx.runner),

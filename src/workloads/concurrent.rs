@@ -50,7 +50,15 @@ impl Workload for ConcurrentWorkload {
         } else {
             Box::new(NoBreaker)
         };
-        let collector = Collector::spawn(ctx.events.clone(), ctx.on_record, breaker, stop.clone());
+        let collector = Collector::spawn(
+            ctx.events.clone(),
+            ctx.on_record,
+            breaker,
+            stop.clone(),
+            ctx.timing.warmup,
+        );
+        // `duration_s`: keep the pool full until then (requests.count still caps).
+        let until = ctx.timing.duration.map(|d| std::time::Instant::now() + d);
         // Collected first: a borrowing iterator held across an await is not `Send`.
         let todo: Vec<(usize, Arc<Vec<ChatMessage>>)> = (0..self.requests.len())
             .filter(|i| !ctx.already_done.contains(i))
@@ -62,10 +70,11 @@ impl Workload for ConcurrentWorkload {
             collector.sender(),
             stop.clone(),
         );
-        engine::run_pool(
+        engine::run_pool_until(
             todo,
             self.concurrency,
             &stop,
+            until,
             |(index, messages), intended| {
                 let sender = sender.clone();
                 async move {

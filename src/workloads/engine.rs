@@ -12,9 +12,9 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::GenerationParams;
+use crate::config::{GenerationParams, Warmup};
 use crate::events::{Event, EventSink};
-use crate::metrics::request::{ErrorKind, RequestError, RequestRecord, StreamTimings};
+use crate::metrics::request::{ErrorKind, Pacing, RequestError, RequestRecord, StreamTimings};
 use crate::runners::{ChatMessage, Runner};
 
 /// Where a request sits in the workload.
@@ -74,6 +74,19 @@ impl RequestSender {
         keep_reply: bool,
         intended: Instant,
     ) -> (bool, Option<String>) {
+        self.send_paced(messages, position, keep_reply, intended, Pacing::default())
+            .await
+    }
+
+    /// `send` for an open loop: `intended` is the scheduled send, `pacing` goes in the record.
+    pub async fn send_paced(
+        &self,
+        messages: &[ChatMessage],
+        position: Position,
+        keep_reply: bool,
+        intended: Instant,
+        pacing: Pacing,
+    ) -> (bool, Option<String>) {
         let send_delay_us = intended.elapsed().as_micros() as u64;
         let outcome = self
             .runner
@@ -86,6 +99,7 @@ impl RequestSender {
             started_at: outcome.started_at,
             finished_at: outcome.finished_at,
             send_delay_us,
+            pacing,
             timings: outcome.timings,
             prompt_tokens: outcome.prompt_tokens,
             completion_tokens: outcome.completion_tokens,
@@ -113,6 +127,7 @@ fn skipped(position: Position) -> RequestRecord {
         started_at: now,
         finished_at: now,
         send_delay_us: 0,
+        pacing: Default::default(),
         timings: StreamTimings::default(),
         prompt_tokens: None,
         completion_tokens: None,
@@ -189,22 +204,28 @@ impl Collector {
     /// measurements (a resumed run sends them again): they are dropped, except a multi-turn
     /// turn, which is kept with its partial timing (where its conversation stopped) but never
     /// journalled, counted as done or shown to the breaker.
+    /// Records that fall in `warmup` are flagged (before the journal sees them).
     pub fn spawn(
         events: EventSink,
         mut on_record: Box<dyn FnMut(&RequestRecord) + Send>,
         mut breaker: Box<dyn Breaker>,
         stop: CancellationToken,
+        warmup: Option<Warmup>,
     ) -> Self {
         let (tx, mut rx) = mpsc::unbounded_channel::<RequestRecord>();
+        let run_start = chrono::Utc::now();
         let task = tokio::spawn(async move {
             let mut records = Vec::new();
             let mut tripped = None;
-            while let Some(record) = rx.recv().await {
+            while let Some(mut record) = rx.recv().await {
                 if record.is_cancelled() {
                     if record.conversation_index.is_some() {
                         records.push(record);
                     }
                     continue;
+                }
+                if let Some(w) = warmup {
+                    record.pacing.warmup = is_warmup(&record, w, run_start);
                 }
                 on_record(&record);
                 events.send(Event::RequestCompleted(Arc::new(record.clone())));
@@ -242,6 +263,27 @@ impl Collector {
     }
 }
 
+/// Whether a record belongs to the warmup: the first N requests (multi-turn: conversations),
+/// or those scheduled (closed loops: started) before the warmup duration.
+fn is_warmup(
+    record: &RequestRecord,
+    warmup: Warmup,
+    run_start: chrono::DateTime<chrono::Utc>,
+) -> bool {
+    match warmup {
+        Warmup::Requests(n) => record.conversation_index.unwrap_or(record.request_index) < n,
+        Warmup::Duration(d) => {
+            let offset_us = record.pacing.scheduled_offset_us.unwrap_or_else(|| {
+                (record.started_at - run_start)
+                    .num_microseconds()
+                    .unwrap_or(0)
+                    .max(0) as u64
+            });
+            offset_us < d.as_micros() as u64
+        }
+    }
+}
+
 /// Run `units` with at most `concurrency` in flight, starting the next as soon as one finishes,
 /// in order; stops launching when `stop` is cancelled and waits for the in-flight ones.
 /// `task` gets the unit and the instant its slot became free (its intended send time).
@@ -254,18 +296,40 @@ pub(crate) async fn run_pool<U, F, Fut>(
     F: Fn(U, Instant) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    run_pool_until(units, concurrency, stop, None, task).await
+}
+
+/// `run_pool` that also stops launching at `until` (`duration_s`).
+pub(crate) async fn run_pool_until<U, F, Fut>(
+    units: impl IntoIterator<Item = U>,
+    concurrency: usize,
+    stop: &CancellationToken,
+    until: Option<Instant>,
+    task: F,
+) where
+    F: Fn(U, Instant) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let slots = Arc::new(Semaphore::new(concurrency.max(1)));
     let mut set = JoinSet::new();
+    let end = async {
+        match until {
+            Some(t) => tokio::time::sleep_until(t.into()).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(end);
     for unit in units {
         let permit = tokio::select! {
             biased;
             _ = stop.cancelled() => break,
+            _ = &mut end => break,
             permit = slots.clone().acquire_owned() => match permit {
                 Ok(p) => p,
                 Err(_) => break,
             },
         };
-        if stop.is_cancelled() {
+        if stop.is_cancelled() || until.is_some_and(|t| Instant::now() >= t) {
             break;
         }
         let fut = task(unit, Instant::now());

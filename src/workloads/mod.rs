@@ -7,7 +7,10 @@ pub mod batch;
 pub mod concurrent;
 mod engine;
 pub mod multi_turn;
+pub mod pacer;
 pub mod prompts;
+pub mod rate;
+pub mod schedule;
 pub mod single;
 
 use std::collections::HashSet;
@@ -16,7 +19,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Conversation, GenerationParams, WorkloadKind};
+use crate::config::{Conversation, GenerationParams, Timing, WorkloadKind};
 use crate::events::EventSink;
 use crate::metrics::request::RequestRecord;
 use crate::runners::{ChatMessage, Runner};
@@ -37,6 +40,8 @@ pub struct WorkloadContext {
     pub already_done: HashSet<usize>,
     /// Called with every record as it completes (the journal); runs in the collector.
     pub on_record: OnRecord,
+    /// Warmup, duration, think time, conversation arrivals (`workload` config; issue 13).
+    pub timing: Timing,
 }
 
 /// What a workload measured.
@@ -99,6 +104,7 @@ pub fn create_workload(
             conversation.turns,
             *concurrency,
         )),
+        WorkloadKind::Rate { rate } => Box::new(rate::RateWorkload::new(messages()?, *rate)),
     })
 }
 

@@ -5,12 +5,14 @@
 //! (Ctrl-C or that breaker) no more turns are recorded; a turn cut in flight is kept.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
 use super::engine::{self, Breaker, Collector, Position, RequestSender};
+use super::pacer;
 use super::{Workload, WorkloadContext, WorkloadOutcome};
-use crate::metrics::request::RequestRecord;
+use crate::metrics::request::{Pacing, RequestRecord};
 use crate::runners::ChatMessage;
 
 const MAX_FAILED_CONVERSATIONS: usize = 3;
@@ -88,6 +90,7 @@ impl Workload for MultiTurnWorkload {
             ctx.on_record,
             Box::new(breaker),
             stop.clone(),
+            ctx.timing.warmup,
         );
         let sender = RequestSender::new(
             Arc::clone(&ctx.runner),
@@ -95,38 +98,55 @@ impl Workload for MultiTurnWorkload {
             collector.sender(),
             stop.clone(),
         );
-        engine::run_pool(todo, self.concurrency, &stop, |(conv, script), intended| {
-            let sender = sender.clone();
-            async move {
-                let mut history = script.opening.clone();
-                let mut failed = false;
-                let mut intended = intended;
-                for turn in 0..turns {
-                    let position = Position {
-                        request_index: conv * turns + turn,
-                        conversation_index: Some(conv),
-                        turn_index: Some(turn),
-                    };
-                    // Stopped (Ctrl-C, breaker): turns never sent are not recorded at all.
-                    if sender.is_stopped() {
-                        break;
-                    }
-                    if failed {
-                        sender.skip(position);
-                        continue;
-                    }
-                    let (ok, reply) = sender.send(&history, position, true, intended).await;
-                    failed = !ok;
-                    if ok && turn + 1 < turns {
-                        history.push(ChatMessage::new("assistant", reply.unwrap_or_default()));
-                        let next = script.follow_ups.get(turn).cloned().unwrap_or_default();
-                        history.push(ChatMessage::new("user", next));
-                    }
-                    intended = std::time::Instant::now();
-                }
+        let think = ctx.timing.think_time;
+        match ctx.timing.conversation_rate {
+            // Open loop: conversations arrive on the schedule; turns follow their replies.
+            Some(spec) => {
+                let offsets = super::rate::process(&spec).offsets(self.conversations.len(), None);
+                let units: Vec<((usize, Arc<Script>), std::time::Duration)> =
+                    super::rate::remaining(&offsets, &ctx.already_done)
+                        .into_iter()
+                        .map(|(c, o)| ((c, Arc::clone(&self.conversations[c])), o))
+                        .collect();
+                let task_sender = sender.clone();
+                pacer::run_paced(
+                    units,
+                    spec.max_concurrency,
+                    &stop,
+                    ctx.timing.pacer_clock,
+                    move |(conv, script), arrival| {
+                        let sender = task_sender.clone();
+                        async move {
+                            let deadline = arrival.deadline;
+                            let Some(slot) = arrival.slot().await else {
+                                return;
+                            };
+                            converse(&sender, &script, conv, turns, deadline, think, slot.pacing)
+                                .await;
+                        }
+                    },
+                )
+                .await;
             }
-        })
-        .await;
+            None => {
+                engine::run_pool(todo, self.concurrency, &stop, |(conv, script), intended| {
+                    let sender = sender.clone();
+                    async move {
+                        converse(
+                            &sender,
+                            &script,
+                            conv,
+                            turns,
+                            intended,
+                            think,
+                            Pacing::default(),
+                        )
+                        .await;
+                    }
+                })
+                .await;
+            }
+        }
         drop(sender);
         let (records, tripped) = collector.finish().await;
         let done = records.iter().filter(|r| !r.is_cancelled()).count();
@@ -134,6 +154,57 @@ impl Workload for MultiTurnWorkload {
         WorkloadOutcome {
             records,
             stopped_early,
+        }
+    }
+}
+
+/// One conversation: each turn sends the history so far; the next follows the reply after
+/// `think`. `pacing` (the open-loop schedule) is recorded on the first turn.
+async fn converse(
+    sender: &RequestSender,
+    script: &Script,
+    conv: usize,
+    turns: usize,
+    first_send: Instant,
+    think: Duration,
+    pacing: Pacing,
+) {
+    let mut history = script.opening.clone();
+    let mut failed = false;
+    let mut intended = first_send;
+    let mut pacing = pacing;
+    for turn in 0..turns {
+        let position = Position {
+            request_index: conv * turns + turn,
+            conversation_index: Some(conv),
+            turn_index: Some(turn),
+        };
+        // Stopped (Ctrl-C, breaker): turns never sent are not recorded at all.
+        if sender.is_stopped() {
+            break;
+        }
+        if failed {
+            sender.skip(position);
+            continue;
+        }
+        let (ok, reply) = sender
+            .send_paced(
+                &history,
+                position,
+                true,
+                intended,
+                std::mem::take(&mut pacing),
+            )
+            .await;
+        failed = !ok;
+        if ok && turn + 1 < turns {
+            history.push(ChatMessage::new("assistant", reply.unwrap_or_default()));
+            let next = script.follow_ups.get(turn).cloned().unwrap_or_default();
+            history.push(ChatMessage::new("user", next));
+        }
+        intended = Instant::now() + think;
+        if !think.is_zero() && turn + 1 < turns && !failed {
+            tokio::time::sleep_until(intended.into()).await;
         }
     }
 }

@@ -134,6 +134,7 @@ fn ctx(runner: Arc<FakeRunner>, cancel: CancellationToken) -> WorkloadContext {
         cancel,
         already_done: HashSet::new(),
         on_record: Box::new(|_| {}),
+        timing: Default::default(),
     }
 }
 

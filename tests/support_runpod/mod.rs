@@ -476,6 +476,7 @@ pub fn experiment(framework: Framework) -> Experiment {
                 ignore_eos: false,
             },
             sweep: None,
+            timing: Default::default(),
         },
         metrics: MetricsSettings {
             collect_gpu_metrics: false,

@@ -100,6 +100,8 @@ fn parallelism_per_iteration(exp: &Experiment) -> Vec<usize> {
         WorkloadKind::Batch { batch_size } => *batch_size,
         WorkloadKind::Concurrent { concurrency } => *concurrency,
         WorkloadKind::MultiTurn { concurrency, .. } => *concurrency,
+        // Open loop: in flight depends on the server; the cap bounds it.
+        WorkloadKind::Rate { rate } => rate.max_concurrency.unwrap_or(32),
     };
     let Some(sweep) = &exp.workload.sweep else {
         return vec![base.max(1)];
@@ -165,6 +167,7 @@ mod tests {
         e.workload.sweep = Some(Sweep {
             concurrency: vec![1, 64],
             batch_size: vec![],
+            request_rate: vec![],
         });
         let swept = estimate(&e, &PriceTable::builtin()).unwrap();
         assert!(swept.high_usd > one.high_usd);

@@ -254,6 +254,7 @@ pub(crate) mod tests {
                     ignore_eos: false,
                 },
                 sweep: None,
+                timing: Default::default(),
             },
             metrics: MetricsSettings {
                 collect_gpu_metrics: true,

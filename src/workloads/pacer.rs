@@ -1,0 +1,163 @@
+//! The open-loop pacer: one loop that sleeps until each absolute deadline (`start + offset`)
+//! and spawns that arrival's task. It never waits on a response: replies are handled by the
+//! spawned tasks, and a concurrency cap is waited on inside the task, not in the pacer, so one
+//! full cap delays only the requests that find it full (each records its own wait).
+//!
+//! Clock (`PacerClock`): by default a dedicated OS thread sleeps on the kernel's
+//! high-resolution timer and spawns each task onto the runtime; `tokio::time::sleep_until` on
+//! the runtime is the alternative (its timer wheel has 1 ms resolution, so a wake-up lands up to
+//! ~1 ms after the deadline). `bench --only open-loop` measures both.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::PacerClock;
+use crate::metrics::request::Pacing;
+
+/// One scheduled arrival, handed to its task.
+pub(crate) struct Arrival {
+    /// When the schedule means it to be sent.
+    pub deadline: Instant,
+    pub offset: Duration,
+    cap: Option<Arc<Semaphore>>,
+    stop: CancellationToken,
+}
+
+/// Held while the arrival is in flight (a slot under the cap, if any).
+pub(crate) struct Slot {
+    _permit: Option<OwnedSemaphorePermit>,
+    pub pacing: Pacing,
+}
+
+impl Arrival {
+    /// Wait for a slot under the cap (no wait without one). `None` when stopped meanwhile.
+    pub async fn slot(self) -> Option<Slot> {
+        let scheduled_offset_us = Some(self.offset.as_micros() as u64);
+        let Some(cap) = self.cap else {
+            return Some(Slot {
+                _permit: None,
+                pacing: Pacing {
+                    scheduled_offset_us,
+                    ..Pacing::default()
+                },
+            });
+        };
+        let (permit, waited) = match Arc::clone(&cap).try_acquire_owned() {
+            Ok(p) => (p, Duration::ZERO),
+            Err(_) => {
+                let t = Instant::now();
+                let permit = tokio::select! {
+                    biased;
+                    _ = self.stop.cancelled() => return None,
+                    p = cap.acquire_owned() => p.ok()?,
+                };
+                (permit, t.elapsed())
+            }
+        };
+        Some(Slot {
+            _permit: Some(permit),
+            pacing: Pacing {
+                scheduled_offset_us,
+                cap_wait_us: Some(waited.as_micros() as u64),
+                ..Pacing::default()
+            },
+        })
+    }
+}
+
+/// Spawn `task(unit, arrival)` at each unit's offset from now; at most `cap` tasks hold a slot
+/// at once. Stops scheduling when `stop` is cancelled, then waits for every spawned task.
+pub(crate) async fn run_paced<U, F, Fut>(
+    units: Vec<(U, Duration)>,
+    cap: Option<usize>,
+    stop: &CancellationToken,
+    clock: PacerClock,
+    task: F,
+) where
+    U: Send + 'static,
+    F: Fn(U, Arrival) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let cap = cap.map(|n| Arc::new(Semaphore::new(n.max(1))));
+    let start = Instant::now();
+    let arrival =
+        move |offset: Duration, cap: &Option<Arc<Semaphore>>, stop: &CancellationToken| Arrival {
+            deadline: start + offset,
+            offset,
+            cap: cap.clone(),
+            stop: stop.clone(),
+        };
+    if clock == PacerClock::Thread {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let handle = tokio::runtime::Handle::current();
+        let thread_stop = stop.clone();
+        let pacer = std::thread::Builder::new()
+            .name("pacer".into())
+            .spawn(move || {
+                for (unit, offset) in units {
+                    let deadline = start + offset;
+                    if !sleep_until_std(deadline, &thread_stop) {
+                        return;
+                    }
+                    let fut = task(unit, arrival(offset, &cap, &thread_stop));
+                    if tx.send(handle.spawn(fut)).is_err() {
+                        return;
+                    }
+                }
+            });
+        match pacer {
+            Ok(_) => {
+                while let Some(request) = rx.recv().await {
+                    report_panic(request.await);
+                }
+                return;
+            }
+            Err(e) => {
+                // Only when out of threads; the remaining requests are not sent.
+                tracing::error!("cannot start the pacer thread: {e}");
+                return;
+            }
+        }
+    }
+    let mut set = JoinSet::new();
+    for (unit, offset) in units {
+        tokio::select! {
+            biased;
+            _ = stop.cancelled() => break,
+            _ = tokio::time::sleep_until((start + offset).into()) => {}
+        }
+        set.spawn(task(unit, arrival(offset, &cap, stop)));
+        while let Some(done) = set.try_join_next() {
+            report_panic(done);
+        }
+    }
+    while let Some(done) = set.join_next().await {
+        report_panic(done);
+    }
+}
+
+/// Sleep on the OS timer until `deadline`, in slices so that a stop is seen within 20 ms.
+/// `false` when stopped.
+fn sleep_until_std(deadline: Instant, stop: &CancellationToken) -> bool {
+    loop {
+        if stop.is_cancelled() {
+            return false;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return true;
+        }
+        std::thread::sleep((deadline - now).min(Duration::from_millis(20)));
+    }
+}
+
+fn report_panic(result: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = result {
+        tracing::error!("request task failed: {e}");
+    }
+}
