@@ -18,4 +18,5 @@ pub mod providers;
 pub mod runners;
 pub mod sim;
 pub mod sys;
+pub mod tokens;
 pub mod workloads;

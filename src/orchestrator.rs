@@ -324,6 +324,8 @@ fn concurrency_of(exp: &Experiment) -> usize {
         Batch { batch_size } => *batch_size,
         Concurrent { concurrency } => *concurrency,
         MultiTurn { concurrency, .. } => *concurrency,
+        // Open loop: the connection pool must not cap what the trace has in flight.
+        Trace => crate::workloads::trace::MAX_IN_FLIGHT,
     }
 }
 
@@ -347,8 +349,19 @@ async fn run_iteration(
     );
     let earlier = resumed_records(plan, iteration);
     let already_done = done_units(&exp.workload.kind, &earlier);
-    let prompts = workloads::prompts::load_prompts(&exp.workload.source)?;
-    let workload = workloads::create_workload(&exp.workload.kind, &prompts, exp.workload.count)?;
+    // Token-exact workloads (synthetic, ShareGPT lengths, trace, completions) prepare their own.
+    let (workload, token_summary) =
+        match workloads::token_exact::prepare(exp, runner, events, cancel).await? {
+            Some(p) => (p.workload, p.summary),
+            None => {
+                let prompts = workloads::prompts::load_prompts(&exp.workload.source)?;
+                let kind = &exp.workload.kind;
+                (
+                    workloads::create_workload(kind, &prompts, exp.workload.count)?,
+                    None,
+                )
+            }
+        };
 
     let scrape_cancel = cancel.child_token();
     let scraper = exp.metrics.collect_gpu_metrics.then(|| {
@@ -425,6 +438,17 @@ async fn run_iteration(
     summary.gpu_summary = gpu_metrics
         .as_ref()
         .map(|g| server_metrics::summarize(server_metrics::MetricsDialect::from(exp.framework), g));
+    summary.tokens = token_summary.map(|t| {
+        let measured = summary
+            .gpu_summary
+            .as_ref()
+            .and_then(|g| g.prefix_cache_hit_rate);
+        crate::metrics::tokens::TokenSummary {
+            measured_prefix_cache_hit_rate: measured,
+            ..t
+        }
+        .check(&outcome.records)
+    });
     let status = run_status(&outcome.records, outcome.stopped_early.is_some());
     let name = run_name(plan, exp);
     let client = client_health::measure(&usage_before, duration, &outcome.records);

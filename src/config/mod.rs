@@ -9,6 +9,7 @@ mod keys;
 pub mod loader;
 pub mod raw;
 pub mod sweep;
+pub mod tokens;
 pub mod types;
 pub mod validate;
 

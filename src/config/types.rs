@@ -138,6 +138,8 @@ pub enum WorkloadKind {
         conversation: Conversation,
         concurrency: usize,
     },
+    /// Replay a request trace open loop: each request at its timestamp.
+    Trace,
 }
 
 impl WorkloadKind {
@@ -147,6 +149,7 @@ impl WorkloadKind {
             WorkloadKind::Batch { .. } => "batch",
             WorkloadKind::Concurrent { .. } => "concurrent",
             WorkloadKind::MultiTurn { .. } => "multi_turn",
+            WorkloadKind::Trace => "trace",
         }
     }
 }

@@ -27,6 +27,7 @@ enum Type {
     Batch,
     Concurrent,
     MultiTurn,
+    Trace,
 }
 
 impl Type {
@@ -36,6 +37,7 @@ impl Type {
             Type::Batch => "batch",
             Type::Concurrent => "concurrent",
             Type::MultiTurn => "multi_turn",
+            Type::Trace => "trace",
         }
     }
 }
@@ -178,6 +180,7 @@ pub fn validate_with(
     let infrastructure = infrastructure(&mut c, raw.infrastructure.as_ref(), prices, opts);
     let workload = workload(&mut c, raw.workload.as_ref());
     let metrics = metrics(&mut c, raw.metrics.as_ref());
+    super::tokens::token_workload(&raw, &mut c.issues);
     if !c.issues.is_empty() {
         return Err(c.issues);
     }
@@ -332,11 +335,15 @@ fn workload(c: &mut Checker, raw: Option<&RawWorkload>) -> WorkloadSpec {
                 ("batch", Type::Batch),
                 ("concurrent", Type::Concurrent),
                 ("multi_turn", Type::MultiTurn),
+                ("trace", Type::Trace),
             ],
         )
         .unwrap_or(Type::Single);
     let requests = raw.requests.clone().unwrap_or_default();
+    // Token-exact sources need no prompt file; a trace sends every line unless capped.
+    let generated = ty == Type::Trace || requests.synthetic.is_some();
     let count = match requests.count {
+        None if ty == Type::Trace => Some(trace_len(&raw).max(1)),
         None => {
             c.push(
                 "workload.requests.count",
@@ -393,11 +400,23 @@ fn workload(c: &mut Checker, raw: Option<&RawWorkload>) -> WorkloadSpec {
             conversation: conversation(c, raw.conversation.as_ref()),
             concurrency: concurrency.unwrap_or(1),
         },
+        Type::Trace => WorkloadKind::Trace,
     };
     let source = match requests.source.as_deref().map(str::trim) {
+        Some(_) if generated => {
+            c.push(
+                "workload.requests.source",
+                "not used with synthetic prompts or a trace; remove it",
+            );
+            PathBuf::new()
+        }
+        None if generated => PathBuf::new(),
         Some(s) if !s.is_empty() => {
             let p = std::path::absolute(s).unwrap_or_else(|_| PathBuf::from(s));
-            check_prompts(c, &p, &kind);
+            // ShareGPT files are checked with the token workload.
+            if !super::tokens::is_sharegpt(&requests) {
+                check_prompts(c, &p, &kind);
+            }
             p
         }
         _ => {
@@ -415,6 +434,15 @@ fn workload(c: &mut Checker, raw: Option<&RawWorkload>) -> WorkloadSpec {
         params,
         sweep,
     }
+}
+
+/// Requests in the configured trace (0 when it cannot be read: reported with the trace).
+fn trace_len(raw: &RawWorkload) -> usize {
+    raw.trace
+        .as_ref()
+        .and_then(|t| t.file.as_deref())
+        .and_then(|f| crate::tokens::trace::load(Path::new(f)).ok())
+        .map_or(0, |t| t.entries.len())
 }
 
 fn parameters(c: &mut Checker, raw: Option<&RawParameters>) -> GenerationParams {
@@ -576,7 +604,9 @@ fn resolve(
     let rw = raw.workload.get_or_insert_with(Default::default);
     rw.kind = Some(workload.kind.name().to_string());
     let rr = rw.requests.get_or_insert_with(Default::default);
-    rr.source = Some(workload.source.display().to_string());
+    if !workload.source.as_os_str().is_empty() {
+        rr.source = Some(workload.source.display().to_string());
+    }
     let rp = rw.parameters.get_or_insert_with(Default::default);
     rp.max_tokens = Some(i64::from(workload.params.max_tokens));
     rp.temperature = Some(workload.params.temperature);

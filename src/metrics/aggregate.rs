@@ -213,6 +213,7 @@ pub fn summarize(records: &[RequestRecord], duration: Duration) -> Summary {
         tpot: stats.tpot,
         errors_by_kind: Some(errors_by_kind),
         per_turn: per_turn(records),
+        tokens: None,
     }
 }
 
@@ -276,6 +277,8 @@ pub fn to_result(record: &RequestRecord) -> RequestResult {
             .token_count_source
             .map(|s| token_source_name(s).into()),
         send_delay_ms: Some(record.send_delay_us as f64 / 1000.0),
+        requested_input_tokens: record.requested_input_tokens,
+        requested_output_tokens: record.requested_output_tokens,
     }
 }
 
@@ -413,6 +416,8 @@ mod tests {
             completion_tokens: Some(tokens),
             token_count_source: Some(TokenCountSource::Usage),
             error: None,
+            requested_input_tokens: None,
+            requested_output_tokens: None,
         }
     }
 

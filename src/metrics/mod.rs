@@ -11,3 +11,4 @@ pub mod result;
 pub mod scrape;
 pub mod server_metrics;
 pub mod storage;
+pub mod tokens;

@@ -96,6 +96,13 @@ pub struct RequestRecord {
     pub completion_tokens: Option<u64>,
     pub token_count_source: Option<TokenCountSource>,
     pub error: Option<RequestError>,
+    /// Token-exact workloads: the prompt length the request was built to (server-counted
+    /// `prompt_tokens` should equal it; chat adds the template's tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_input_tokens: Option<u64>,
+    /// Token-exact workloads: the output length asked for (`max_tokens` with `ignore_eos`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_output_tokens: Option<u64>,
 }
 
 impl RequestRecord {
@@ -163,6 +170,8 @@ mod tests {
             completion_tokens: tokens,
             token_count_source: Some(TokenCountSource::Usage),
             error: None,
+            requested_input_tokens: None,
+            requested_output_tokens: None,
         }
     }
 

@@ -133,6 +133,9 @@ pub struct Summary {
     /// Multi-turn: one row per turn.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub per_turn: Option<Vec<TurnSummary>>,
+    /// Token-exact workloads: requested vs server-counted lengths.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<super::tokens::TokenSummary>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -217,4 +220,9 @@ pub struct RequestResult {
     pub token_count_source: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub send_delay_ms: Option<f64>,
+    /// Token-exact workloads: the lengths the request was built to (see `summary.tokens`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_input_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_output_tokens: Option<u64>,
 }

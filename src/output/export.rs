@@ -129,6 +129,8 @@ mod tests {
             error_kind: None,
             token_count_source: Some("usage".into()),
             send_delay_ms: Some(0.25),
+            requested_input_tokens: None,
+            requested_output_tokens: None,
         };
         let failed = RequestResult {
             request_index: 1,

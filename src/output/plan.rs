@@ -75,6 +75,12 @@ pub fn render_plan(
                 format!("{concurrency} conversation(s) at once"),
             ]);
         }
+        WorkloadKind::Trace => {
+            table.add_row(vec![
+                "Arrivals".to_string(),
+                "trace timestamps (open loop)".to_string(),
+            ]);
+        }
     }
     table.add_row(vec![
         "Generation".to_string(),

@@ -346,6 +346,8 @@ unreadable: results/broken.json: expected value at line 1 column 1
                 error_kind: None,
                 token_count_source: None,
                 send_delay_ms: None,
+                requested_input_tokens: None,
+                requested_output_tokens: None,
             });
         }
         let result = RunResult {

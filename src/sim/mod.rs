@@ -7,9 +7,11 @@
 //! - `plan`, `tokenizer`: per-request randomness (texts, lengths, faults) and token counting.
 //! - `stats`, `exposition`: counters and the `/metrics` text.
 
+mod completions;
 mod engine;
 mod exposition;
 mod generate;
+mod hf;
 mod http;
 mod plan;
 mod profile;

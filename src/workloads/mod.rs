@@ -7,8 +7,12 @@ pub mod batch;
 pub mod concurrent;
 mod engine;
 pub mod multi_turn;
+mod pacer;
+pub mod planned;
 pub mod prompts;
 pub mod single;
+pub mod token_exact;
+pub mod trace;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -21,6 +25,7 @@ use crate::events::EventSink;
 use crate::metrics::request::RequestRecord;
 use crate::runners::{ChatMessage, Runner};
 
+pub use planned::PlannedRequest;
 pub use prompts::{PromptError, PromptSet};
 
 /// Everything a workload needs to run.
@@ -96,6 +101,40 @@ pub fn create_workload(
             conversation.turns,
             *concurrency,
         )),
+        WorkloadKind::Trace => {
+            return Err(WorkloadError::Invalid(
+                "workload type 'trace' replays a trace (workload.trace), not a prompt file".into(),
+            ))
+        }
+    })
+}
+
+/// Factory for prepared requests (token-exact workloads). `offsets` (trace replay) are the
+/// send times from the start of the run, one per request.
+pub fn create_planned_workload(
+    kind: &WorkloadKind,
+    requests: Vec<PlannedRequest>,
+    offsets: Option<Vec<std::time::Duration>>,
+) -> Result<Box<dyn Workload>, WorkloadError> {
+    Ok(match (kind, offsets) {
+        (WorkloadKind::Trace, Some(offsets)) => {
+            Box::new(trace::TraceWorkload::new(requests.into_iter().zip(offsets).collect()))
+        }
+        (WorkloadKind::Single, _) => {
+            Box::new(concurrent::ConcurrentWorkload::sequential_planned(requests))
+        }
+        (WorkloadKind::Batch { batch_size }, _) => {
+            Box::new(batch::BatchWorkload::planned(requests, *batch_size))
+        }
+        (WorkloadKind::Concurrent { concurrency }, _) => Box::new(
+            concurrent::ConcurrentWorkload::planned(requests, *concurrency),
+        ),
+        (kind, _) => {
+            return Err(WorkloadError::Invalid(format!(
+                "workload type '{}' cannot send token-exact requests (use single, batch,                  concurrent or trace)",
+                kind.name()
+            )))
+        }
     })
 }
 

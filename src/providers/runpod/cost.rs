@@ -100,6 +100,8 @@ fn parallelism_per_iteration(exp: &Experiment) -> Vec<usize> {
         WorkloadKind::Batch { batch_size } => *batch_size,
         WorkloadKind::Concurrent { concurrency } => *concurrency,
         WorkloadKind::MultiTurn { concurrency, .. } => *concurrency,
+        // Open loop: as many as the trace has in flight; one pass for the estimate.
+        WorkloadKind::Trace => 1,
     };
     let Some(sweep) = &exp.workload.sweep else {
         return vec![base.max(1)];
