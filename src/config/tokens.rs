@@ -130,6 +130,15 @@ pub fn token_workload(raw: &RawExperiment, issues: &mut Vec<Issue>) -> TokenWork
         }
         sharegpt_source(&requests, &mut push)
     };
+    let conversations = workload.kind.as_deref() == Some("multi_turn");
+    if conversations && (api == Api::Completions || source != PromptSource::Prompts) {
+        push(
+            "workload.type",
+            "multi_turn sends chat conversations from a prompt file; for ShareGPT \
+             conversations use requests.multi_turn: true with single, batch or concurrent"
+                .into(),
+        );
+    }
     TokenWorkload {
         api,
         tokenizer: model.tokenizer.as_deref().map(PathBuf::from),
@@ -408,6 +417,12 @@ mod tests {
         assert!(message(&fx, &too_long).contains("exceeds the model context"));
         let bad_api = [("workload.api", "generate")];
         assert_eq!(fx.issue_paths(&bad_api), vec!["workload.api"]);
+        let conv = [
+            ("workload.type", "multi_turn"),
+            ("workload.conversation", "{turns: 1}"),
+            ("workload.api", "completions"),
+        ];
+        assert_eq!(fx.issue_paths(&conv), vec!["workload.type"]);
     }
 
     #[test]

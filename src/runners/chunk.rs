@@ -232,6 +232,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn completions_chunks_carry_their_text_in_choices() {
+        let c =
+            Chunk::parse(r#"{"object":"text_completion","choices":[{"index":0,"text":" fox"}]}"#)
+                .unwrap();
+        assert!(c.carries_text());
+        let empty = Chunk::parse(r#"{"choices":[{"index":0,"text":""}]}"#).unwrap();
+        assert!(!empty.carries_text());
+    }
+
+    #[test]
     fn role_chunk_does_not_carry_text() {
         let c = Chunk::parse(
             r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":"","reasoning_content":null}}]}"#,

@@ -99,7 +99,11 @@ fn own_cache_file(id: &str) -> PathBuf {
 
 /// A `tokenizer.json` for `id` in the HF cache (the `main` snapshot first) or ours.
 fn cached_file(id: &str) -> Option<PathBuf> {
-    let repo = hf_cache_dir().join(format!("models--{}", id.replace('/', "--")));
+    cached_file_in(&hf_cache_dir(), id)
+}
+
+fn cached_file_in(hf_cache: &Path, id: &str) -> Option<PathBuf> {
+    let repo = hf_cache.join(format!("models--{}", id.replace('/', "--")));
     let main = std::fs::read_to_string(repo.join("refs").join("main")).ok();
     let snapshots = repo.join("snapshots");
     let mut candidates: Vec<PathBuf> = main
@@ -123,25 +127,27 @@ pub async fn load(source: &TokenizerSource) -> Result<TextTokenizer, TokenizerEr
     match source {
         TokenizerSource::File(path) => TextTokenizer::from_file(path),
         TokenizerSource::Hub(id) => {
-            let path = download(id)
-                .await
-                .map_err(|reason| TokenizerError::Download {
-                    id: id.clone(),
-                    cache: hf_cache_dir().display().to_string(),
-                    reason,
-                    gated: if std::env::var_os("HF_TOKEN").is_some() {
-                        ""
-                    } else {
-                        " (gated models also need HF_TOKEN)"
-                    },
-                })?;
+            let endpoint =
+                std::env::var("HF_ENDPOINT").unwrap_or_else(|_| "https://huggingface.co".into());
+            let path =
+                download(&endpoint, id)
+                    .await
+                    .map_err(|reason| TokenizerError::Download {
+                        id: id.clone(),
+                        cache: hf_cache_dir().display().to_string(),
+                        reason,
+                        gated: if std::env::var_os("HF_TOKEN").is_some() {
+                            ""
+                        } else {
+                            " (gated models also need HF_TOKEN)"
+                        },
+                    })?;
             TextTokenizer::from_file(&path)
         }
     }
 }
 
-async fn download(id: &str) -> Result<PathBuf, String> {
-    let endpoint = std::env::var("HF_ENDPOINT").unwrap_or_else(|_| "https://huggingface.co".into());
+async fn download(endpoint: &str, id: &str) -> Result<PathBuf, String> {
     let url = format!(
         "{}/{id}/resolve/main/tokenizer.json",
         endpoint.trim_end_matches('/')
@@ -264,6 +270,39 @@ mod tests {
             by_name,
             TokenizerSource::File(dir.path().join("tokenizer.json"))
         );
+    }
+
+    #[test]
+    fn the_hf_cache_main_snapshot_is_found() {
+        let hf = tempfile::tempdir().unwrap();
+        let repo = hf.path().join("models--org--m");
+        let snap = repo.join("snapshots").join("abc123");
+        std::fs::create_dir_all(&snap).unwrap();
+        std::fs::create_dir_all(repo.join("refs")).unwrap();
+        std::fs::write(repo.join("refs").join("main"), "abc123\n").unwrap();
+        std::fs::write(snap.join("tokenizer.json"), "{}").unwrap();
+        assert_eq!(
+            cached_file_in(hf.path(), "org/m"),
+            Some(snap.join("tokenizer.json"))
+        );
+        assert_eq!(cached_file_in(hf.path(), "org/other"), None);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_hub_is_a_clear_download_error() {
+        // Port 9 on loopback: nothing listens, the connection is refused at once.
+        let err = download("http://127.0.0.1:9", "org/m").await.unwrap_err();
+        assert!(
+            err.contains("http://127.0.0.1:9/org/m/resolve/main/tokenizer.json"),
+            "{err}"
+        );
+        let e = TokenizerError::Download {
+            id: "org/m".into(),
+            cache: "/hf".into(),
+            reason: err,
+            gated: "",
+        };
+        assert!(e.to_string().contains("Set model.tokenizer"), "{e}");
     }
 
     #[test]
