@@ -24,4 +24,5 @@ pub mod runners;
 pub mod sim;
 pub mod sys;
 pub mod text;
+pub mod tokens;
 pub mod workloads;

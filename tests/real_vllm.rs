@@ -590,3 +590,85 @@ fn wrong_model_request_error(url: &str) -> String {
         outcome.error.map(|e| e.to_string()).unwrap_or_default()
     })
 }
+
+/// Token-exact requests: every successful request's server-counted lengths must equal what it
+/// asked for. Returns (exact, total).
+fn check_exact_lengths(r: &Value) -> (usize, usize) {
+    let requests = r["requests"].as_array().cloned().unwrap_or_default();
+    let mut exact = 0;
+    for q in &requests {
+        assert!(q["error"].is_null(), "request failed: {q}");
+        let asked_in = q["requested_input_tokens"]
+            .as_u64()
+            .expect("requested input");
+        let asked_out = q["requested_output_tokens"]
+            .as_u64()
+            .expect("requested output");
+        if q["prompt_tokens"].as_u64() == Some(asked_in)
+            && q["completion_tokens"].as_u64() == Some(asked_out)
+        {
+            exact += 1;
+        }
+    }
+    (exact, requests.len())
+}
+
+#[test]
+#[ignore = "needs the real vLLM: run .ci/real-vllm.sh"]
+fn local_completions_synthetic_prompts_are_token_exact() {
+    let e = env();
+    let sb = Sandbox::new();
+    // The tokenizer is the model folder's own tokenizer.json (model.name is that folder).
+    let cfg = local_config(
+        &sb,
+        &e,
+        "real-synthetic",
+        "  type: concurrent\n  concurrency: 4\n  api: completions\n  requests:\n    count: 24\n    synthetic:\n      input_tokens: {dist: normal, mean: 200, std: 50, min: 50, max: 400}\n      output_tokens: 32\n      seed: 7",
+    );
+    run_ok(&sb, &e, &["run", cfg.to_str().expect("path")]);
+    assert_no_leftovers(&e);
+    let results = sb.results_json();
+    let r = &results[0];
+    let (exact, total) = check_exact_lengths(r);
+    eprintln!("  synthetic completions: {exact}/{total} requests token-exact");
+    assert_eq!((exact, total), (24, 24));
+    assert_eq!(r["summary"]["tokens"]["input_exact"], 24);
+    assert_eq!(r["summary"]["tokens"]["output_exact"], 24);
+}
+
+#[test]
+#[ignore = "needs the real vLLM: run .ci/real-vllm.sh"]
+fn local_trace_replay_is_exact_and_hits_the_prefix_cache() {
+    let e = env();
+    let sb = Sandbox::new();
+    let trace =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/traces/mooncake-small.jsonl");
+    // block_size 64: the longest prompt (10 blocks) plus its output fits the 1024 context.
+    let cfg = local_config(
+        &sb,
+        &e,
+        "real-trace",
+        &format!(
+            "  type: trace\n  api: completions\n  trace: {{file: '{}', format: mooncake, time_scale: 0.5, block_size: 64}}",
+            trace.display()
+        ),
+    );
+    run_ok(&sb, &e, &["run", cfg.to_str().expect("path")]);
+    assert_no_leftovers(&e);
+    let results = sb.results_json();
+    let r = &results[0];
+    let (exact, total) = check_exact_lengths(r);
+    let ideal = f64_at(r, "/summary/tokens/ideal_block_reuse_ratio");
+    let hit = f64_at(r, "/summary/gpu_summary/prefix_cache_hit_rate");
+    eprintln!(
+        "  trace replay: {exact}/{total} token-exact; ideal block reuse {:.1}%, measured prefix-cache hit rate {:.1}%",
+        ideal * 100.0,
+        hit * 100.0
+    );
+    assert_eq!(exact, total);
+    assert!(total >= 20);
+    assert!(
+        hit > 0.0,
+        "no prefix-cache hits on a trace with shared blocks"
+    );
+}

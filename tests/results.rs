@@ -410,6 +410,8 @@ fn our_run(dir: &Path) -> PathBuf {
                 kind: ErrorKind::Timeout,
                 message: "no data for 120 s".into(),
             }),
+            requested_input_tokens: None,
+            requested_output_tokens: None,
         })
         .collect();
     let summary = summarize(&records, Duration::from_millis(4000));

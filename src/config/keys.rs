@@ -22,6 +22,20 @@ enum Node {
     Sim,
     /// `slo`: metric name → a number (per-request limit) or `{p, max}`.
     Slo,
+    /// A token length: a whole number or `{dist, value, mean, std, min, max}`; with `true`,
+    /// also a word (`from_dataset`).
+    Length(bool),
+}
+
+fn length_fields() -> Vec<(&'static str, Node)> {
+    vec![
+        ("dist", Node::Str),
+        ("value", Node::Float),
+        ("mean", Node::Float),
+        ("std", Node::Float),
+        ("min", Node::Int),
+        ("max", Node::Int),
+    ]
 }
 
 fn map(fields: Vec<(&'static str, Node)>) -> Node {
@@ -34,7 +48,14 @@ fn schema() -> Node {
         ("name", Str),
         ("description", Str),
         ("extends", Str),
-        ("model", map(vec![("name", Str), ("quantization", Str)])),
+        (
+            "model",
+            map(vec![
+                ("name", Str),
+                ("quantization", Str),
+                ("tokenizer", Str),
+            ]),
+        ),
         ("framework", Str),
         (
             "framework_options",
@@ -69,7 +90,38 @@ fn schema() -> Node {
             "workload",
             map(vec![
                 ("type", Str),
-                ("requests", map(vec![("source", Str), ("count", Int)])),
+                ("api", Str),
+                (
+                    "requests",
+                    map(vec![
+                        ("source", Str),
+                        ("count", Int),
+                        ("format", Str),
+                        ("output_tokens", Length(true)),
+                        ("multi_turn", Bool),
+                        ("max_input_tokens", Int),
+                        (
+                            "synthetic",
+                            map(vec![
+                                ("input_tokens", Length(false)),
+                                ("output_tokens", Length(false)),
+                                ("prefix_tokens", Int),
+                                ("num_prefixes", Int),
+                                ("seed", UInt(u64::MAX)),
+                            ]),
+                        ),
+                    ]),
+                ),
+                (
+                    "trace",
+                    map(vec![
+                        ("file", Str),
+                        ("format", Str),
+                        ("time_scale", Float),
+                        ("block_size", Int),
+                        ("seed", UInt(u64::MAX)),
+                    ]),
+                ),
                 (
                     "parameters",
                     map(vec![
@@ -187,6 +239,11 @@ fn check(value: &mut Value, node: &Node, path: &str, issues: &mut Vec<Issue>) {
         Node::Map(fields) => return check_map(value, fields, path, issues),
         Node::Sim => return check_sim(value, path, issues),
         Node::Slo => return check_slo(value, path, issues),
+        Node::Length(word) => match value {
+            Value::Mapping(_) => return check_map(value, &length_fields(), path, issues),
+            Value::String(_) => *word,
+            _ => value.as_i64().is_some(),
+        },
     };
     if !ok {
         issues.push(Issue::new(
@@ -429,6 +486,8 @@ fn expected(node: &Node) -> &'static str {
         Node::IntList => "a list of integers",
         Node::FloatList => "a list of numbers",
         Node::StrMap | Node::Map(_) | Node::Sim | Node::Slo => "a mapping",
+        Node::Length(false) => "a whole number or {dist: fixed|uniform|normal, ...}",
+        Node::Length(true) => "a whole number, {dist: ...} or from_dataset",
     }
 }
 

@@ -202,6 +202,18 @@ fn resolve_paths(doc: &mut Value, dir: &Path) {
     if let Some(v) = field_mut(doc, &["workload", "requests", "source"]) {
         resolve(v, false);
     }
+    if let Some(v) = field_mut(doc, &["workload", "trace", "file"]) {
+        resolve(v, false);
+    }
+    // A tokenizer is a path only when it looks like one or exists: `org/name` is a hub id.
+    if let Some(v) = field_mut(doc, &["model", "tokenizer"]) {
+        let is_path = v
+            .as_str()
+            .is_some_and(|s| s.starts_with('.') || s.ends_with(".json") || dir.join(s).exists());
+        if is_path {
+            resolve(v, false);
+        }
+    }
     // A bare name (`vllm`) is looked up on PATH; only paths are made absolute.
     if let Some(v) = field_mut(doc, &["infrastructure", "local", "executable"]) {
         resolve(v, true);

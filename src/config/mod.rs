@@ -11,6 +11,7 @@ pub mod loader;
 pub mod output_check;
 pub mod raw;
 pub mod sweep;
+pub mod tokens;
 pub mod types;
 pub mod validate;
 

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::sim::SimProfile;
+pub use crate::tokens::synthetic::{RawDist, RawLength};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -46,6 +47,9 @@ pub struct RawModel {
     pub name: Option<String>,
     #[serde(default)]
     pub quantization: Option<String>,
+    /// A `tokenizer.json`, a folder holding one, or a hub id (token-exact workloads only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokenizer: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -128,6 +132,12 @@ pub struct RawWorkload {
     pub think_time_ms: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warmup: Option<RawWarmup>,
+    /// `chat` (default) or `completions`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api: Option<String>,
+    /// `type: trace`: the trace to replay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<RawTrace>,
 }
 
 /// `workload.warmup`: `{requests: N}` or `{duration_s: S}`.
@@ -142,11 +152,63 @@ pub struct RawWarmup {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct RawTrace {
+    #[serde(default)]
+    pub file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_scale: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_size: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSynthetic {
+    #[serde(default)]
+    pub input_tokens: Option<RawLength>,
+    #[serde(default)]
+    pub output_tokens: Option<RawLength>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix_tokens: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num_prefixes: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+}
+
+/// `requests.output_tokens`: a length, or `from_dataset` (ShareGPT: the first reply's length).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RawOutputTokens {
+    Length(RawLength),
+    Word(String),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RawRequests {
     #[serde(default)]
     pub source: Option<String>,
     #[serde(default)]
     pub count: Option<i64>,
+    /// `jsonl` (default) or `sharegpt` (also detected by shape).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_tokens: Option<RawOutputTokens>,
+    /// ShareGPT: replay every human turn of a conversation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multi_turn: Option<bool>,
+    /// ShareGPT: skip prompts longer than this (counted and reported).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_input_tokens: Option<i64>,
+    /// Generated prompts of exact token lengths (instead of `source`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub synthetic: Option<RawSynthetic>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

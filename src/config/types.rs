@@ -142,6 +142,8 @@ pub enum WorkloadKind {
     Rate {
         rate: RateSpec,
     },
+    /// Replay a request trace open loop: each request at its timestamp.
+    Trace,
 }
 
 impl WorkloadKind {
@@ -152,6 +154,7 @@ impl WorkloadKind {
             WorkloadKind::Concurrent { .. } => "concurrent",
             WorkloadKind::MultiTurn { .. } => "multi_turn",
             WorkloadKind::Rate { .. } => "rate",
+            WorkloadKind::Trace => "trace",
         }
     }
 
@@ -164,6 +167,7 @@ impl WorkloadKind {
             WorkloadKind::MultiTurn { concurrency, .. } => *concurrency,
             // Open loop: the connection pool must not cap what the schedule has in flight.
             WorkloadKind::Rate { rate } => rate.max_concurrency.unwrap_or(1024),
+            WorkloadKind::Trace => crate::workloads::trace::MAX_IN_FLIGHT,
         }
     }
 }

@@ -29,6 +29,7 @@ enum Type {
     Concurrent,
     MultiTurn,
     Rate,
+    Trace,
 }
 
 impl Type {
@@ -39,6 +40,7 @@ impl Type {
             Type::Concurrent => "concurrent",
             Type::MultiTurn => "multi_turn",
             Type::Rate => "rate",
+            Type::Trace => "trace",
         }
     }
 }
@@ -182,6 +184,7 @@ pub fn validate_with(
     let workload = workload(&mut c, raw.workload.as_ref());
     let metrics = metrics(&mut c, raw.metrics.as_ref());
     let answers = super::answers::check(&raw, &workload, &mut c.issues);
+    super::tokens::token_workload(&raw, &mut c.issues);
     if !c.issues.is_empty() {
         return Err(c.issues);
     }
@@ -344,11 +347,15 @@ fn workload(c: &mut Checker, raw: Option<&RawWorkload>) -> WorkloadSpec {
                 ("concurrent", Type::Concurrent),
                 ("multi_turn", Type::MultiTurn),
                 ("rate", Type::Rate),
+                ("trace", Type::Trace),
             ],
         )
         .unwrap_or(Type::Single);
     let requests = raw.requests.clone().unwrap_or_default();
+    // Token-exact sources need no prompt file; a trace sends every line unless capped.
+    let generated = ty == Type::Trace || requests.synthetic.is_some();
     let count = match requests.count {
+        None if ty == Type::Trace => Some(trace_len(&raw).max(1)),
         None => {
             c.push(
                 "workload.requests.count",
@@ -427,11 +434,25 @@ fn workload(c: &mut Checker, raw: Option<&RawWorkload>) -> WorkloadSpec {
                 }),
             }
         }
+        Type::Trace => WorkloadKind::Trace,
     };
     let (source, prompts) = match requests.source.as_deref().map(str::trim) {
+        Some(_) if generated => {
+            c.push(
+                "workload.requests.source",
+                "not used with synthetic prompts or a trace; remove it",
+            );
+            (PathBuf::new(), None)
+        }
+        None if generated => (PathBuf::new(), None),
         Some(s) if !s.is_empty() => {
             let p = std::path::absolute(s).unwrap_or_else(|_| PathBuf::from(s));
-            let prompts = check_prompts(c, &p, &kind);
+            // ShareGPT files are checked with the token workload.
+            let prompts = if super::tokens::is_sharegpt(&requests) {
+                None
+            } else {
+                check_prompts(c, &p, &kind)
+            };
             (p, prompts)
         }
         _ => {
@@ -451,6 +472,15 @@ fn workload(c: &mut Checker, raw: Option<&RawWorkload>) -> WorkloadSpec {
         sweep,
         timing,
     }
+}
+
+/// Requests in the configured trace (0 when it cannot be read: reported with the trace).
+fn trace_len(raw: &RawWorkload) -> usize {
+    raw.trace
+        .as_ref()
+        .and_then(|t| t.file.as_deref())
+        .and_then(|f| crate::tokens::trace::load(Path::new(f)).ok())
+        .map_or(0, |t| t.entries.len())
 }
 
 fn parameters(c: &mut Checker, raw: Option<&RawParameters>) -> GenerationParams {
@@ -641,7 +671,9 @@ fn resolve(
     let rw = raw.workload.get_or_insert_with(Default::default);
     rw.kind = Some(workload.kind.name().to_string());
     let rr = rw.requests.get_or_insert_with(Default::default);
-    rr.source = Some(workload.source.display().to_string());
+    if !workload.source.as_os_str().is_empty() {
+        rr.source = Some(workload.source.display().to_string());
+    }
     let rp = rw.parameters.get_or_insert_with(Default::default);
     rp.max_tokens = Some(i64::from(workload.params.max_tokens));
     rp.temperature = Some(workload.params.temperature);

@@ -233,6 +233,7 @@ pub fn summarize(records: &[RequestRecord], duration: Duration) -> Summary {
         slo: None,
         cost: None,
         load: Default::default(),
+        tokens: None,
     }
 }
 
@@ -309,6 +310,8 @@ pub fn to_result(record: &RequestRecord) -> RequestResult {
             .map(|_| record.send_delay_us as f64 / 1000.0),
         cap_wait_ms: record.pacing.cap_wait_us.map(|us| us as f64 / 1000.0),
         warmup: record.pacing.warmup.then_some(true),
+        requested_input_tokens: record.requested_input_tokens,
+        requested_output_tokens: record.requested_output_tokens,
     }
 }
 
@@ -462,6 +465,8 @@ mod tests {
             completion_tokens: Some(tokens),
             token_count_source: Some(TokenCountSource::Usage),
             error: None,
+            requested_input_tokens: None,
+            requested_output_tokens: None,
         }
     }
 

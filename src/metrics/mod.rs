@@ -16,3 +16,4 @@ pub mod server_metrics;
 pub mod significance;
 pub mod slo;
 pub mod stats;
+pub mod tokens;

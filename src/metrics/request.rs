@@ -104,6 +104,13 @@ pub struct RequestRecord {
     /// Warmup flag and open-loop schedule (issue 13); omitted when empty.
     #[serde(default, skip_serializing_if = "Pacing::is_empty")]
     pub pacing: Pacing,
+    /// Token-exact workloads: the prompt length the request was built to (server-counted
+    /// `prompt_tokens` should equal it; chat adds the template's tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_input_tokens: Option<u64>,
+    /// Token-exact workloads: the output length asked for (`max_tokens` with `ignore_eos`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_output_tokens: Option<u64>,
 }
 
 /// Warmup and open-loop bookkeeping of one request. For an open loop, `send_delay_us` is the
@@ -204,6 +211,8 @@ mod tests {
             completion_tokens: tokens,
             token_count_source: Some(TokenCountSource::Usage),
             error: None,
+            requested_input_tokens: None,
+            requested_output_tokens: None,
         }
     }
 

@@ -138,6 +138,8 @@ mod tests {
             send_lag_ms: None,
             cap_wait_ms: None,
             warmup: None,
+            requested_input_tokens: None,
+            requested_output_tokens: None,
         };
         let failed = RequestResult {
             request_index: 1,

@@ -86,6 +86,12 @@ pub fn render_plan(
             };
             table.add_row(vec!["Arrivals".to_string(), text]);
         }
+        WorkloadKind::Trace => {
+            table.add_row(vec![
+                "Arrivals".to_string(),
+                "trace timestamps (open loop)".to_string(),
+            ]);
+        }
     }
     for (label, value) in crate::output::open_loop::timing_rows(&w.timing) {
         table.add_row(vec![label, value]);

@@ -361,6 +361,8 @@ unreadable: results/broken.json: expected value at line 1 column 1
                 send_lag_ms: None,
                 cap_wait_ms: None,
                 warmup: None,
+                requested_input_tokens: None,
+                requested_output_tokens: None,
             });
         }
         let result = RunResult {

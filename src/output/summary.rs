@@ -120,6 +120,20 @@ pub fn render_summary(
     if let Some(turns) = per_turn.or(summary.per_turn.as_deref()) {
         render_per_turn(turns, style, out)?;
     }
+    if let Some(tokens) = &summary.tokens {
+        writeln!(out, "  {}", tokens.describe())?;
+        for m in tokens.mismatches.iter().take(5) {
+            writeln!(
+                out,
+                "    request {}: asked {:?} in / {:?} out, server counted {:?} / {:?}",
+                m.request_index,
+                m.requested_input_tokens,
+                m.requested_output_tokens,
+                m.prompt_tokens,
+                m.completion_tokens
+            )?;
+        }
+    }
     Ok(())
 }
 

@@ -20,6 +20,26 @@ impl SimulatedProvider {
     }
 }
 
+/// The model's tokenizer when the config names one or asks for exact lengths, so the
+/// simulator counts tokens as the real server would.
+async fn sim_tokenizer(
+    experiment: &Experiment,
+) -> Result<Option<crate::tokens::TextTokenizer>, ProviderError> {
+    let mut issues = Vec::new();
+    let tw = crate::config::tokens::token_workload(&experiment.resolved, &mut issues);
+    if tw.tokenizer.is_none() && !tw.needs_tokenizer() {
+        return Ok(None);
+    }
+    let source = crate::tokens::tokenizer::locate(tw.tokenizer.as_deref(), &tw.model_name);
+    let loaded = match source {
+        Ok(source) => crate::tokens::tokenizer::load(&source).await,
+        Err(e) => Err(e),
+    };
+    loaded
+        .map(Some)
+        .map_err(|e| ProviderError::Provision(format!("simulator tokenizer: {e}")))
+}
+
 #[async_trait]
 impl Provider for SimulatedProvider {
     fn name(&self) -> &'static str {
@@ -33,11 +53,13 @@ impl Provider for SimulatedProvider {
         _cancel: &CancellationToken,
     ) -> Result<ServerHandle, ProviderError> {
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-        let server = SimServer::start(
+        let tokenizer = sim_tokenizer(experiment).await?;
+        let server = SimServer::start_with_tokenizer(
             experiment.framework,
             experiment.infrastructure.simulation.clone(),
             &experiment.model.name,
             addr,
+            tokenizer,
         )
         .await
         .map_err(ProviderError::Simulator)?;

@@ -26,6 +26,8 @@ pub struct Measurement {
     /// Wall time of the benchmark (plus the span of earlier records when resumed).
     pub duration: Duration,
     pub client: ClientHealth,
+    /// Token-exact workloads: what was asked, completed against the records when built.
+    pub tokens: Option<crate::metrics::tokens::TokenSummary>,
 }
 
 /// Where and as what the measurement was taken.
@@ -55,6 +57,17 @@ pub fn build_result(ctx: ResultContext<'_>, m: Measurement) -> Result<RunResult,
         .gpu_metrics
         .as_ref()
         .map(|g| server_metrics::summarize(dialect, g));
+    summary.tokens = m.tokens.clone().map(|t| {
+        let measured = summary
+            .gpu_summary
+            .as_ref()
+            .and_then(|g| g.prefix_cache_hit_rate);
+        crate::metrics::tokens::TokenSummary {
+            measured_prefix_cache_hit_rate: measured,
+            ..t
+        }
+        .check(&m.records)
+    });
     let mut result = RunResult {
         schema_version: Some(SCHEMA_VERSION),
         run_id: ctx.run_id.clone(),

@@ -359,6 +359,8 @@ mod tests {
             completion_tokens: Some(2),
             token_count_source: None,
             error: None,
+            requested_input_tokens: None,
+            requested_output_tokens: None,
         }
     }
 

@@ -149,6 +149,9 @@ pub struct Summary {
     /// Warmup, open loop and steady state (issue 13): keys beside the others, when they apply.
     #[serde(flatten, default)]
     pub load: crate::metrics::open_loop::LoadSummary,
+    /// Token-exact workloads: requested vs server-counted lengths.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<crate::metrics::tokens::TokenSummary>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -250,4 +253,9 @@ pub struct RequestResult {
     /// Sent to warm the server up; in no summary figure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warmup: Option<bool>,
+    /// Token-exact workloads: the lengths the request was built to (see `summary.tokens`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_input_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_output_tokens: Option<u64>,
 }

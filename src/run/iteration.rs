@@ -30,11 +30,19 @@ pub(super) async fn measure(
     // A server that reports its own death (a simulator panic) stops the iteration like Ctrl-C.
     let stop = crate::providers::failure::stop_on_failure(server.handle.failure.as_ref(), cancel);
     let cancel = &stop;
-    let workload = workloads::create_workload(
-        &exp.workload.kind,
-        &exp.workload.prompts,
-        exp.workload.count,
-    )?;
+    // Token-exact workloads (synthetic, ShareGPT lengths, trace, completions) prepare their own.
+    let (workload, tokens) =
+        match workloads::token_exact::prepare(exp, &server.runner, events, cancel).await? {
+            Some(p) => (p.workload, p.summary),
+            None => (
+                workloads::create_workload(
+                    &exp.workload.kind,
+                    &exp.workload.prompts,
+                    exp.workload.count,
+                )?,
+                None,
+            ),
+        };
     let scraper = exp
         .metrics
         .collect_gpu_metrics
@@ -92,6 +100,7 @@ pub(super) async fn measure(
         finished_at,
         duration: merged.duration,
         client,
+        tokens,
     }))
 }
 

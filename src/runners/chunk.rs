@@ -42,6 +42,9 @@ pub(crate) struct FirstOf<T>(pub Option<T>);
 pub(crate) struct Choice<'a> {
     #[serde(default, borrow)]
     pub delta: Option<Delta<'a>>,
+    /// `/v1/completions` streams carry the text here instead of in `delta`.
+    #[serde(default, borrow)]
+    pub text: Option<Text<'a>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -138,9 +141,11 @@ impl<'a> Chunk<'a> {
     /// Whether this chunk carries generated text (answer or reasoning). The role chunk's
     /// `content: ""` does not count.
     pub fn carries_text(&self) -> bool {
-        self.delta().is_some_and(|d| {
-            non_empty(&d.content) || non_empty(&d.reasoning_content) || non_empty(&d.reasoning)
-        })
+        let completion_text = self.choices.0.as_ref().is_some_and(|c| non_empty(&c.text));
+        completion_text
+            || self.delta().is_some_and(|d| {
+                non_empty(&d.content) || non_empty(&d.reasoning_content) || non_empty(&d.reasoning)
+            })
     }
 
     /// The answer text of this chunk (not the reasoning), for multi-turn history.
@@ -225,6 +230,16 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for FirstOf<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn completions_chunks_carry_their_text_in_choices() {
+        let c =
+            Chunk::parse(r#"{"object":"text_completion","choices":[{"index":0,"text":" fox"}]}"#)
+                .unwrap();
+        assert!(c.carries_text());
+        let empty = Chunk::parse(r#"{"choices":[{"index":0,"text":""}]}"#).unwrap();
+        assert!(!empty.carries_text());
+    }
 
     #[test]
     fn role_chunk_does_not_carry_text() {

@@ -44,6 +44,14 @@ impl ChatMessage {
     }
 }
 
+/// What one request sends: chat messages, or a `/v1/completions` prompt as text or token ids.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Prompt {
+    Chat(Vec<ChatMessage>),
+    Text(String),
+    Tokens(Vec<u32>),
+}
+
 /// What the runner measured for one request. Errors are data: a failed request still carries
 /// the timing gathered up to the failure.
 #[derive(Debug, Clone, PartialEq)]
@@ -154,6 +162,37 @@ pub trait Runner: Send + Sync {
         keep_reply: bool,
         cancel: &CancellationToken,
     ) -> ChatOutcome;
+
+    /// Stream one request of any prompt kind. `exact_output` asks for exactly `max_tokens`
+    /// tokens (`ignore_eos` and `min_tokens`). Runners without completions support only chat.
+    async fn send(
+        &self,
+        prompt: &Prompt,
+        params: &GenerationParams,
+        exact_output: bool,
+        cancel: &CancellationToken,
+    ) -> ChatOutcome {
+        let _ = exact_output;
+        match prompt {
+            Prompt::Chat(messages) => self.chat(messages, params, false, cancel).await,
+            Prompt::Text(_) | Prompt::Tokens(_) => {
+                let now = chrono::Utc::now();
+                ChatOutcome {
+                    started_at: now,
+                    finished_at: now,
+                    timings: StreamTimings::default(),
+                    prompt_tokens: None,
+                    completion_tokens: None,
+                    token_count_source: None,
+                    error: Some(crate::metrics::request::RequestError {
+                        kind: crate::metrics::request::ErrorKind::Http,
+                        message: "this runner cannot send /v1/completions requests".into(),
+                    }),
+                    reply: None,
+                }
+            }
+        }
+    }
 }
 
 /// Timeouts of SPEC §5.

@@ -12,7 +12,9 @@ use super::client::{
     build_client, describe_send_error, full_chain, is_refused, RedactError, Redactor,
 };
 use super::stream::{offset_us, read_stream, truncate, ReadOptions, StreamReading};
-use super::{ChatMessage, ChatOutcome, HealthProgress, Runner, RunnerError, RunnerTimeouts};
+use super::{
+    ChatMessage, ChatOutcome, HealthProgress, Prompt, Runner, RunnerError, RunnerTimeouts,
+};
 use crate::config::{Framework, GenerationParams};
 use crate::metrics::request::{ErrorKind, RequestError, StreamTimings, TokenCountSource};
 use crate::text::printable;
@@ -34,6 +36,7 @@ pub struct OpenAiRunner {
     flavor: Flavor,
     base_url: String,
     chat_url: reqwest::Url,
+    completions_url: reqwest::Url,
     model: String,
     timeouts: RunnerTimeouts,
     client: reqwest::Client,
@@ -58,12 +61,15 @@ impl OpenAiRunner {
             })
         };
         let chat_url = super::endpoint::join(&base_url, "/v1/chat/completions").map_err(invalid)?;
+        let completions_url =
+            super::endpoint::join(&base_url, "/v1/completions").map_err(invalid)?;
         if !matches!(chat_url.scheme(), "http" | "https") {
             return Err(invalid("it must start with http:// or https://".into()));
         }
         Ok(Self {
             flavor,
             chat_url,
+            completions_url,
             base_url,
             model: model.to_string(),
             client: build_client(&timeouts, max_connections)?,
@@ -123,9 +129,89 @@ impl OpenAiRunner {
                 continuous_usage_stats: self.flavor.continuous_usage.then_some(true),
             },
             ignore_eos: params.ignore_eos.then_some(true),
+            min_tokens: None,
         };
         // Serialising plain structs of strings and numbers cannot fail.
         serde_json::to_vec(&body).unwrap_or_default()
+    }
+
+    /// The body and URL for any prompt kind; `exact_output` pins the output length.
+    fn any_request(
+        &self,
+        prompt: &Prompt,
+        params: &GenerationParams,
+        exact_output: bool,
+    ) -> (reqwest::Url, Vec<u8>) {
+        let ignore_eos = (params.ignore_eos || exact_output).then_some(true);
+        let min_tokens = exact_output.then_some(params.max_tokens);
+        let stream_options = StreamOptions {
+            include_usage: true,
+            continuous_usage_stats: self.flavor.continuous_usage.then_some(true),
+        };
+        let (url, body) = match prompt {
+            Prompt::Chat(messages) => (
+                &self.chat_url,
+                serde_json::to_vec(&ChatRequest {
+                    model: &self.model,
+                    messages,
+                    max_tokens: params.max_tokens,
+                    temperature: params.temperature,
+                    stream: true,
+                    stream_options,
+                    ignore_eos,
+                    min_tokens,
+                }),
+            ),
+            Prompt::Text(_) | Prompt::Tokens(_) => (
+                &self.completions_url,
+                serde_json::to_vec(&CompletionRequest {
+                    model: &self.model,
+                    prompt: match prompt {
+                        Prompt::Tokens(ids) => CompletionPrompt::Tokens(ids),
+                        Prompt::Text(text) => CompletionPrompt::Text(text),
+                        Prompt::Chat(_) => CompletionPrompt::Text(""),
+                    },
+                    max_tokens: params.max_tokens,
+                    temperature: params.temperature,
+                    stream: true,
+                    stream_options,
+                    ignore_eos,
+                    min_tokens,
+                }),
+            ),
+        };
+        // Serialising plain structs of strings and numbers cannot fail.
+        (url.clone(), body.unwrap_or_default())
+    }
+
+    /// Send `body` to `url` and time the stream (shared by chat and completions).
+    async fn stream(
+        &self,
+        url: reqwest::Url,
+        body: Vec<u8>,
+        max_tokens: u32,
+        keep_reply: bool,
+        cancel: &CancellationToken,
+    ) -> ChatOutcome {
+        let opts = ReadOptions {
+            idle_read: self.timeouts.idle_read,
+            keep_reply,
+            capacity_hint: max_tokens.min(1 << 16) as usize,
+            count_chunk_tokens: self.flavor.continuous_usage,
+        };
+        // Everything that is not sending happens before the clock starts.
+        let request = self
+            .client
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        let started_at = chrono::Utc::now();
+        let sent = Instant::now();
+        let mut reading = self.send_and_read(request, sent, opts, cancel).await;
+        if let Some(e) = reading.error.as_mut() {
+            e.message = printable(&self.redact.text(&e.message)).into_owned();
+        }
+        outcome(started_at, reading)
     }
 
     /// Turn a non-2xx response into `HTTP <code> <type>: <the server's message>`.
@@ -389,6 +475,30 @@ struct ChatRequest<'a> {
     stream_options: StreamOptions,
     #[serde(skip_serializing_if = "Option::is_none")]
     ignore_eos: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    min_tokens: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct CompletionRequest<'a> {
+    model: &'a str,
+    prompt: CompletionPrompt<'a>,
+    max_tokens: u32,
+    temperature: f64,
+    stream: bool,
+    stream_options: StreamOptions,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ignore_eos: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    min_tokens: Option<u32>,
+}
+
+/// `prompt`: text, or token ids (sent as they are: the server counts exactly these).
+#[derive(Serialize)]
+#[serde(untagged)]
+enum CompletionPrompt<'a> {
+    Text(&'a str),
+    Tokens(&'a [u32]),
 }
 
 #[derive(Serialize)]
@@ -471,25 +581,26 @@ impl Runner for OpenAiRunner {
         cancel: &CancellationToken,
     ) -> ChatOutcome {
         let body = self.request_body(messages, params);
-        let opts = ReadOptions {
-            idle_read: self.timeouts.idle_read,
+        self.stream(
+            self.chat_url.clone(),
+            body,
+            params.max_tokens,
             keep_reply,
-            capacity_hint: params.max_tokens.min(1 << 16) as usize,
-            count_chunk_tokens: self.flavor.continuous_usage,
-        };
-        // Everything that is not sending happens before the clock starts.
-        let request = self
-            .client
-            .post(self.chat_url.clone())
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body);
-        let started_at = chrono::Utc::now();
-        let sent = Instant::now();
-        let mut reading = self.send_and_read(request, sent, opts, cancel).await;
-        if let Some(e) = reading.error.as_mut() {
-            e.message = printable(&self.redact.text(&e.message)).into_owned();
-        }
-        outcome(started_at, reading)
+            cancel,
+        )
+        .await
+    }
+
+    async fn send(
+        &self,
+        prompt: &Prompt,
+        params: &GenerationParams,
+        exact_output: bool,
+        cancel: &CancellationToken,
+    ) -> ChatOutcome {
+        let (url, body) = self.any_request(prompt, params, exact_output);
+        self.stream(url, body, params.max_tokens, false, cancel)
+            .await
     }
 }
 
@@ -590,6 +701,34 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&r.request_body(&msgs, &params)).unwrap();
         assert_eq!(v["ignore_eos"], true);
         assert_eq!(r.base_url(), "http://x");
+    }
+
+    #[test]
+    fn completions_bodies_carry_text_or_ids_and_exact_output_pins_the_length() {
+        let timeouts = RunnerTimeouts::for_framework(Framework::Vllm);
+        let r =
+            OpenAiRunner::new(super::super::vllm::flavor(), "http://x", "m", timeouts, 1).unwrap();
+        let params = GenerationParams {
+            max_tokens: 32,
+            temperature: 0.0,
+            ignore_eos: false,
+        };
+        let (url, body) = r.any_request(&Prompt::Tokens(vec![5, 6, 7]), &params, true);
+        assert_eq!(url.as_str(), "http://x/v1/completions");
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["prompt"], serde_json::json!([5, 6, 7]));
+        assert_eq!(v["ignore_eos"], true);
+        assert_eq!(v["min_tokens"], 32);
+        assert_eq!(v["stream_options"]["include_usage"], true);
+        let (_, body) = r.any_request(&Prompt::Text("hi".into()), &params, false);
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["prompt"], "hi");
+        assert!(v.get("min_tokens").is_none() && v.get("ignore_eos").is_none());
+        let chat = Prompt::Chat(vec![ChatMessage::new("user", "")]);
+        let (url, body) = r.any_request(&chat, &params, true);
+        assert_eq!(url.as_str(), "http://x/v1/chat/completions");
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["min_tokens"], 32);
     }
 
     #[test]

@@ -37,6 +37,8 @@ pub struct AppState {
     pub started_unix: u64,
     /// Where a panicking stream task reports itself (the run then stops with it).
     pub failure: crate::providers::ServerFailure,
+    /// `model.tokenizer`: count prompts with it (else the built-in approximate tokenizer).
+    pub tokenizer: Option<crate::tokens::TextTokenizer>,
 }
 
 impl AppState {
@@ -55,7 +57,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/health", get(health))
         .route("/v1/models", get(models))
         .route("/metrics", get(metrics))
-        .route("/v1/chat/completions", post(chat));
+        .route("/v1/chat/completions", post(chat))
+        .route("/v1/completions", post(super::completions::completions));
     if state.framework == Framework::Sglang {
         router = router
             .route("/health_generate", get(health))
@@ -155,8 +158,24 @@ async fn chat(State(app): State<Arc<AppState>>, body: Bytes) -> Response {
         Ok(r) => r,
         Err(msg) => return bad(&msg),
     };
-    if app.served_model != ANY_MODEL && req.model != app.served_model {
-        let msg = format!("The model `{}` does not exist.", req.model);
+    let prepared = match request::prepare_with(&req, &app.profile, app.tokenizer.as_ref()) {
+        Ok(p) => p,
+        Err(msg) => return bad(&msg),
+    };
+    launch(app, arrival, &req.model, prepared, false).await
+}
+
+/// Check the model, plan the request and answer it (chat, or completions with `text` chunks).
+pub(super) async fn launch(
+    app: Arc<AppState>,
+    arrival: Instant,
+    req_model: &str,
+    prepared: request::Prepared,
+    completions: bool,
+) -> Response {
+    let fw = app.framework;
+    if app.served_model != ANY_MODEL && req_model != app.served_model {
+        let msg = format!("The model `{req_model}` does not exist.");
         return error_response(
             fw,
             StatusCode::NOT_FOUND,
@@ -165,10 +184,6 @@ async fn chat(State(app): State<Arc<AppState>>, body: Bytes) -> Response {
             Some("model"),
         );
     }
-    let prepared = match request::prepare(&req, &app.profile) {
-        Ok(p) => p,
-        Err(msg) => return bad(&msg),
-    };
     let seq = app.next_seq.fetch_add(1, Ordering::Relaxed);
     let plan = RequestPlan::new(&app.profile, seq, prepared.max_tokens, prepared.ignore_eos);
     if plan.faults.http_error {
@@ -181,11 +196,12 @@ async fn chat(State(app): State<Arc<AppState>>, body: Bytes) -> Response {
         );
     }
     let model = if app.served_model == ANY_MODEL {
-        req.model.as_str()
+        req_model
     } else {
         app.served_model.as_str()
     };
-    let wire = Wire::new(fw, &plan.id_hex, unix_now(), model);
+    let mut wire = Wire::new(fw, &plan.id_hex, unix_now(), model);
+    wire.completions = completions;
     let (tokens_tx, tokens_rx) = mpsc::unbounded_channel();
     let job = Job {
         submit: SeqRequest {

@@ -8,9 +8,11 @@
 //! - `stats`, `exposition`: counters and the `/metrics` text.
 
 mod capacity;
+mod completions;
 mod engine;
 mod exposition;
 mod generate;
+mod hf;
 mod http;
 mod plan;
 mod profile;

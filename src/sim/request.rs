@@ -86,7 +86,17 @@ pub fn parse(body: &[u8]) -> Result<ChatRequest, String> {
 }
 
 /// Count the prompt and check the lengths; the error is the message for an HTTP 400.
+#[cfg(test)]
 pub fn prepare(req: &ChatRequest, profile: &SimProfile) -> Result<Prepared, String> {
+    prepare_with(req, profile, None)
+}
+
+/// Like [`prepare`], counting with a real tokenizer when one is configured.
+pub fn prepare_with(
+    req: &ChatRequest,
+    profile: &SimProfile,
+    hf: Option<&crate::tokens::TextTokenizer>,
+) -> Result<Prepared, String> {
     if req.messages.is_empty() {
         return Err("messages must contain at least one message.".into());
     }
@@ -95,11 +105,37 @@ pub fn prepare(req: &ChatRequest, profile: &SimProfile) -> Result<Prepared, Stri
         .iter()
         .map(|m| (m.role.clone(), m.text()))
         .collect();
-    let prompt_tokens =
-        tokenizer::chat_prompt_tokens(texts.iter().map(|(r, c)| (r.as_str(), c.as_str())));
+    let pairs = texts.iter().map(|(r, c)| (r.as_str(), c.as_str()));
+    let prompt_tokens = match hf {
+        Some(tok) => super::hf::chat_prompt_ids(tok, pairs)?,
+        None => tokenizer::chat_prompt_tokens(pairs),
+    };
+    let limits = Limits {
+        max_tokens: req.max_completion_tokens.or(req.max_tokens),
+        ignore_eos: req.ignore_eos,
+        stream: req.stream,
+        stream_options: req.stream_options.as_ref(),
+    };
+    check_lengths(prompt_tokens, limits, profile)
+}
+
+/// The request fields the length check and the stream need (chat and completions alike).
+pub struct Limits<'a> {
+    pub max_tokens: Option<i64>,
+    pub ignore_eos: Option<bool>,
+    pub stream: Option<bool>,
+    pub stream_options: Option<&'a StreamOptions>,
+}
+
+/// Check that prompt and output fit the context and the KV cache.
+pub fn check_lengths(
+    prompt_tokens: Vec<u64>,
+    req: Limits<'_>,
+    profile: &SimProfile,
+) -> Result<Prepared, String> {
     let prompt_len = prompt_tokens.len();
     let max_model_len = usize::try_from(profile.max_model_len).unwrap_or(usize::MAX);
-    let max_tokens = match req.max_completion_tokens.or(req.max_tokens) {
+    let max_tokens = match req.max_tokens {
         Some(n) if n < 1 => return Err(format!("max_tokens must be at least 1, got {n}.")),
         Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
         None => DEFAULT_MAX_TOKENS.min(max_model_len.saturating_sub(prompt_len).max(1)),
@@ -124,7 +160,7 @@ pub fn prepare(req: &ChatRequest, profile: &SimProfile) -> Result<Prepared, Stri
             profile.kv_blocks() * bs
         ));
     }
-    let options = req.stream_options.as_ref();
+    let options = req.stream_options;
     let include_usage = options.and_then(|o| o.include_usage).unwrap_or(false);
     Ok(Prepared {
         prompt_tokens,

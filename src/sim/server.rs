@@ -44,6 +44,17 @@ impl SimServer {
         served_model: &str,
         addr: SocketAddr,
     ) -> std::io::Result<SimServer> {
+        Self::start_with_tokenizer(framework, profile, served_model, addr, None).await
+    }
+
+    /// Like [`SimServer::start`], counting prompt tokens with `tokenizer` (the model's).
+    pub async fn start_with_tokenizer(
+        framework: Framework,
+        profile: SimProfile,
+        served_model: &str,
+        addr: SocketAddr,
+        tokenizer: Option<crate::tokens::TextTokenizer>,
+    ) -> std::io::Result<SimServer> {
         profile
             .validate()
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
@@ -73,6 +84,7 @@ impl SimServer {
             cancel: cancel.clone(),
             started_unix: http::unix_now(),
             failure: failure.clone(),
+            tokenizer,
         });
         let app = http::router(state);
         let stop = cancel.clone();

@@ -25,6 +25,8 @@ pub struct Wire {
     pub id: String,
     pub created: u64,
     pub model: String,
+    /// `/v1/completions`: `text_completion` chunks whose choices carry `text`, not `delta`.
+    pub completions: bool,
 }
 
 impl Wire {
@@ -39,6 +41,7 @@ impl Wire {
             id,
             created,
             model: model.to_string(),
+            completions: false,
         }
     }
 
@@ -64,10 +67,30 @@ impl Wire {
         json!({"role": role, "content": content, "reasoning_content": null, "tool_calls": null})
     }
 
-    fn chunk(&self, choices: Value, usage: Option<Value>) -> Value {
+    fn chunk(&self, mut choices: Value, usage: Option<Value>) -> Value {
+        if self.completions {
+            // `{"delta": {"content": t}}` → `{"text": t}` (an absent content is "").
+            if let Some(list) = choices.as_array_mut() {
+                for c in list.iter_mut() {
+                    if let Some(obj) = c.as_object_mut() {
+                        let text = obj
+                            .remove("delta")
+                            .and_then(|d| d.get("content").cloned())
+                            .filter(|t| !t.is_null())
+                            .unwrap_or_else(|| json!(""));
+                        obj.insert("text".into(), text);
+                    }
+                }
+            }
+        }
+        let object = if self.completions {
+            "text_completion"
+        } else {
+            "chat.completion.chunk"
+        };
         let mut v = json!({
             "id": self.id,
-            "object": "chat.completion.chunk",
+            "object": object,
             "created": self.created,
             "model": self.model,
             "choices": choices,

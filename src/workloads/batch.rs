@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use tokio::task::JoinSet;
 
 use super::engine::{self, Collector, HalfFailedBreaker, Position, RequestSender};
+use super::planned::PlannedRequest;
 use super::{Workload, WorkloadContext, WorkloadOutcome};
 use crate::runners::ChatMessage;
 
@@ -16,12 +17,20 @@ use crate::runners::ChatMessage;
 const MAX_FAILED_BATCHES: usize = 3;
 
 pub struct BatchWorkload {
-    requests: Vec<Arc<Vec<ChatMessage>>>,
+    requests: Vec<Arc<PlannedRequest>>,
     batch_size: usize,
 }
 
 impl BatchWorkload {
     pub fn new(requests: Vec<Vec<ChatMessage>>, batch_size: usize) -> Self {
+        Self::planned(
+            requests.into_iter().map(PlannedRequest::chat).collect(),
+            batch_size,
+        )
+    }
+
+    /// Prepared requests (any prompt kind, token-exact lengths).
+    pub fn planned(requests: Vec<PlannedRequest>, batch_size: usize) -> Self {
         Self {
             requests: requests.into_iter().map(Arc::new).collect(),
             batch_size: batch_size.max(1),
@@ -64,12 +73,16 @@ impl Workload for BatchWorkload {
             let mut set = JoinSet::new();
             for &index in batch {
                 let sender = sender.clone();
-                let messages = Arc::clone(&self.requests[index]);
+                let request = Arc::clone(&self.requests[index]);
                 set.spawn(async move {
-                    let (ok, _) = sender
-                        .send(&messages, Position::request(index), false, intended)
-                        .await;
-                    ok
+                    sender
+                        .send_planned(
+                            &request,
+                            Position::request(index),
+                            intended,
+                            Default::default(),
+                        )
+                        .await
                 });
             }
             let mut any_ok = false;

@@ -8,17 +8,26 @@ use async_trait::async_trait;
 use super::engine::{
     self, Breaker, Collector, HalfFailedBreaker, NoBreaker, Position, RequestSender,
 };
+use super::planned::PlannedRequest;
 use super::{Workload, WorkloadContext, WorkloadOutcome};
 use crate::runners::ChatMessage;
 
 pub struct ConcurrentWorkload {
-    requests: Vec<Arc<Vec<ChatMessage>>>,
+    requests: Vec<Arc<PlannedRequest>>,
     concurrency: usize,
     circuit_breaker: bool,
 }
 
 impl ConcurrentWorkload {
     pub fn new(requests: Vec<Vec<ChatMessage>>, concurrency: usize) -> Self {
+        Self::planned(
+            requests.into_iter().map(PlannedRequest::chat).collect(),
+            concurrency,
+        )
+    }
+
+    /// Prepared requests (any prompt kind, token-exact lengths).
+    pub fn planned(requests: Vec<PlannedRequest>, concurrency: usize) -> Self {
         Self {
             requests: requests.into_iter().map(Arc::new).collect(),
             concurrency: concurrency.max(1),
@@ -29,9 +38,13 @@ impl ConcurrentWorkload {
     /// The single workload: one request at a time, in order, no circuit breaker (as the
     /// original).
     pub fn sequential(requests: Vec<Vec<ChatMessage>>) -> Self {
+        Self::sequential_planned(requests.into_iter().map(PlannedRequest::chat).collect())
+    }
+
+    pub fn sequential_planned(requests: Vec<PlannedRequest>) -> Self {
         Self {
             circuit_breaker: false,
-            ..Self::new(requests, 1)
+            ..Self::planned(requests, 1)
         }
     }
 }
@@ -60,7 +73,7 @@ impl Workload for ConcurrentWorkload {
         // `duration_s`: keep the pool full until then (requests.count still caps).
         let until = ctx.timing.duration.map(|d| std::time::Instant::now() + d);
         // Collected first: a borrowing iterator held across an await is not `Send`.
-        let todo: Vec<(usize, Arc<Vec<ChatMessage>>)> = (0..self.requests.len())
+        let todo: Vec<(usize, Arc<PlannedRequest>)> = (0..self.requests.len())
             .filter(|i| !ctx.already_done.contains(i))
             .map(|i| (i, Arc::clone(&self.requests[i])))
             .collect();
@@ -75,11 +88,16 @@ impl Workload for ConcurrentWorkload {
             self.concurrency,
             &stop,
             until,
-            |(index, messages), intended| {
+            |(index, request), intended| {
                 let sender = sender.clone();
                 async move {
                     sender
-                        .send(&messages, Position::request(index), false, intended)
+                        .send_planned(
+                            &request,
+                            Position::request(index),
+                            intended,
+                            Default::default(),
+                        )
                         .await;
                 }
             },

@@ -15,7 +15,8 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{GenerationParams, Warmup};
 use crate::events::{Event, EventSink};
 use crate::metrics::request::{ErrorKind, Pacing, RequestError, RequestRecord, StreamTimings};
-use crate::runners::{ChatMessage, Runner};
+use crate::runners::{ChatMessage, ChatOutcome, Runner};
+use crate::workloads::planned::PlannedRequest;
 
 /// Where a request sits in the workload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,10 +89,56 @@ impl RequestSender {
         pacing: Pacing,
     ) -> (bool, Option<String>) {
         let send_delay_us = intended.elapsed().as_micros() as u64;
-        let outcome = self
+        let mut outcome = self
             .runner
             .chat(messages, &self.params, keep_reply, &self.stop)
             .await;
+        let reply = outcome.reply.take();
+        let ok = self.record(outcome, position, send_delay_us, pacing, None);
+        (ok, reply)
+    }
+
+    /// Send a prepared request (any prompt kind, its own output length) and record it with the
+    /// token lengths it asked for. Returns whether it succeeded.
+    pub async fn send_planned(
+        &self,
+        request: &PlannedRequest,
+        position: Position,
+        intended: Instant,
+        pacing: Pacing,
+    ) -> bool {
+        let send_delay_us = intended.elapsed().as_micros() as u64;
+        let params;
+        let params = match request.max_tokens {
+            Some(max_tokens) => {
+                params = GenerationParams {
+                    max_tokens,
+                    ..(*self.params).clone()
+                };
+                &params
+            }
+            None => &*self.params,
+        };
+        let outcome = self
+            .runner
+            .send(
+                &request.prompt,
+                params,
+                request.max_tokens.is_some(),
+                &self.stop,
+            )
+            .await;
+        self.record(outcome, position, send_delay_us, pacing, Some(request))
+    }
+
+    fn record(
+        &self,
+        outcome: ChatOutcome,
+        position: Position,
+        send_delay_us: u64,
+        pacing: Pacing,
+        request: Option<&PlannedRequest>,
+    ) -> bool {
         let record = RequestRecord {
             request_index: position.request_index,
             conversation_index: position.conversation_index,
@@ -105,10 +152,12 @@ impl RequestSender {
             completion_tokens: outcome.completion_tokens,
             token_count_source: outcome.token_count_source,
             error: outcome.error,
+            requested_input_tokens: request.and_then(|r| r.requested_input_tokens),
+            requested_output_tokens: request.and_then(|r| r.requested_output_tokens),
         };
         let ok = record.is_success();
         self.tx.send(record);
-        (ok, outcome.reply)
+        ok
     }
 
     /// Record a multi-turn request that was never sent because an earlier turn failed.
@@ -136,6 +185,8 @@ fn skipped(position: Position) -> RequestRecord {
             kind: ErrorKind::Skipped,
             message: "skipped: previous turn failed".to_string(),
         }),
+        requested_input_tokens: None,
+        requested_output_tokens: None,
     }
 }
 

@@ -8,10 +8,13 @@ pub mod concurrent;
 mod engine;
 pub mod multi_turn;
 pub mod pacer;
+pub mod planned;
 pub mod prompts;
 pub mod rate;
 pub mod schedule;
 pub mod single;
+pub mod token_exact;
+pub mod trace;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -24,6 +27,7 @@ use crate::events::EventSink;
 use crate::metrics::request::RequestRecord;
 use crate::runners::{ChatMessage, Runner};
 
+pub use planned::PlannedRequest;
 pub use prompts::{PromptError, PromptSet};
 
 /// Called with every record as it completes (e.g. the journal); runs in the collector task.
@@ -105,6 +109,40 @@ pub fn create_workload(
             *concurrency,
         )),
         WorkloadKind::Rate { rate } => Box::new(rate::RateWorkload::new(messages()?, *rate)),
+        WorkloadKind::Trace => {
+            return Err(WorkloadError::Invalid(
+                "workload type 'trace' replays a trace (workload.trace), not a prompt file".into(),
+            ))
+        }
+    })
+}
+
+/// Factory for prepared requests (token-exact workloads). `offsets` (trace replay) are the
+/// send times from the start of the run, one per request.
+pub fn create_planned_workload(
+    kind: &WorkloadKind,
+    requests: Vec<PlannedRequest>,
+    offsets: Option<Vec<std::time::Duration>>,
+) -> Result<Box<dyn Workload>, WorkloadError> {
+    Ok(match (kind, offsets) {
+        (WorkloadKind::Trace, Some(offsets)) => {
+            Box::new(trace::TraceWorkload::new(requests.into_iter().zip(offsets).collect()))
+        }
+        (WorkloadKind::Single, _) => {
+            Box::new(concurrent::ConcurrentWorkload::sequential_planned(requests))
+        }
+        (WorkloadKind::Batch { batch_size }, _) => {
+            Box::new(batch::BatchWorkload::planned(requests, *batch_size))
+        }
+        (WorkloadKind::Concurrent { concurrency }, _) => Box::new(
+            concurrent::ConcurrentWorkload::planned(requests, *concurrency),
+        ),
+        (kind, _) => {
+            return Err(WorkloadError::Invalid(format!(
+                "workload type '{}' cannot send token-exact requests (use single, batch,                  concurrent or trace)",
+                kind.name()
+            )))
+        }
     })
 }
 

@@ -102,6 +102,8 @@ fn parallelism_per_iteration(exp: &Experiment) -> Vec<usize> {
         WorkloadKind::MultiTurn { concurrency, .. } => *concurrency,
         // Open loop: in flight depends on the server; the cap bounds it.
         WorkloadKind::Rate { rate } => rate.max_concurrency.unwrap_or(32),
+        // Open loop: as many as the trace has in flight; one pass for the estimate.
+        WorkloadKind::Trace => 1,
     };
     let Some(sweep) = &exp.workload.sweep else {
         return vec![base.max(1)];
