@@ -27,18 +27,40 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
     )?;
     let iterations = config::sweep::iterations(&experiment);
     let today = chrono::Local::now().date_naive();
-
-    let mut stdout = std::io::stdout().lock();
     if args.dry_run {
-        output::plan::render_plan(&experiment, &iterations, &prices, today, &mut stdout)?;
-        if let Some(est) = providers::runpod::cost::estimate(&experiment, &prices) {
-            writeln!(stdout, "{}", super::runpod::describe_estimate(&est))?;
-        }
-        writeln!(stdout, "Dry run: nothing was provisioned.")?;
-        return Ok(super::exit::SUCCESS);
+        return dry_run(&experiment, &iterations, &prices, today);
     }
-    drop(stdout);
+    let plan = plan(args, experiment, iterations)?;
+    let provider = match &args.server_url {
+        Some(_) => None,
+        None => Some(provider_for(&plan, &prices, &app, &app_dir, args, today)?),
+    };
+    let result = execute(plan, provider, globals).await?;
+    report(result, globals)
+}
 
+/// `--dry-run`: the plan and the cost estimate; nothing is provisioned.
+fn dry_run(
+    experiment: &config::Experiment,
+    iterations: &[config::Iteration],
+    prices: &PriceTable,
+    today: chrono::NaiveDate,
+) -> Result<u8, CliError> {
+    let mut stdout = std::io::stdout().lock();
+    output::plan::render_plan(experiment, iterations, prices, today, &mut stdout)?;
+    if let Some(est) = providers::runpod::cost::estimate(experiment, prices) {
+        writeln!(stdout, "{}", super::runpod::describe_estimate(&est))?;
+    }
+    writeln!(stdout, "Dry run: nothing was provisioned.")?;
+    Ok(super::exit::SUCCESS)
+}
+
+/// The engine's plan from the validated experiment and the command line.
+fn plan(
+    args: &RunArgs,
+    experiment: config::Experiment,
+    iterations: Vec<config::Iteration>,
+) -> Result<RunPlan, CliError> {
     let output_dir: PathBuf = args
         .output_dir
         .clone()
@@ -47,23 +69,25 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
         Some(run_id) => Some(load_journal(run_id, &output_dir, &experiment)?),
         None => None,
     };
-    let health_timeout = health_timeout(&experiment, args.server_url.as_deref());
-    let plan = RunPlan {
+    Ok(RunPlan {
+        health_timeout: health_timeout(&experiment, args.server_url.as_deref()),
         experiment,
         iterations,
         server_url: args.server_url.clone(),
         run_name: args.name.clone(),
         keep_server: args.keep_server,
         output_dir,
-        health_timeout,
         resume,
         resume_args: resume_args(args),
-    };
-    let provider = match &args.server_url {
-        Some(_) => None,
-        None => Some(provider_for(&plan, &prices, &app, &app_dir, args, today)?),
-    };
+    })
+}
 
+/// Start the engine with Ctrl-C wired to it and its events rendered on stderr; wait for it.
+async fn execute(
+    plan: RunPlan,
+    provider: Option<Box<dyn Provider>>,
+    globals: &Globals,
+) -> Result<Result<engine::RunOutcome, engine::FailedRun>, CliError> {
     let streams = SignalStreams::install()?;
     let handle = engine::start(plan, provider, CancellationToken::new());
     let signal_task = tokio::spawn(watch_signals(
@@ -83,7 +107,14 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
     signal_task.abort();
     // The run has ended and dropped its sink: the renderer drains and ends.
     let _ = renderer.await;
+    Ok(result)
+}
 
+/// Summaries on stdout, a teardown failure on stderr, and the exit code.
+fn report(
+    result: Result<engine::RunOutcome, engine::FailedRun>,
+    globals: &Globals,
+) -> Result<u8, CliError> {
     let (outcome, error) = match result {
         Ok(outcome) => (outcome, None),
         Err(failed) => (failed.outcome, Some(failed.error)),
