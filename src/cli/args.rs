@@ -25,12 +25,8 @@ pub struct Cli {
     pub command: Command,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ColorChoice {
-    Auto,
-    Always,
-    Never,
-}
+/// Lives with the renderers that follow it.
+pub use crate::output::style::ColorChoice;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -253,4 +249,17 @@ pub struct SimulateArgs {
     /// Fraction of streams cut mid-way.
     #[arg(long)]
     pub disconnect_rate: Option<f64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// clap's own consistency checks over the whole tree (conflicts, defaults, ids).
+    #[test]
+    fn command_tree_is_consistent() {
+        Cli::command().debug_assert();
+    }
 }

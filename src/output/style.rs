@@ -3,7 +3,13 @@
 
 use comfy_table::{presets, Cell, Color, Table};
 
-use crate::cli::args::ColorChoice;
+/// When to colour output (`--color`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Style {
