@@ -453,7 +453,7 @@ fn context_length_error(sb: &Sandbox, e: &Env, url: &str) {
     eprintln!("{all}");
     assert_eq!(code, Some(0), "{all}");
     assert_eq!(
-        all.matches("maximum context length of 1024 tokens").count(),
+        all.matches("context length (1024 tokens)").count(),
         1,
         "one message for the three failures: {all}"
     );
@@ -467,7 +467,8 @@ fn context_length_error(sb: &Sandbox, e: &Env, url: &str) {
     assert_eq!(q["error_kind"], "http", "{q}");
     let message = q["error"].as_str().unwrap_or_default();
     assert!(
-        message.starts_with("HTTP 400 BadRequestError: Requested token count"),
+        message.starts_with("HTTP 400 BadRequestError: The input (")
+            && message.contains("is longer than the model's context length (1024 tokens)"),
         "{message}"
     );
 }

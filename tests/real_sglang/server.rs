@@ -78,6 +78,8 @@ pub struct ManualServer {
     pub port: u16,
     log: PathBuf,
     tmp: PathBuf,
+    /// `/dev/shm/sglang_*` files its processes held open (SGLang never removes them).
+    shm: Vec<PathBuf>,
 }
 
 impl ManualServer {
@@ -111,6 +113,7 @@ impl ManualServer {
             port,
             log,
             tmp,
+            shm: Vec::new(),
         };
         // Generous: a loaded 2-core machine has needed 6 min (1 min when quiet).
         server.wait_healthy(Duration::from_secs(900));
@@ -130,6 +133,7 @@ impl ManualServer {
                 panic!("sglang exited ({status}) while starting:\n{log}");
             }
             if http_get(self.port, "/health").is_some_and(|(code, _)| code == 200) {
+                self.shm = shm_open_in_group(self.child.id() as i32);
                 eprintln!(
                     "  manual SGLang healthy after {:.0} s",
                     start.elapsed().as_secs_f64()
@@ -163,6 +167,9 @@ impl Drop for ManualServer {
         }
         unsafe { libc::killpg(pgid, libc::SIGKILL) };
         let _ = self.child.wait();
+        for f in &self.shm {
+            let _ = std::fs::remove_file(f);
+        }
         remove_scratch(&self.tmp);
     }
 }
@@ -268,4 +275,36 @@ pub fn leftovers(mark: &str) -> Vec<String> {
         }
     }
     found
+}
+
+/// `/dev/shm/sglang_*` files held open by processes of group `pgid` (their names carry a random
+/// id, so the open file descriptors are what ties them to a server).
+fn shm_open_in_group(pgid: i32) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        let group = stat
+            .rfind(')')
+            .and_then(|i| stat[i + 1..].split_whitespace().nth(2))
+            .and_then(|g| g.parse::<i32>().ok());
+        if group != Some(pgid) {
+            continue;
+        }
+        for fd in std::fs::read_dir(entry.path().join("fd"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if let Ok(target) = std::fs::read_link(fd.path()) {
+                let name = target.file_name().map(|n| n.to_string_lossy().into_owned());
+                if target.starts_with("/dev/shm")
+                    && name.is_some_and(|n| n.starts_with("sglang_"))
+                    && !out.contains(&target)
+                {
+                    out.push(target);
+                }
+            }
+        }
+    }
+    out
 }
