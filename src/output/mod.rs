@@ -8,3 +8,7 @@ pub mod progress;
 pub mod results;
 pub mod style;
 pub mod summary;
+// ---- the live dashboard and the HTML report share one page ----
+pub mod dashboard;
+pub mod page;
+pub mod report;
