@@ -180,6 +180,7 @@ impl Renderer {
                     self.line(&msg);
                 }
             }
+            Event::ServerSample(_) => {}
             Event::ResultSaved { path, samples } => {
                 let scraped = samples
                     .map(|n| format!(" ({n} server-metrics samples)"))

@@ -337,6 +337,17 @@ impl Translator {
                     }}),
                 ]
             }
+            Event::ServerSample(s) => vec![
+                json!({"type": "gpu_sample", "run_id": self.run_id, "data": {
+                    "timestamp": s.timestamp,
+                    "kv_cache_usage": s.kv_cache_usage,
+                    "active_requests": s.active_requests,
+                    "queued_requests": s.queued_requests,
+                    "generation_throughput": s.generation_throughput,
+                    "prefix_cache_hit_rate": s.prefix_cache_hit_rate,
+                    "iteration": self.iteration,
+                }}),
+            ],
             Event::BenchmarkFinished => vec![log_msg("info", "benchmark finished")],
             Event::ResultSaved { path, samples } => {
                 let id = path

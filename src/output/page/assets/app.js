@@ -49,7 +49,7 @@ function rolling(ends, tokens, upTo) {
   const idx = ends.map((_, i) => i).filter((i) => ends[i] != null).sort((a, b) => ends[a] - ends[b]);
   const span = Math.max(upTo || 0, idx.length ? ends[idx[idx.length - 1]] : 0);
   if (!idx.length || span <= 0) return { x: [], y: [] };
-  const win = Math.max(1, span / 30), step = Math.max(0.25, span / 200);
+  const win = Math.max(0.05, span / 20), step = span / 150;
   const x = [], y = [];
   let lo = 0, hi = 0, sum = 0;
   for (let t = step; t <= span + step / 2; t += step) {
@@ -99,7 +99,7 @@ function runCharts(parent) {
     const pick = (arr, ids) => ids.map((i) => arr[i]);
     const srvMax = m.srv.t.length ? m.srv.t[m.srv.t.length - 1] : 0;
     const reqMax = m.end.reduce((a, v) => (v > a ? v : a), 0);
-    const x = { xMin: 0, xMax: Math.max(srvMax, reqMax, 1), xLabel: "s", vlines: m.vlines };
+    const x = { xMin: 0, xMax: Math.max(srvMax, reqMax) || 1, xLabel: "s", vlines: m.vlines };
     Charts.line(boxes.lat, Object.assign({ title: "TTFT and E2E per request", yLabel: "ms", series: [
       { name: "E2E", x: pick(m.end, good), y: pick(m.e2e, good), mode: "points", color: "#5aa9ff" },
       { name: "TTFT", x: pick(m.end, good), y: pick(m.ttft, good), mode: "points", color: "#f5b84a" },
@@ -110,7 +110,7 @@ function runCharts(parent) {
       { name: "client (completed requests)", x: tps.x, y: tps.y, color: "#3ecf8e" },
       { name: "server generation", x: m.srv.t, y: m.srv.gen, color: "#c08cff" },
     ] }, x));
-    const noServer = "no server metrics (scrape off or not yet)";
+    const noServer = "no data from the server for this metric (yet)";
     Charts.line(boxes.kv, Object.assign({ title: "KV-cache usage", yLabel: "%", empty: noServer,
       series: [{ name: "KV cache", x: m.srv.t, y: m.srv.kv, color: "#59d5e0" }] }, x));
     Charts.line(boxes.rq, Object.assign({ title: "Running and queued requests", yLabel: "requests", empty: noServer, series: [
@@ -211,7 +211,8 @@ function knee(points) {
 
 function sweepView(parent, views) {
   const vs = views.slice().sort((a, b) => (a.metadata.sweep || {}).index - (b.metadata.sweep || {}).index);
-  parent.append(h("h2", {}, `Sweep: ${vs[0] ? vs[0].metadata.experiment_name : ""} (${vs.length} values)`));
+  const base = vs[0] ? vs[0].metadata.experiment_name.replace(/-[a-z]+\d+$/, "") : "";
+  parent.append(h("h2", {}, `Sweep: ${base} (${vs.length} values)`));
   const pts = (get) => vs.map((v) => ({ x: v.summary.tokens_per_second, y: get(v.summary) }));
   const p50 = pts((s) => s.e2e_latency && s.e2e_latency.p50), p99 = pts((s) => s.e2e_latency && s.e2e_latency.p99);
   const k = knee(p50);
@@ -242,7 +243,7 @@ function sweepView(parent, views) {
   return draw;
 }
 
-// Results of one sweep: consecutive files with sweep metadata, same experiment and size.
+// Results of one sweep: consecutive files whose sweep indices follow 1, 2, … of one total.
 function sweepGroups(list) {
   const groups = [];
   let cur = null;
@@ -250,7 +251,8 @@ function sweepGroups(list) {
     const s = r.metadata && r.metadata.sweep;
     if (!s) { cur = null; continue; }
     const prev = cur && cur[cur.length - 1];
-    if (!prev || prev.metadata.experiment_name !== r.metadata.experiment_name || prev.metadata.sweep.total !== s.total || s.index <= prev.metadata.sweep.index) {
+    // Iteration names carry the swept value (`name-c4`), so the chain of indices decides.
+    if (!prev || prev.metadata.sweep.total !== s.total || s.index !== prev.metadata.sweep.index + 1) {
       cur = []; groups.push(cur);
     }
     cur.push(r);

@@ -29,6 +29,12 @@ const Charts = (() => {
     return out;
   }
 
+  // Rendered width when the element is on screen, an estimate otherwise.
+  function textWidth(node, str, perChar) {
+    try { const w = node.getComputedTextLength(); if (w > 0) return w; } catch (e) { /* detached */ }
+    return str.length * (perChar || 6.2);
+  }
+
   function fmt(v) {
     const a = Math.abs(v);
     if (a >= 1e6) return (v / 1e6).toFixed(1) + "M";
@@ -62,10 +68,19 @@ const Charts = (() => {
     const w = Math.max(260, container.clientWidth || 480);
     const h = opts.height || 230;
     const m = { l: 52, r: 14, t: 34, b: 34 };
-    const series = (opts.series || []).filter((s) => s.x && s.x.length);
+    const series = (opts.series || []).filter((s) => s.x && s.x.length && s.y.some((v) => v != null));
     container.innerHTML = "";
     const svg = el("svg", { width: w, height: h, viewBox: `0 0 ${w} ${h}`, role: "img" }, container);
-    text(svg, 8, 16, opts.title || "", { class: "title" });
+    const titleW = textWidth(text(svg, 8, 16, opts.title || "", { class: "title" }), opts.title || "", 7.5);
+    // Legend entries, measured first: they go beside the title, or on a row of their own.
+    const named = series.filter((s) => s.name);
+    const entries = named.map((s) => {
+      const t = text(svg, 0, 0, s.name, { "text-anchor": "end" });
+      return { s, t, w: textWidth(t, s.name) + 14 };
+    });
+    const legendW = entries.reduce((a, e) => a + e.w + 10, 0);
+    const legendY = legendW > w - titleW - 40 ? 32 : 16;
+    if (legendY > 16) m.t += 16;
     if (!series.length) {
       text(svg, w / 2, h / 2, opts.empty || "no data yet", { "text-anchor": "middle" });
       svg.setAttribute("data-points", "0");
@@ -123,18 +138,19 @@ const Charts = (() => {
       el("circle", { cx: sx(mk.x), cy: sy(mk.y), r: 7, fill: "none", stroke: mk.color || "#ff6b6b", "stroke-width": 2 }, svg);
       if (mk.label) text(svg, sx(mk.x) + 9, sy(mk.y) - 8, mk.label, { fill: mk.color || "#ff6b6b", style: "fill:" + (mk.color || "#ff6b6b") });
     }
-    for (const lb of opts.labels || []) text(svg, sx(lb.x) + 5, sy(lb.y) + 13, lb.text, {});
-    // Legend, right-aligned in the title row.
+    for (const lb of opts.labels || []) {
+      const right = sx(lb.x) > m.l + pw * 0.8;
+      text(svg, sx(lb.x) + (right ? -5 : 5), sy(lb.y) + 14, lb.text, { "text-anchor": right ? "end" : "start" });
+    }
+    // Legend, right-aligned.
     let lx = w - m.r;
-    const named = series.filter((s) => s.name);
-    for (let k = named.length - 1; k >= 0; k--) {
-      const s = named[k];
+    for (let k = entries.length - 1; k >= 0; k--) {
+      const { s, t, w: tw } = entries[k];
       const color = s.color || PALETTE[series.indexOf(s) % PALETTE.length];
-      const t = text(svg, lx, 16, s.name, { "text-anchor": "end" });
-      const tw = (s.name.length * 6.2) + 14;
-      el("rect", { x: lx - tw + 1, y: 8, width: 9, height: 9, rx: 2, fill: color }, svg);
+      t.setAttribute("x", lx);
+      t.setAttribute("y", legendY);
+      el("rect", { x: lx - tw + 1, y: legendY - 8, width: 9, height: 9, rx: 2, fill: color }, svg);
       lx -= tw + 10;
-      void t;
     }
     svg.setAttribute("data-points", String(drawn));
     return svg;
@@ -186,8 +202,7 @@ const Charts = (() => {
       const s = series[k];
       if (!s.name) continue;
       const label = s.name.length > 34 ? s.name.slice(0, 33) + "…" : s.name;
-      text(svg, lx, h - 6, label, { "text-anchor": "end" });
-      const tw = label.length * 6.2 + 14;
+      const tw = textWidth(text(svg, lx, h - 6, label, { "text-anchor": "end" }), label) + 14;
       el("rect", { x: lx - tw + 1, y: h - 15, width: 9, height: 9, rx: 2, fill: s.color || PALETTE[k % PALETTE.length] }, svg);
       lx -= tw + 10;
     }

@@ -157,6 +157,7 @@ const live = {
   },
 };
 window.__chartDelays = [];
+window.__wsDelays = [];
 
 // ---------- the socket ----------
 let socket = null, backoff = 500;
@@ -164,7 +165,14 @@ function connect() {
   const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws" + (TOKEN ? "?token=" + TOKEN : "");
   socket = new WebSocket(url);
   socket.onopen = () => { backoff = 500; $("conn").className = "conn up"; $("conn").textContent = "live"; };
-  socket.onmessage = (e) => { try { live.onMessage(JSON.parse(e.data)); } catch (err) { window.__errors.push("message: " + err); } };
+  socket.onmessage = (e) => {
+    try {
+      const msg = JSON.parse(e.data);
+      // Transport part of the delay: server stamp → message in the page.
+      if (msg.type === "request_complete" && msg.data.sent_ms && !live.replaying) window.__wsDelays.push(Date.now() - msg.data.sent_ms);
+      live.onMessage(msg);
+    } catch (err) { window.__errors.push("message: " + err); }
+  };
   socket.onclose = () => {
     $("conn").className = "conn down";
     $("conn").textContent = "reconnecting…";
@@ -242,6 +250,7 @@ if (LIVE) {
   loadResults();
 } else {
   $("mode-label").textContent = "report";
+  $("conn").style.display = "none";
   app.runView = BOOT.runs[0] || null;
   const groups = sweepGroups(BOOT.runs);
   if (groups.length) app.sweep = groups[0];
