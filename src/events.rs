@@ -35,9 +35,6 @@ pub enum Event {
     },
     /// The benchmark phase ended (all requests done, or stopped early).
     BenchmarkFinished,
-    /// One server-metrics sample (the scraper's latest, at most a few per second), for live
-    /// displays such as the dashboard; the terminal renderer ignores it.
-    ServerSample(crate::metrics::result::ServerSample),
     /// A result file was written (`samples`: server-metrics samples it holds, if scraped).
     ResultSaved {
         path: PathBuf,
@@ -74,26 +71,4 @@ impl EventSink {
     pub fn warn(&self, msg: impl Into<String>) {
         self.send(Event::Warn(msg.into()));
     }
-}
-
-/// Forwards the scraper's latest sample as [`Event::ServerSample`], at most one per `every`,
-/// until the scraper stops (its status channel closes).
-pub fn forward_server_samples(
-    mut status: tokio::sync::watch::Receiver<crate::metrics::scrape::ScrapeStatus>,
-    events: EventSink,
-    every: Duration,
-) {
-    tokio::spawn(async move {
-        let mut last: Option<tokio::time::Instant> = None;
-        while status.changed().await.is_ok() {
-            if last.is_some_and(|t| t.elapsed() < every) {
-                continue;
-            }
-            let latest = status.borrow_and_update().latest.clone();
-            if let Some(sample) = latest {
-                last = Some(tokio::time::Instant::now());
-                events.send(Event::ServerSample(sample));
-            }
-        }
-    });
 }

@@ -359,14 +359,6 @@ async fn run_iteration(
             scrape_cancel.clone(),
         )
     });
-    // Live displays (the dashboard) get the samples as they come.
-    if let Some(s) = &scraper {
-        crate::events::forward_server_samples(
-            s.status(),
-            events.clone(),
-            Duration::from_millis(250),
-        );
-    }
 
     if !earlier.is_empty() {
         events.info(format!(

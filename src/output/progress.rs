@@ -180,7 +180,6 @@ impl Renderer {
                     self.line(&msg);
                 }
             }
-            Event::ServerSample(_) => {}
             Event::ResultSaved { path, samples } => {
                 let scraped = samples
                     .map(|n| format!(" ({n} server-metrics samples)"))
