@@ -100,19 +100,7 @@ pub fn config_path(dir: &Path) -> PathBuf {
     dir.join("config.yaml")
 }
 
-/// `"sk-abcdef123456"` → `"sk-a…3456"`; short or empty keys are fully hidden.
-pub fn redact(secret: &str) -> String {
-    let chars: Vec<char> = secret.chars().collect();
-    match chars.len() {
-        0 => "(not set)".to_string(),
-        n if n < 12 => "****".to_string(),
-        n => format!(
-            "{}…{}",
-            chars[..4].iter().collect::<String>(),
-            chars[n - 4..].iter().collect::<String>()
-        ),
-    }
-}
+pub use crate::redact::key as redact;
 
 impl AppConfig {
     /// Load from `dir`; a missing file is the default config.

@@ -11,11 +11,11 @@ use llm_inf_bench::metrics::aggregate::{definitions, summarize, to_result};
 use llm_inf_bench::metrics::request::{
     ErrorKind, RequestError, RequestRecord, StreamTimings, TokenCountSource,
 };
-use llm_inf_bench::metrics::result::{
+use llm_inf_bench::output::style::Style;
+use llm_inf_bench::results::result::{
     Metadata, RequestResult, RunResult, RunStatus, SCHEMA_VERSION,
 };
-use llm_inf_bench::metrics::storage::{self, load_result, new_run_id, write_result};
-use llm_inf_bench::output::style::Style;
+use llm_inf_bench::results::storage::{self, load_result, new_run_id, write_result};
 use serde_json::Value;
 
 const FILES: [&str; 4] = [
@@ -89,7 +89,7 @@ fn python_files_load_with_their_numbers() {
 
 #[test]
 fn python_summaries_are_what_our_percentiles_give_on_their_rows() {
-    use llm_inf_bench::metrics::result::Stats;
+    use llm_inf_bench::results::result::Stats;
     for id in FILES {
         let r = python(id);
         let ok: Vec<&RequestResult> = r.requests.iter().filter(|q| q.error.is_none()).collect();

@@ -9,8 +9,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use llm_inf_bench::metrics::scrape::{spawn_scraper, spawn_scraper_with, ScrapeOptions};
 use llm_inf_bench::metrics::server_metrics::{summarize, MetricsDialect};
+use llm_inf_bench::runners::scrape::{spawn_scraper, spawn_scraper_with, ScrapeOptions};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 

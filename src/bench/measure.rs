@@ -17,7 +17,7 @@ use crate::events::EventSink;
 use crate::metrics::aggregate;
 use crate::metrics::client_health::{self, ResourceUsage};
 use crate::metrics::request::RequestRecord;
-use crate::metrics::result::Stats;
+use crate::results::result::Stats;
 use crate::runners::{create_runner, ChatMessage, Runner, RunnerTimeouts};
 use crate::workloads::concurrent::ConcurrentWorkload;
 use crate::workloads::{Workload, WorkloadContext};

@@ -46,8 +46,8 @@ pub async fn run(args: &BenchArgs, out: &mut dyn Write) -> Result<u8, CliError> 
 }
 
 fn p(
-    s: &Option<crate::metrics::result::Stats>,
-    f: fn(&crate::metrics::result::Stats) -> f64,
+    s: &Option<crate::results::result::Stats>,
+    f: fn(&crate::results::result::Stats) -> f64,
 ) -> f64 {
     s.as_ref().map(f).unwrap_or(f64::NAN)
 }

@@ -33,13 +33,13 @@ pub enum CliError {
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
-    Run(#[from] crate::orchestrator::RunError),
+    Run(#[from] crate::run::RunError),
     #[error(transparent)]
     Report(#[from] results::ReportError),
     #[error(transparent)]
     Runpod(#[from] crate::providers::ProviderError),
     #[error(transparent)]
-    Journal(#[from] crate::metrics::journal::JournalError),
+    Journal(#[from] crate::results::journal::JournalError),
     #[error("cannot write output: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -47,7 +47,7 @@ pub enum CliError {
 impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::Run(crate::orchestrator::RunError::Interrupted) => exit::INTERRUPTED,
+            CliError::Run(crate::run::RunError::Interrupted) => exit::INTERRUPTED,
             _ => exit::FAILURE,
         }
     }

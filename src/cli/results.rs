@@ -6,11 +6,11 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::cli::args::{CompareArgs, ExportArgs, ExportFormat, ListArgs, ShowArgs};
-use crate::metrics::result::RunResult;
-use crate::metrics::storage::{self, StorageError};
 use crate::output::export::{self, ExportError};
 use crate::output::style::Style;
 use crate::output::{compare as compare_out, results as results_out};
+use crate::results::result::RunResult;
+use crate::results::storage::{self, StorageError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -46,7 +46,7 @@ pub fn list(
     let dir = dir(&args.dir, default_dir);
     let entries = storage::list_results(dir)?;
     results_out::render_list(&entries, dir, style, out)?;
-    results_out::render_interrupted(&crate::metrics::journal::list(dir), style, out)?;
+    results_out::render_interrupted(&crate::results::journal::list(dir), style, out)?;
     Ok(())
 }
 

@@ -10,10 +10,9 @@ use super::args::RunArgs;
 use super::{CliError, Globals};
 use crate::app_config::{self, AppConfig};
 use crate::config::{self, ProviderKind};
-use crate::events::EventSink;
-use crate::orchestrator::{self, RunPlan, Signals};
 use crate::output::{self, progress};
 use crate::providers::{self, runpod::pricing::PriceTable, Provider};
+use crate::run::{self as engine, RunPlan};
 
 pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
     let app_dir = app_config::app_dir()?;
@@ -74,7 +73,7 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
                 // The server's output goes beside the results, named like the run.
                 let log = plan
                     .output_dir
-                    .join(format!("{}-server.log", orchestrator::base_run_id(&plan)));
+                    .join(format!("{}-server.log", plan.base_run_id()));
                 Some(Box::new(providers::local::LocalProvider::new(
                     log,
                     args.keep_server,
@@ -82,20 +81,24 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
             }
         };
 
-    let signals = Signals::default();
-    let signal_task = tokio::spawn(watch_signals(SignalStreams::install()?, signals.clone()));
-    let (events, rx) = EventSink::channel();
+    let streams = SignalStreams::install()?;
+    let handle = engine::start(plan, provider, CancellationToken::new());
+    let signal_task = tokio::spawn(watch_signals(
+        streams,
+        handle.control.cancel_token(),
+        handle.control.stop_waiting_token(),
+    ));
     let renderer = progress::spawn_renderer(
-        rx,
+        handle.events,
         progress::ProgressOptions {
             tty: std::io::stderr().is_terminal() && !globals.quiet,
             quiet: globals.quiet,
             color: globals.style.color,
         },
     );
-    let result = orchestrator::run(plan, provider, events, signals).await;
+    let result = handle.control.join().await;
     signal_task.abort();
-    // The sink was moved into the run; once it is dropped the renderer drains and ends.
+    // The run has ended and dropped its sink: the renderer drains and ends.
     let _ = renderer.await;
 
     let (outcome, error) = match result {
@@ -124,7 +127,7 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
     match error {
         None if outcome.teardown_error.is_some() => Ok(super::exit::FAILURE),
         None => Ok(super::exit::SUCCESS),
-        Some(orchestrator::RunError::Interrupted) => {
+        Some(engine::RunError::Interrupted) => {
             eprintln!(
                 "Interrupted: {} result file(s) saved with every completed request.",
                 outcome.saved.len()
@@ -146,7 +149,7 @@ fn resume_args(args: &RunArgs) -> Vec<String> {
         out.extend(["--name".to_string(), name.clone()]);
     }
     if let Some(url) = &args.server_url {
-        out.extend(["--server-url".to_string(), orchestrator::redact_url(url)]);
+        out.extend(["--server-url".to_string(), crate::redact::url(url)]);
     }
     if args.confirm {
         out.push("--confirm".into());
@@ -166,7 +169,7 @@ fn health_timeout(
         .ok()
         .and_then(|v| v.parse::<f64>().ok())
         .and_then(|s| std::time::Duration::try_from_secs_f64(s).ok())
-        .unwrap_or_else(|| orchestrator::health_timeout_for(experiment, server_url))
+        .unwrap_or_else(|| engine::health_timeout_for(experiment, server_url))
 }
 
 /// The journal of `run_id`, checked against the config being run now.
@@ -174,27 +177,11 @@ fn load_journal(
     run_id: &str,
     output_dir: &std::path::Path,
     experiment: &config::Experiment,
-) -> Result<crate::metrics::journal::JournalState, CliError> {
-    use crate::metrics::journal::{self, JournalError};
-    let path = journal::journal_path(output_dir, run_id);
-    if !path.exists() {
-        return Err(CliError::Journal(JournalError::NotFound {
-            run_id: run_id.to_string(),
-            dir: output_dir.to_path_buf(),
-        }));
-    }
-    let state = journal::read(&path)?;
-    let now = serde_json::to_value(&experiment.resolved)
-        .map(|v| journal::config_hash(&v))
-        .unwrap_or_default();
-    if now != state.config_hash {
-        return Err(CliError::Journal(JournalError::ConfigChanged {
-            run_id: run_id.to_string(),
-            then: state.config_hash.clone(),
-            now,
-        }));
-    }
-    Ok(state)
+) -> Result<crate::results::journal::JournalState, CliError> {
+    let now = serde_json::to_value(&experiment.resolved).unwrap_or_default();
+    Ok(crate::results::run_journal::load_for_resume(
+        run_id, output_dir, &now,
+    )?)
 }
 
 /// SIGINT and SIGTERM listeners, installed before anything is provisioned so no signal can
@@ -237,13 +224,17 @@ impl SignalStreams {
 }
 
 /// First Ctrl-C / SIGTERM: graceful stop. Second: stop waiting (teardown still runs).
-async fn watch_signals(mut streams: SignalStreams, signals: Signals) {
+async fn watch_signals(
+    mut streams: SignalStreams,
+    graceful: CancellationToken,
+    hard: CancellationToken,
+) {
     streams.next().await;
     eprintln!("\nStopping: cancelling requests, saving partial results, tearing down (press Ctrl-C again to skip waiting)...");
-    signals.graceful.cancel();
+    graceful.cancel();
     streams.next().await;
     eprintln!("\nStopping now; teardown still runs.");
-    signals.hard.cancel();
+    hard.cancel();
 }
 
 /// A token cancelled on the first Ctrl-C / SIGTERM (for `simulate`).

@@ -21,7 +21,7 @@ pub fn load_bytes(file: &Path, data: &[u8]) -> Result<usize, ConfigError> {
         "a config has at least one iteration"
     );
     let resolved = serde_json::to_value(&exp.resolved).expect("a resolved config serializes");
-    let _ = crate::metrics::journal::config_hash(&resolved);
+    let _ = crate::results::journal::config_hash(&resolved);
     let today = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default();
     let mut plan = Vec::new();
     crate::output::plan::render_plan(&exp, &iterations, &prices, today, &mut plan)

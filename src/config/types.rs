@@ -149,6 +149,16 @@ impl WorkloadKind {
             WorkloadKind::MultiTurn { .. } => "multi_turn",
         }
     }
+
+    /// The most requests this workload has in flight at once.
+    pub fn max_in_flight(&self) -> usize {
+        match self {
+            WorkloadKind::Single => 1,
+            WorkloadKind::Batch { batch_size } => *batch_size,
+            WorkloadKind::Concurrent { concurrency } => *concurrency,
+            WorkloadKind::MultiTurn { concurrency, .. } => *concurrency,
+        }
+    }
 }
 
 /// Values of one sweep dimension.
@@ -163,6 +173,8 @@ pub struct WorkloadSpec {
     pub kind: WorkloadKind,
     /// Absolute (resolved against the file that named it).
     pub source: PathBuf,
+    /// The prompt file, parsed once at validation (empty when it could not be read).
+    pub prompts: std::sync::Arc<crate::workloads::PromptSet>,
     /// Number of requests; for multi_turn, number of conversations.
     pub count: usize,
     pub params: GenerationParams,

@@ -394,23 +394,24 @@ fn workload(c: &mut Checker, raw: Option<&RawWorkload>) -> WorkloadSpec {
             concurrency: concurrency.unwrap_or(1),
         },
     };
-    let source = match requests.source.as_deref().map(str::trim) {
+    let (source, prompts) = match requests.source.as_deref().map(str::trim) {
         Some(s) if !s.is_empty() => {
             let p = std::path::absolute(s).unwrap_or_else(|_| PathBuf::from(s));
-            check_prompts(c, &p, &kind);
-            p
+            let prompts = check_prompts(c, &p, &kind);
+            (p, prompts)
         }
         _ => {
             c.push(
                 "workload.requests.source",
                 "required (path to a JSONL prompt file)",
             );
-            PathBuf::new()
+            (PathBuf::new(), None)
         }
     };
     WorkloadSpec {
         kind,
         source,
+        prompts: std::sync::Arc::new(prompts.unwrap_or_default()),
         count: count.unwrap_or(1),
         params,
         sweep,
@@ -472,13 +473,30 @@ fn conversation(c: &mut Checker, raw: Option<&RawConversation>) -> Conversation 
 }
 
 /// The prompt file must parse and fit the workload: scripts only for multi_turn, and enough
-/// user messages for every turn.
-fn check_prompts(c: &mut Checker, path: &Path, kind: &WorkloadKind) {
+/// user messages for every turn. Returns the parsed prompts (parsed once, here).
+fn check_prompts(c: &mut Checker, path: &Path, kind: &WorkloadKind) -> Option<PromptSet> {
     let field = "workload.requests.source";
     let (set, lines) = match load_prompts_with_lines(path) {
         Ok(loaded) => loaded,
-        Err(e) => return c.push(field, e.to_string()),
+        Err(e) => {
+            c.push(field, e.to_string());
+            return None;
+        }
     };
+    check_prompt_fit(c, path, &set, &lines, kind);
+    Some(set)
+}
+
+/// Scripts only for multi_turn, and enough user messages for every turn: the one place the
+/// multi-turn follow-up count is checked.
+fn check_prompt_fit(
+    c: &mut Checker,
+    path: &Path,
+    set: &PromptSet,
+    lines: &[usize],
+    kind: &WorkloadKind,
+) {
+    let field = "workload.requests.source";
     let conversation = match kind {
         WorkloadKind::MultiTurn { conversation, .. } => conversation,
         _ => {
@@ -508,7 +526,7 @@ fn check_prompts(c: &mut Checker, path: &Path, kind: &WorkloadKind) {
         PromptSet::Scripted(scripts) => {
             let short: Vec<(usize, usize)> = scripts
                 .iter()
-                .zip(&lines)
+                .zip(lines)
                 .filter(|(s, _)| s.len() < turns)
                 .map(|(s, &line)| (line, s.len()))
                 .collect();

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::metrics::request::{ErrorKind, RequestRecord, TokenCountSource};
-use crate::metrics::result::{RequestResult, Stats, Summary, TurnSummary};
+use crate::results::result::{RequestResult, Stats, Summary, TurnSummary};
 
 /// Percentile of already sorted values, NumPy's default ("linear") method: the virtual index
 /// p/100·(n−1) is interpolated between its neighbours. `p` is clamped to 0..=100.

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::request::RequestRecord;
-use super::result::ClientHealth;
+use crate::results::result::ClientHealth;
 
 /// CPU time and peak RSS of this process at one moment.
 #[derive(Debug, Clone, Copy, Default)]

@@ -2,8 +2,8 @@
 //! `tests/fuzz_corpus_replay.rs`). Not a stable API.
 
 use super::prometheus;
-use super::result::GpuMetrics;
 use super::server_metrics::{self, MetricsDialect};
+use crate::results::result::GpuMetrics;
 
 /// Parse a `/metrics` body the way the scraper does and run everything downstream of the
 /// parser on it, for every dialect. Panics if an invariant breaks. Returns the sample count.

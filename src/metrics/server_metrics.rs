@@ -9,7 +9,7 @@
 
 use crate::config::types::Framework;
 use crate::metrics::prometheus::{Exposition, Sample};
-use crate::metrics::result::{GpuMetrics, GpuSummary, ServerSample};
+use crate::results::result::{GpuMetrics, GpuSummary, ServerSample};
 
 /// The metric vocabulary of one inference server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -5,8 +5,8 @@ use std::io::{self, Write};
 
 use comfy_table::{Cell, CellAlignment};
 
-use crate::metrics::result::{RunResult, Stats, Summary};
 use crate::output::style::{num3, Style, Tone};
+use crate::results::result::{RunResult, Stats, Summary};
 
 /// Which way is better for a metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,7 +192,7 @@ pub fn render_compare(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::result::{GpuSummary, Metadata, RunStatus};
+    use crate::results::result::{GpuSummary, Metadata, RunStatus};
 
     fn stats(p50: f64) -> Stats {
         Stats {

@@ -10,7 +10,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::metrics::result::{RequestResult, RunResult};
+use crate::results::result::{RequestResult, RunResult};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
@@ -108,7 +108,7 @@ pub fn write_jsonl(result: &RunResult, out: &mut dyn Write) -> Result<(), Export
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::result::{Metadata, RunStatus, Summary};
+    use crate::results::result::{Metadata, RunStatus, Summary};
     use chrono::{TimeZone, Utc};
 
     fn result() -> RunResult {

@@ -4,13 +4,14 @@
 //! Runs in its own task fed by an unbounded channel, so drawing never delays a request.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinHandle;
 
-use crate::events::Event;
+use crate::events::{Event, Phase, TeardownOutcome};
 
 #[derive(Debug, Clone, Copy)]
 pub struct ProgressOptions {
@@ -82,6 +83,8 @@ struct Renderer {
     spinner: Option<ProgressBar>,
     live: Live,
     last_wait_line: Option<Instant>,
+    /// Result files written so far, listed when phase 4 starts.
+    saved: Vec<(PathBuf, Option<usize>)>,
 }
 
 impl Renderer {
@@ -92,6 +95,7 @@ impl Renderer {
             spinner: None,
             live: Live::default(),
             last_wait_line: None,
+            saved: Vec::new(),
         }
     }
 
@@ -114,23 +118,35 @@ impl Renderer {
 
     fn handle(&mut self, event: Event) {
         match event {
-            Event::Warn(msg) => {
-                let text = self.paint(&format!("  warning: {msg}"), "33");
-                self.line(&text);
-            }
+            Event::Warn(msg) => self.warning(&msg),
+            Event::ClientBusy { cpu_utilization } => self.warning(&format!(
+                "The benchmark client used {:.0}% of the CPU: its own delay may be in the numbers",
+                cpu_utilization * 100.0
+            )),
+            Event::Teardown(TeardownOutcome::Kept { provider }) => self.warning(&format!(
+                "--keep-server: the {provider} server is still running; stop it with `llm-inf-bench server stop <pod-id>` (or end the process)"
+            )),
+            // Remembered even when quiet: phase 4 lists them.
+            Event::ResultSaved {
+                path,
+                iteration,
+                samples,
+                ..
+            } => self.result_saved(path, iteration, samples),
             _ if self.opts.quiet => {}
-            Event::Phase { index, title } => {
-                self.clear_spinner();
-                let text = self.paint(&format!("[{index}/4] {title}"), "1");
-                self.line(&text);
-            }
+            Event::PhaseStarted(phase) => self.phase_started(phase),
             Event::Info(msg) => self.line(&format!("  {msg}")),
+            Event::ExternalServer { url } => self.line(&format!("  Using the server at {url}")),
             Event::Waiting { elapsed, status } => self.waiting(elapsed, &status),
-            Event::SweepIteration {
+            Event::ServerHealthy { after } => self.line(&format!(
+                "  Server healthy after {:.1} s",
+                after.as_secs_f64()
+            )),
+            Event::IterationStarted {
                 index,
                 total,
                 values,
-            } => {
+            } if total > 1 => {
                 let vals: Vec<String> = values.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 let text = self.paint(
                     &format!("Sweep iteration {index}/{total}  {}", vals.join("  ")),
@@ -138,54 +154,95 @@ impl Renderer {
                 );
                 self.line(&text);
             }
-            Event::BenchmarkStarted { total } => {
-                self.clear_spinner();
-                self.live = Live {
-                    started: Some(Instant::now()),
-                    total,
-                    ..Live::default()
-                };
-                if self.opts.tty {
-                    let bar = ProgressBar::with_draw_target(
-                        Some(total as u64),
-                        ProgressDrawTarget::stderr(),
-                    );
-                    if let Ok(style) = ProgressStyle::with_template(
-                        "  {bar:30.cyan/blue} {pos}/{len} [{elapsed_precise}] {msg}",
-                    ) {
-                        bar.set_style(style.progress_chars("█▉▊▋▌▍▎▏ "));
-                    }
-                    bar.enable_steady_tick(Duration::from_millis(250));
-                    self.bar = Some(bar);
-                }
-            }
-            Event::RequestDone {
-                ok,
-                ttft_ms,
-                e2e_ms,
-                completion_tokens,
-            } => self.request_done(ok, ttft_ms, e2e_ms, completion_tokens),
-            Event::BenchmarkFinished => {
-                if let Some(bar) = self.bar.take() {
-                    bar.finish_with_message(self.live.message());
-                }
-                let live = &self.live;
-                let msg = format!(
-                    "  {} of {} requests done | {}",
-                    live.done,
-                    live.total,
-                    live.message()
-                );
-                if !self.opts.tty {
-                    self.line(&msg);
-                }
-            }
-            Event::ResultSaved { path, samples } => {
+            Event::IterationAlreadyDone {
+                index,
+                total,
+                result,
+            } => self.line(&format!("  Iteration {index}/{total} already finished: {result}")),
+            Event::Resuming { kept } => self.line(&format!(
+                "  Resuming: {kept} request(s) measured before the interruption are kept"
+            )),
+            Event::BenchmarkStarted { total } => self.benchmark_started(total),
+            Event::RequestCompleted(record) => self.request_done(
+                record.is_success(),
+                record.ttft_ms(),
+                record.e2e_ms(),
+                record.completion_tokens.unwrap_or(0),
+            ),
+            Event::BenchmarkFinished => self.benchmark_finished(),
+            Event::IterationStarted { .. }
+            | Event::PhaseFinished { .. }
+            | Event::ServerMetrics(_)
+            | Event::IterationSummary { .. }
+            | Event::Teardown(_) => {}
+        }
+    }
+
+    fn warning(&self, msg: &str) {
+        let text = self.paint(&format!("  warning: {msg}"), "33");
+        self.line(&text);
+    }
+
+    fn phase_started(&mut self, phase: Phase) {
+        self.clear_spinner();
+        let title = match phase {
+            Phase::Provision => "Provisioning...",
+            Phase::Load => "Loading model...",
+            Phase::Benchmark => "Running benchmark...",
+            Phase::Collect => "Collecting results...",
+        };
+        let text = self.paint(&format!("[{}/4] {title}", phase.number()), "1");
+        self.line(&text);
+        if phase == Phase::Collect {
+            for (path, samples) in std::mem::take(&mut self.saved) {
                 let scraped = samples
                     .map(|n| format!(" ({n} server-metrics samples)"))
                     .unwrap_or_default();
-                self.line(&format!("  Results saved to {}{scraped}", path.display()))
+                self.line(&format!("  Results saved to {}{scraped}", path.display()));
             }
+        }
+    }
+
+    fn result_saved(&mut self, path: PathBuf, (_, total): (usize, usize), samples: Option<usize>) {
+        if total > 1 && !self.opts.quiet {
+            self.line(&format!("  Saved {}", path.display()));
+        }
+        self.saved.push((path, samples));
+    }
+
+    fn benchmark_started(&mut self, total: usize) {
+        self.clear_spinner();
+        self.live = Live {
+            started: Some(Instant::now()),
+            total,
+            ..Live::default()
+        };
+        if self.opts.tty {
+            let bar =
+                ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+            if let Ok(style) = ProgressStyle::with_template(
+                "  {bar:30.cyan/blue} {pos}/{len} [{elapsed_precise}] {msg}",
+            ) {
+                bar.set_style(style.progress_chars("█▉▊▋▌▍▎▏ "));
+            }
+            bar.enable_steady_tick(Duration::from_millis(250));
+            self.bar = Some(bar);
+        }
+    }
+
+    fn benchmark_finished(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_with_message(self.live.message());
+        }
+        let live = &self.live;
+        let msg = format!(
+            "  {} of {} requests done | {}",
+            live.done,
+            live.total,
+            live.message()
+        );
+        if !self.opts.tty {
+            self.line(&msg);
         }
     }
 

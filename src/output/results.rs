@@ -8,11 +8,11 @@ use comfy_table::{Cell, CellAlignment};
 use serde_json::Value;
 
 use crate::metrics::aggregate::per_turn_from_rows;
-use crate::metrics::journal::{JournalError, JournalState};
-use crate::metrics::result::{RunResult, RunStatus};
-use crate::metrics::storage::ResultEntry;
 use crate::output::style::{ms, num3, or_dash, Style, Tone};
 use crate::output::summary::render_summary;
+use crate::results::journal::{JournalError, JournalState};
+use crate::results::result::{RunResult, RunStatus};
+use crate::results::storage::ResultEntry;
 
 fn status_tone(status: RunStatus) -> Tone {
     match status {
@@ -231,8 +231,8 @@ pub fn render_show(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::result::{Metadata, RequestResult, Summary};
-    use crate::metrics::storage::RunInfo;
+    use crate::results::result::{Metadata, RequestResult, Summary};
+    use crate::results::storage::RunInfo;
     use chrono::{TimeZone, Utc};
     use std::path::PathBuf;
 

@@ -5,8 +5,8 @@ use std::io::{self, Write};
 
 use comfy_table::{Cell, CellAlignment};
 
-use crate::metrics::result::{GpuSummary, Stats, Summary, TurnSummary};
 use crate::output::style::{ms, num3, or_dash, percent, Style};
+use crate::results::result::{GpuSummary, Stats, Summary, TurnSummary};
 
 /// Label column width, so values line up.
 const LABEL: usize = 16;

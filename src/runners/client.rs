@@ -60,45 +60,16 @@ pub(crate) fn full_chain(e: &dyn std::error::Error) -> String {
     msg
 }
 
-/// Hides the credentials of a server URL (`http://user:pass@host`) in every message the runner
-/// produces: request errors, health and model-check failures, reqwest's own error text.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Redactor {
-    /// The user-info as typed and as `Url` serialises it (percent-encoded).
-    secrets: Vec<String>,
+pub(crate) use crate::redact::Redactor;
+
+/// Runner errors with the server URL's credentials hidden.
+pub(crate) trait RedactError {
+    fn error(&self, e: RunnerError) -> RunnerError;
 }
 
-impl Redactor {
-    pub fn for_url(base_url: &str) -> Self {
-        let mut secrets = Vec::new();
-        if let Some((_, rest)) = base_url.split_once("://") {
-            let authority = rest.split('/').next().unwrap_or("");
-            if let Some((userinfo, _)) = authority.rsplit_once('@') {
-                secrets.push(userinfo.to_string());
-            }
-        }
-        if let Ok(url) = reqwest::Url::parse(base_url) {
-            let userinfo = match url.password() {
-                Some(p) => format!("{}:{p}", url.username()),
-                None => url.username().to_string(),
-            };
-            secrets.push(userinfo);
-        }
-        secrets.retain(|s| !s.is_empty());
-        // Longest first, so a password containing the user name is hidden whole.
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        secrets.dedup();
-        Self { secrets }
-    }
-
-    pub fn text(&self, text: &str) -> String {
-        self.secrets
-            .iter()
-            .fold(text.to_string(), |t, s| t.replace(s.as_str(), "***"))
-    }
-
-    pub fn error(&self, e: RunnerError) -> RunnerError {
-        if self.secrets.is_empty() {
+impl RedactError for Redactor {
+    fn error(&self, e: RunnerError) -> RunnerError {
+        if self.is_empty() {
             return e;
         }
         let r = |s: String| self.text(&s);
@@ -128,25 +99,5 @@ impl Redactor {
             RunnerError::Client(msg) => RunnerError::Client(r(msg)),
             RunnerError::Cancelled => RunnerError::Cancelled,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn redactor_hides_typed_and_encoded_credentials() {
-        let r = Redactor::for_url("http://bob:p@ss w@host:8000");
-        assert_eq!(
-            r.text("GET http://bob:p@ss w@host:8000/x"),
-            "GET http://***@host:8000/x"
-        );
-        assert_eq!(
-            r.text("url (http://bob:p%40ss%20w@host:8000/)"),
-            "url (http://***@host:8000/)"
-        );
-        let none = Redactor::for_url("http://host:8000");
-        assert_eq!(none.text("http://host:8000"), "http://host:8000");
     }
 }

@@ -8,11 +8,10 @@ mod client;
 pub mod fuzzing;
 mod health;
 pub mod openai;
+pub mod scrape;
 pub mod sglang;
 mod stream;
 pub mod vllm;
-
-pub(crate) use client::Redactor;
 
 #[cfg(test)]
 #[path = "../../tests/support/fixtures.rs"]

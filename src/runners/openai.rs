@@ -8,7 +8,9 @@ use futures_util::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use super::client::{build_client, describe_send_error, full_chain, is_refused, Redactor};
+use super::client::{
+    build_client, describe_send_error, full_chain, is_refused, RedactError, Redactor,
+};
 use super::stream::{offset_us, read_stream, truncate, ReadOptions, StreamReading};
 use super::{ChatMessage, ChatOutcome, HealthProgress, Runner, RunnerError, RunnerTimeouts};
 use crate::config::{Framework, GenerationParams};

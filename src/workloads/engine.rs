@@ -202,12 +202,7 @@ impl Collector {
                     continue;
                 }
                 on_record(&record);
-                events.send(Event::RequestDone {
-                    ok: record.is_success(),
-                    ttft_ms: record.ttft_ms(),
-                    e2e_ms: record.e2e_ms(),
-                    completion_tokens: record.completion_tokens.unwrap_or(0),
-                });
+                events.send(Event::RequestCompleted(Arc::new(record.clone())));
                 if tripped.is_none() {
                     if let Some(reason) = breaker.observe(&record) {
                         tripped = Some(reason);

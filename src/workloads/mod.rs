@@ -23,6 +23,9 @@ use crate::runners::{ChatMessage, Runner};
 
 pub use prompts::{PromptError, PromptSet};
 
+/// Called with every record as it completes (e.g. the journal); runs in the collector task.
+pub type OnRecord = Box<dyn FnMut(&RequestRecord) + Send>;
+
 /// Everything a workload needs to run.
 pub struct WorkloadContext {
     pub runner: Arc<dyn Runner>,
@@ -33,7 +36,7 @@ pub struct WorkloadContext {
     /// Request indices (multi-turn: conversation indices) already measured — skipped on resume.
     pub already_done: HashSet<usize>,
     /// Called with every record as it completes (the journal); runs in the collector.
-    pub on_record: Box<dyn FnMut(&RequestRecord) + Send>,
+    pub on_record: OnRecord,
 }
 
 /// What a workload measured.

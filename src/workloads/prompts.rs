@@ -15,6 +15,13 @@ pub enum PromptSet {
     Scripted(Vec<Vec<String>>),
 }
 
+impl Default for PromptSet {
+    /// No prompts (a config whose prompt file could not be read).
+    fn default() -> Self {
+        PromptSet::Messages(Vec::new())
+    }
+}
+
 impl PromptSet {
     pub fn len(&self) -> usize {
         match self {

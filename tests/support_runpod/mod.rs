@@ -468,6 +468,7 @@ pub fn experiment(framework: Framework) -> Experiment {
         workload: WorkloadSpec {
             kind: WorkloadKind::Single,
             source: PathBuf::from("prompts.jsonl"),
+            prompts: Default::default(),
             count: 10,
             params: GenerationParams {
                 max_tokens: 64,

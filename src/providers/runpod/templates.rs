@@ -240,6 +240,7 @@ pub(crate) mod tests {
             workload: WorkloadSpec {
                 kind: WorkloadKind::Single,
                 source: "p.jsonl".into(),
+                prompts: Default::default(),
                 count: 10,
                 params: GenerationParams {
                     max_tokens: 256,

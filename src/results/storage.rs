@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Local, Utc};
 use serde::Deserialize;
 
-use crate::metrics::result::{Metadata, RunResult, RunStatus, Summary};
+use crate::results::result::{Metadata, RunResult, RunStatus, Summary};
 
 /// Enough suffixes for any real collision; past this something else is wrong.
 const MAX_SUFFIX: usize = 1000;
@@ -274,7 +274,7 @@ pub fn resolve_run(reference: &str, dir: &Path) -> Result<PathBuf, StorageError>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::result::Stats;
+    use crate::results::result::Stats;
     use chrono::TimeZone;
 
     fn result(run_id: &str, started_min: u32) -> RunResult {

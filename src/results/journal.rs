@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::request::RequestRecord;
+use crate::metrics::request::RequestRecord;
 
 pub const JOURNAL_SUFFIX: &str = ".journal.jsonl";
 

@@ -13,10 +13,10 @@ use tokio::time::MissedTickBehavior;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::metrics::prometheus;
-use crate::metrics::result::{GpuMetrics, ServerSample};
 use crate::metrics::server_metrics::{
     extract, fill_generation_throughput, is_recognised, is_tracked, MetricsDialect,
 };
+use crate::results::result::{GpuMetrics, ServerSample};
 
 /// Largest `/metrics` body read; a real one is 30–100 KB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -134,7 +134,7 @@ pub fn spawn_scraper_with(
         .build()
         .map_err(|e| e.to_string());
     let url = format!("{}/metrics", base_url.trim_end_matches('/'));
-    let redact = crate::runners::Redactor::for_url(&url);
+    let redact = crate::redact::Redactor::for_url(&url);
     let scraper = Scraper {
         client,
         shown_url: redact.text(&url),
@@ -161,7 +161,7 @@ struct Scraper {
     url: String,
     /// `url` without credentials, and what hides them in error text: for the log.
     shown_url: String,
-    redact: crate::runners::Redactor,
+    redact: crate::redact::Redactor,
     dialect: MetricsDialect,
     options: ScrapeOptions,
     started: Instant,

@@ -1,0 +1,142 @@
+//! Phases 3 and 4 of a whole plan: every sweep iteration measured, built into a result file
+//! and saved, with the journal kept up to date so an interrupted run can be resumed.
+
+use std::time::Instant;
+
+use super::bench::{Bench, IterationOptions};
+use super::{resume, RunError, RunPlan, SavedRun};
+use crate::config::{Experiment, Iteration};
+use crate::events::{Event, Phase};
+use crate::results::build::{build_result, ResultContext};
+use crate::results::run_journal::{NewJournal, RunJournal};
+use crate::results::storage;
+
+pub(super) async fn run_plan(plan: RunPlan, bench: Bench) -> Result<(), RunError> {
+    let events = bench.events().clone();
+    let started = Instant::now();
+    events.send(Event::PhaseStarted(Phase::Benchmark));
+    let journal = open_journal(&plan)?;
+    for iteration in &plan.iterations {
+        if bench.cancel_token().is_cancelled() {
+            break;
+        }
+        if let Some(done) = finished_before(&plan, iteration) {
+            events.send(Event::IterationAlreadyDone {
+                index: iteration.index,
+                total: iteration.total,
+                result: done.to_string(),
+            });
+            continue;
+        }
+        events.send(Event::IterationStarted {
+            index: iteration.index,
+            total: iteration.total,
+            values: iteration
+                .values
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
+        });
+        if let Some(saved) = run_iteration(&plan, iteration, &bench, &journal).await? {
+            journal.iteration_done(iteration.index, &saved.path);
+        }
+    }
+    // Every iteration's result is written (interrupted ones as `partial`): the journal is done.
+    if let Err(e) = journal.finish() {
+        events.warn(e.to_string());
+    }
+    events.send(Event::PhaseFinished {
+        phase: Phase::Benchmark,
+        elapsed: started.elapsed(),
+    });
+    events.send(Event::PhaseStarted(Phase::Collect));
+    events.send(Event::PhaseFinished {
+        phase: Phase::Collect,
+        elapsed: std::time::Duration::ZERO,
+    });
+    Ok(())
+}
+
+/// Measure one iteration, build its result and save it. `None` when interrupted before any
+/// request completed (nothing to save).
+async fn run_iteration(
+    plan: &RunPlan,
+    iteration: &Iteration,
+    bench: &Bench,
+    journal: &RunJournal,
+) -> Result<Option<SavedRun>, RunError> {
+    let kind = &iteration.experiment.workload.kind;
+    journal.iteration_started(iteration.index);
+    let earlier = plan
+        .resume
+        .as_ref()
+        .and_then(|r| r.records.get(&iteration.index))
+        .map(|records| resume::kept_records(kind, records))
+        .unwrap_or_default();
+    let options = IterationOptions {
+        already_done: resume::done_units(kind, &earlier),
+        earlier,
+        on_record: Some(journal.recorder(iteration.index)),
+    };
+    let Some(measured) = bench
+        .measure(iteration, options, bench.cancel_token())
+        .await?
+    else {
+        return Ok(None);
+    };
+    let name = run_name(plan, &iteration.experiment);
+    let context = ResultContext {
+        run_id: storage::new_run_id(&name, chrono::Local::now()),
+        iteration,
+        server: &bench.server().handle,
+        provider: &bench.server().provider_label,
+        resumed_at: journal.resumed_at(),
+    };
+    let result = build_result(context, measured)?;
+    bench.events().send(Event::IterationSummary {
+        index: iteration.index,
+        total: iteration.total,
+        run_id: result.run_id.clone(),
+        status: result.status,
+        summary: Box::new(result.summary.clone()),
+    });
+    let saved = bench.save(&plan.output_dir, result, (iteration.index, iteration.total))?;
+    Ok(Some(saved))
+}
+
+/// `--resume`: the result file of an iteration finished before the interruption.
+fn finished_before<'a>(plan: &'a RunPlan, iteration: &Iteration) -> Option<&'a String> {
+    plan.resume
+        .as_ref()
+        .and_then(|r| r.finished.get(&iteration.index))
+}
+
+/// A new run creates its journal (header first); a resumed one appends to its own.
+fn open_journal(plan: &RunPlan) -> Result<RunJournal, RunError> {
+    if let Some(state) = &plan.resume {
+        return Ok(RunJournal::resume(&plan.output_dir, state)?);
+    }
+    let config = serde_json::to_value(&plan.experiment.resolved)
+        .map_err(crate::results::build::BuildError)?;
+    Ok(RunJournal::create(NewJournal {
+        dir: &plan.output_dir,
+        run_id: &plan.base_run_id(),
+        config,
+        iterations: plan.iterations.len(),
+        resume_args: plan.resume_args.clone(),
+    })?)
+}
+
+/// The name in the run id: `--name` replaces the config's name, keeping a sweep suffix.
+fn run_name(plan: &RunPlan, exp: &Experiment) -> String {
+    match &plan.run_name {
+        Some(name) => {
+            let suffix = exp
+                .name
+                .strip_prefix(plan.experiment.name.as_str())
+                .unwrap_or("");
+            format!("{name}{suffix}")
+        }
+        None => exp.name.clone(),
+    }
+}
