@@ -110,7 +110,7 @@ async fn dashboard_starts_a_run_draws_it_live_and_compares_results() {
         ),
         (
             "__wsDelays",
-            "request complete → its message in the page (transport only)",
+            "request complete → its message in the page (engine + socket)",
         ),
     ] {
         let mut sorted: Vec<f64> = match b.js(&format!("return window.{name};")).await {

@@ -22,7 +22,7 @@ pub fn provider_factory(results_dir: PathBuf) -> ProviderFactory {
             ProviderKind::Simulated => Box::new(providers::simulated::SimulatedProvider::new()),
             ProviderKind::Local => {
                 let name = req.run_name.clone().unwrap_or_else(|| exp.name.clone());
-                let id = crate::metrics::storage::new_run_id(&name, chrono::Local::now());
+                let id = crate::results::storage::new_run_id(&name, chrono::Local::now());
                 let log = results_dir.join(format!("{id}-server.log"));
                 Box::new(providers::local::LocalProvider::new(log, false))
             }
@@ -136,10 +136,10 @@ pub fn report(args: &ReportArgs, default_dir: &Path, out: &mut dyn Write) -> Res
         .unwrap_or_else(|| default_dir.to_path_buf());
     let mut results = Vec::new();
     for reference in &args.runs {
-        let path = crate::metrics::storage::resolve_run(reference, &dir)
+        let path = crate::results::storage::resolve_run(reference, &dir)
             .map_err(|e| CliError::Message(super::format_error(&e)))?;
         results.push(
-            crate::metrics::storage::load_result(&path)
+            crate::results::storage::load_result(&path)
                 .map_err(|e| CliError::Message(super::format_error(&e)))?,
         );
     }

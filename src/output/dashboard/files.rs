@@ -8,7 +8,7 @@ use std::path::{Component, Path, PathBuf};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::metrics::result::{Metadata, RunStatus, Summary};
+use crate::results::result::{Metadata, RunStatus, Summary};
 
 /// Every `*.yaml` / `*.yml` under `root`, sorted: `[{name, path, relative}]`.
 pub fn list_configs(root: &Path) -> Vec<Value> {
@@ -91,7 +91,7 @@ struct Head {
 /// `[{id, run_id, status, experiment, metadata, summary}]`, oldest first; unreadable files
 /// are listed with an `error`.
 pub fn list_results(dir: &Path) -> Vec<Value> {
-    let Ok(entries) = crate::metrics::storage::list_results(dir) else {
+    let Ok(entries) = crate::results::storage::list_results(dir) else {
         return Vec::new();
     };
     entries

@@ -9,8 +9,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, Notify};
 
-use super::runs::{self, PrepareError, ProviderFactory, StartRequest};
-use crate::orchestrator::Signals;
+use super::runs::{self, PrepareError, ProviderFactory, StartRequest, StopButton};
 
 /// Replay kept for late tabs: enough for a 10,000-request run plus its samples and logs.
 const REPLAY_CAP: usize = 60_000;
@@ -21,7 +20,7 @@ struct ActiveRun {
     experiment_name: String,
     config_path: String,
     started_at: String,
-    signals: Signals,
+    stop: StopButton,
 }
 
 #[derive(Debug, Clone)]
@@ -94,7 +93,7 @@ impl Hub {
 
     /// Queue a run. Checks it first (config valid, cost confirmed) so the page hears at once.
     pub fn start(&self, req: StartRequest) -> Result<Value, Value> {
-        let checked = runs::prepare(&req, &self.results_dir, &self.factory);
+        let checked = runs::check(&req);
         match checked {
             Err(PrepareError::NeedsConfirmation(est)) => {
                 return Err(
@@ -114,7 +113,7 @@ impl Hub {
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "run".into())
         });
-        let run_id = crate::metrics::storage::new_run_id(&name, chrono::Local::now());
+        let run_id = crate::results::storage::new_run_id(&name, chrono::Local::now());
         let mut st = self.lock();
         let taken = |id: &str| {
             st.queue.iter().any(|q| q.run_id == id)
@@ -143,11 +142,7 @@ impl Hub {
     pub fn stop(&self, run_id: &str) -> Result<Value, Value> {
         let mut st = self.lock();
         if let Some(a) = st.active.as_ref().filter(|a| a.run_id == run_id) {
-            if a.signals.graceful.is_cancelled() {
-                a.signals.hard.cancel();
-            } else {
-                a.signals.graceful.cancel();
-            }
+            a.stop.press();
             return Ok(json!({"type": "experiment_stopping", "run_id": run_id}));
         }
         let before = st.queue.len();
@@ -164,7 +159,9 @@ impl Hub {
             let mut st = self.lock();
             st.queue.clear();
             if let Some(a) = &st.active {
-                a.signals.graceful.cancel();
+                if !a.stop.pressed() {
+                    a.stop.press();
+                }
             }
             st.active.is_some()
         };
@@ -182,7 +179,7 @@ impl Hub {
             "active_run": st.active.as_ref().map(|a| json!({
                 "run_id": a.run_id, "experiment_name": a.experiment_name,
                 "config_path": a.config_path, "started_at": a.started_at,
-                "stopping": a.signals.graceful.is_cancelled(),
+                "stopping": a.stop.pressed(),
             })),
             "queued_runs": st.queue.iter().map(|q| json!({"run_id": q.run_id, "config_path": q.req.config_label})).collect::<Vec<_>>(),
             "completed_runs": st.completed,
@@ -212,13 +209,13 @@ async fn worker(hub: Arc<Hub>) {
                 continue;
             }
         };
-        let signals = Signals::default();
+        let stop = StopButton::default();
         let active = ActiveRun {
             run_id: run_id.clone(),
             experiment_name: prepared.experiment_name.clone(),
             config_path: req.config_label.clone(),
             started_at: chrono::Utc::now().to_rfc3339(),
-            signals: signals.clone(),
+            stop: stop.clone(),
         };
         {
             let mut st = hub.lock();
@@ -229,10 +226,7 @@ async fn worker(hub: Arc<Hub>) {
             "experiment_name": active.experiment_name, "config_path": active.config_path,
             "started_at": active.started_at}));
         let emitter = Arc::clone(&hub);
-        let end = runs::execute(prepared, &run_id, signals, move |msg| {
-            emitter.broadcast(&msg)
-        })
-        .await;
+        let end = runs::execute(prepared, &run_id, stop, move |msg| emitter.broadcast(&msg)).await;
         {
             let mut st = hub.lock();
             st.active = None;

@@ -119,7 +119,7 @@ async fn result(State(s): State<AppState>, UrlPath(id): UrlPath<String>) -> Resp
         return not_found("result");
     };
     let loaded = tokio::task::spawn_blocking(move || {
-        let r = crate::metrics::storage::load_result(&path).map_err(|e| e.to_string())?;
+        let r = crate::results::storage::load_result(&path).map_err(|e| e.to_string())?;
         let chart = ChartData::from_result(&r);
         let mut v = serde_json::to_value(&r).map_err(|e| e.to_string())?;
         v["chart"] = serde_json::to_value(chart).map_err(|e| e.to_string())?;

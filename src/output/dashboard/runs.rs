@@ -8,11 +8,13 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
+use tokio_util::sync::CancellationToken;
+
 use crate::config::{self, Experiment, ProviderKind};
-use crate::events::{Event, EventSink};
-use crate::orchestrator::{self, RunPlan, Signals};
+use crate::events::{Event, Phase, TeardownOutcome};
 use crate::providers::runpod::{self, pricing::PriceTable, CostEstimate};
 use crate::providers::Provider;
+use crate::run::{self as engine, RunPlan};
 
 /// What the page asked to run (`start_experiment`), the config path already confined to the
 /// experiments folder.
@@ -47,12 +49,8 @@ pub struct Prepared {
     provider: Option<Box<dyn Provider>>,
 }
 
-/// Load and validate the config, check the cost confirmation, build the provider.
-pub fn prepare(
-    req: &StartRequest,
-    results_dir: &Path,
-    factory: &ProviderFactory,
-) -> Result<Prepared, PrepareError> {
+/// Load and validate the config and check the cost confirmation (nothing is created).
+pub fn check(req: &StartRequest) -> Result<Experiment, PrepareError> {
     let prices = load_prices();
     let experiment =
         load(&req.config_path, req.server_url.is_some(), &prices).map_err(PrepareError::Invalid)?;
@@ -63,9 +61,19 @@ pub fn prepare(
             }
         }
     }
+    Ok(experiment)
+}
+
+/// [`check`], then build the provider and the plan.
+pub fn prepare(
+    req: &StartRequest,
+    results_dir: &Path,
+    factory: &ProviderFactory,
+) -> Result<Prepared, PrepareError> {
+    let experiment = check(req)?;
     let provider = factory(&experiment, req).map_err(PrepareError::Invalid)?;
     let iterations = config::sweep::iterations(&experiment);
-    let health_timeout = orchestrator::health_timeout_for(&experiment, req.server_url.as_deref());
+    let health_timeout = engine::health_timeout_for(&experiment, req.server_url.as_deref());
     let plan = RunPlan {
         experiment,
         iterations,
@@ -163,46 +171,60 @@ pub struct RunEnd {
     pub saved: Vec<(String, PathBuf)>,
 }
 
-/// Run in-process; every event becomes a message for `emit`. `signals` is the Stop button
-/// (graceful, like Ctrl-C; a second Stop cancels `hard`).
+/// The Stop button: the first press stops like Ctrl-C (stop sending, save, tear down), a
+/// second one stops waiting for anything but teardown.
+#[derive(Clone, Default)]
+pub struct StopButton {
+    graceful: CancellationToken,
+    hard: CancellationToken,
+}
+
+impl StopButton {
+    pub fn press(&self) {
+        if self.graceful.is_cancelled() {
+            self.hard.cancel();
+        } else {
+            self.graceful.cancel();
+        }
+    }
+
+    pub fn pressed(&self) -> bool {
+        self.graceful.is_cancelled()
+    }
+}
+
+/// Run in-process on the run engine; every event becomes a message for `emit`.
 pub async fn execute(
     prepared: Prepared,
     run_id: &str,
-    signals: Signals,
+    stop: StopButton,
     emit: impl Fn(Value) + Send + Sync + 'static,
 ) -> RunEnd {
-    let (sink, mut rx) = EventSink::channel();
-    let emit = Arc::new(emit);
-    let translator = tokio::spawn({
-        let emit = Arc::clone(&emit);
-        let run_id = run_id.to_string();
+    let Prepared { plan, provider, .. } = prepared;
+    let mut handle = engine::start(plan, provider, stop.graceful.clone());
+    let hard = handle.control.stop_waiting_token();
+    let forward_hard = tokio::spawn({
+        let pressed_twice = stop.hard.clone();
         async move {
-            let mut tr = Translator::new(run_id);
-            while let Some(event) = rx.recv().await {
-                for msg in tr.translate(event) {
-                    emit(msg);
-                }
-            }
-            tr.saved
+            pressed_twice.cancelled().await;
+            hard.cancel();
         }
     });
-    let Prepared { plan, provider, .. } = prepared;
-    let result = orchestrator::run(plan, provider, sink, signals).await;
-    let saved = translator.await.unwrap_or_default();
+    let mut tr = Translator::new(run_id.to_string());
+    while let Some(event) = handle.events.recv().await {
+        for msg in tr.translate(event) {
+            emit(msg);
+        }
+    }
+    let result = handle.control.join().await;
+    forward_hard.abort();
     let (outcome, error) = match result {
         Ok(o) => (o, None),
         Err(f) => (f.outcome, Some(f.error)),
     };
-    for s in &outcome.saved {
-        emit(json!({"type": "summary", "run_id": run_id,
-            "result_id": s.result.run_id, "data": s.result.summary}));
-    }
-    if let Some(t) = &outcome.teardown_error {
-        emit(log_msg("error", &format!("TEARDOWN FAILED: {t} — the server may still be running and costing money; see `llm-inf-bench server status`")));
-    }
     let status = match &error {
         None => "completed",
-        Some(orchestrator::RunError::Interrupted) => "stopped",
+        Some(engine::RunError::Interrupted) => "stopped",
         Some(e) => {
             emit(
                 json!({"type": "error", "run_id": run_id, "message": crate::cli::format_error(e)}),
@@ -210,20 +232,22 @@ pub async fn execute(
             "failed"
         }
     };
-    let saved: Vec<(String, PathBuf)> = if saved.is_empty() {
-        outcome
-            .saved
-            .iter()
-            .map(|s| (s.result.run_id.clone(), s.path.clone()))
-            .collect()
+    let status = if error.is_none() && outcome.interrupted {
+        "stopped"
     } else {
-        saved
+        status
     };
+    let saved: Vec<(String, PathBuf)> = outcome
+        .saved
+        .iter()
+        .map(|s| (s.result.run_id.clone(), s.path.clone()))
+        .collect();
     emit(
         json!({"type": "phase", "run_id": run_id, "phase": "done", "data": {
             "status": status,
             "result_path": saved.last().map(|s| s.1.display().to_string()),
             "result_ids": saved.iter().map(|s| s.0.clone()).collect::<Vec<_>>(),
+            "teardown_error": outcome.teardown_error,
         }}),
     );
     RunEnd { status, saved }
@@ -234,26 +258,26 @@ pub fn log_msg(level: &str, message: &str) -> Value {
         "timestamp": chrono::Utc::now().to_rfc3339()})
 }
 
-/// Events → the original's message shapes (plus our fields: `t_s`, `iteration`, `sent_ms`).
+/// Server samples reach the page at most this often (the scraper may run at 100 ms).
+const SAMPLE_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Engine events → the original's message shapes, plus our fields (`start_s`, `t_s`,
+/// `iteration`, `finished_ms`, `sent_ms`, …).
 struct Translator {
     run_id: String,
-    phase: u8,
     iteration: usize,
-    completed: usize,
-    /// When the current iteration's benchmark started (request times are relative to it).
-    bench_start: Option<Instant>,
-    saved: Vec<(String, PathBuf)>,
+    /// Wall-clock start of the current iteration's benchmark: request times are relative to it.
+    bench_start: Option<chrono::DateTime<chrono::Utc>>,
+    last_sample: Option<Instant>,
 }
 
 impl Translator {
     fn new(run_id: String) -> Self {
         Translator {
             run_id,
-            phase: 0,
             iteration: 1,
-            completed: 0,
             bench_start: None,
-            saved: Vec::new(),
+            last_sample: None,
         }
     }
 
@@ -261,84 +285,90 @@ impl Translator {
         json!({"type": "phase", "run_id": self.run_id, "phase": phase, "data": data})
     }
 
+    fn secs(&self, t: chrono::DateTime<chrono::Utc>) -> f64 {
+        let start = self.bench_start.unwrap_or(t);
+        (t - start).num_microseconds().unwrap_or(0) as f64 / 1e6
+    }
+
     fn translate(&mut self, event: Event) -> Vec<Value> {
         match event {
-            Event::Phase { index, title } => {
-                let mut out = Vec::new();
-                let names = ["provisioning", "model_loading", "execution", "cleanup"];
-                if self.phase == 1 && index > 1 {
-                    out.push(self.phase("provisioning_done", json!({})));
-                }
-                if self.phase == 2 && index > 2 {
-                    out.push(self.phase("model_loading_done", json!({})));
-                }
-                self.phase = index;
-                let name = names
-                    .get(usize::from(index.saturating_sub(1)))
-                    .copied()
-                    .unwrap_or("cleanup");
-                out.push(self.phase(name, json!({"index": index, "title": title})));
-                out
+            Event::PhaseStarted(phase) => {
+                let name = match phase {
+                    Phase::Provision => "provisioning",
+                    Phase::Load => "model_loading",
+                    Phase::Benchmark => "benchmark",
+                    Phase::Collect => "cleanup",
+                };
+                vec![self.phase(name, json!({"index": phase.number()}))]
             }
+            Event::PhaseFinished { phase, elapsed } => {
+                let name = match phase {
+                    Phase::Provision => "provisioning_done",
+                    Phase::Load => "model_loading_done",
+                    Phase::Benchmark => "benchmark_done",
+                    Phase::Collect => "collect_done",
+                };
+                vec![self.phase(name, json!({"elapsed_s": elapsed.as_secs_f64()}))]
+            }
+            Event::ExternalServer { url } => vec![
+                log_msg("info", &format!("Using the server at {url}")),
+                self.phase("provisioning_done", json!({"server_url": url})),
+            ],
             Event::Info(m) => vec![log_msg("info", &m)],
             Event::Warn(m) => vec![log_msg("warning", &m)],
             Event::Waiting { elapsed, status } => vec![log_msg(
                 "info",
-                &format!(
-                    "waiting for the server ({:.0}s): {status}",
-                    elapsed.as_secs_f64()
-                ),
+                &format!("waiting for the server ({:.0}s): {status}", elapsed.as_secs_f64()),
             )],
-            Event::SweepIteration {
-                index,
-                total,
-                values,
-            } => {
+            Event::ServerHealthy { after } => vec![log_msg(
+                "info",
+                &format!("server healthy after {:.1} s", after.as_secs_f64()),
+            )],
+            Event::IterationStarted { index, total, values } => {
                 self.iteration = index;
+                if total < 2 {
+                    return Vec::new();
+                }
                 let params: serde_json::Map<String, Value> =
                     values.into_iter().map(|(k, v)| (k, json!(v))).collect();
-                vec![self.phase(
-                    "sweep_iteration",
-                    json!({"iteration": index, "total": total, "params": params}),
-                )]
+                vec![self.phase("sweep_iteration", json!({"iteration": index, "total": total, "params": params}))]
             }
+            Event::IterationAlreadyDone { index, total, result } => vec![log_msg(
+                "info",
+                &format!("iteration {index}/{total} was already done: {result}"),
+            )],
+            Event::Resuming { kept } => vec![log_msg(
+                "info",
+                &format!("resuming: {kept} request(s) measured before are kept"),
+            )],
             Event::BenchmarkStarted { total } => {
-                self.bench_start = Some(Instant::now());
-                self.completed = 0;
-                vec![self.phase(
-                    "execution",
-                    json!({"total_requests": total, "iteration": self.iteration}),
-                )]
+                self.bench_start = Some(chrono::Utc::now());
+                vec![self.phase("execution", json!({"total_requests": total, "iteration": self.iteration}))]
             }
-            Event::RequestDone {
-                ok,
-                ttft_ms,
-                e2e_ms,
-                completion_tokens,
-            } => {
-                let t_s = self
-                    .bench_start
-                    .map(|s| s.elapsed().as_secs_f64())
-                    .unwrap_or(0.0);
-                let index = self.completed;
-                self.completed += 1;
-                vec![
-                    json!({"type": "request_complete", "run_id": self.run_id, "data": {
-                        "request_index": index,
-                        "ttft_ms": ttft_ms,
-                        "e2e_latency_ms": e2e_ms,
-                        "tbt_ms": null,
-                        "prompt_tokens": null,
-                        "completion_tokens": completion_tokens,
-                        "error": if ok { Value::Null } else { json!("failed") },
-                        "t_s": t_s,
-                        "iteration": self.iteration,
-                        "sent_ms": chrono::Utc::now().timestamp_millis(),
-                    }}),
-                ]
+            Event::RequestCompleted(r) => {
+                let start_s = self.secs(r.started_at);
+                let t_s = self.secs(r.finished_at);
+                vec![json!({"type": "request_complete", "run_id": self.run_id, "data": {
+                    "request_index": r.request_index,
+                    "ttft_ms": r.ttft_ms(),
+                    "e2e_latency_ms": r.e2e_ms(),
+                    "tbt_ms": r.mean_tbt_ms(),
+                    "prompt_tokens": r.prompt_tokens,
+                    "completion_tokens": r.completion_tokens,
+                    "error": r.error.as_ref().map(|e| e.message.clone()),
+                    "start_s": start_s,
+                    "t_s": t_s,
+                    "iteration": self.iteration,
+                    "finished_ms": r.finished_at.timestamp_millis(),
+                    "sent_ms": chrono::Utc::now().timestamp_millis(),
+                }})]
             }
-            Event::ServerSample(s) => vec![
-                json!({"type": "gpu_sample", "run_id": self.run_id, "data": {
+            Event::ServerMetrics(s) => {
+                if self.last_sample.is_some_and(|t| t.elapsed() < SAMPLE_EVERY) {
+                    return Vec::new();
+                }
+                self.last_sample = Some(Instant::now());
+                vec![json!({"type": "gpu_sample", "run_id": self.run_id, "data": {
                     "timestamp": s.timestamp,
                     "kv_cache_usage": s.kv_cache_usage,
                     "active_requests": s.active_requests,
@@ -346,23 +376,33 @@ impl Translator {
                     "generation_throughput": s.generation_throughput,
                     "prefix_cache_hit_rate": s.prefix_cache_hit_rate,
                     "iteration": self.iteration,
-                }}),
-            ],
-            Event::BenchmarkFinished => vec![log_msg("info", "benchmark finished")],
-            Event::ResultSaved { path, samples } => {
-                let id = path
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                self.saved.push((id.clone(), path.clone()));
-                let extra = samples
-                    .map(|n| format!(" ({n} server samples)"))
-                    .unwrap_or_default();
-                vec![log_msg(
-                    "info",
-                    &format!("result saved: {}{extra}", path.display()),
-                )]
+                }})]
             }
+            Event::BenchmarkFinished => vec![log_msg("info", "benchmark finished")],
+            Event::ClientBusy { cpu_utilization } => vec![log_msg(
+                "warning",
+                &format!(
+                    "the benchmark client used {:.0}% of a CPU: its own delay may be in the numbers",
+                    cpu_utilization * 100.0
+                ),
+            )],
+            Event::IterationSummary { run_id, status, summary, .. } => vec![json!({
+                "type": "summary", "run_id": self.run_id, "result_id": run_id,
+                "status": status.as_str(), "data": summary,
+            })],
+            Event::ResultSaved { path, samples, .. } => {
+                let extra = samples.map(|n| format!(" ({n} server samples)")).unwrap_or_default();
+                vec![log_msg("info", &format!("result saved: {}{extra}", path.display()))]
+            }
+            Event::Teardown(TeardownOutcome::Done) => vec![log_msg("info", "server torn down")],
+            Event::Teardown(TeardownOutcome::Kept { provider }) => vec![log_msg(
+                "warning",
+                &format!("the {provider} server is still running (kept on purpose)"),
+            )],
+            Event::Teardown(TeardownOutcome::Failed { provider, error }) => vec![log_msg(
+                "error",
+                &format!("TEARDOWN FAILED ({provider}): {error} — the server may still be running and costing money; see `llm-inf-bench server status`"),
+            )],
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::metrics::result::{RequestResult, RunResult, ServerSample};
+use crate::results::result::{RequestResult, RunResult, ServerSample};
 
 /// One run as the page sees it: the result's head plus its chart columns.
 #[derive(Debug, Clone, Serialize)]
@@ -135,7 +135,7 @@ impl RunView {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::result::{Metadata, RunStatus, Summary};
+    use crate::results::result::{Metadata, RunStatus, Summary};
     use chrono::{TimeZone, Utc};
 
     fn request(i: usize, start_ms: i64, e2e: f64, error: Option<&str>) -> RequestResult {

@@ -2,8 +2,8 @@
 //! dashboard's page with the runs' chart columns inline, so it opens offline and draws the
 //! same result / compare / sweep views.
 
-use crate::metrics::result::RunResult;
 use crate::output::page::{self, data::RunView};
+use crate::results::result::RunResult;
 
 /// The report page for `results` (one: the result view; several: compare, or sweep when they
 /// are one sweep's iterations).
@@ -20,7 +20,7 @@ pub fn render(results: &[RunResult]) -> Result<String, serde_json::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::result::{Metadata, RequestResult, RunStatus, Summary};
+    use crate::results::result::{Metadata, RequestResult, RunStatus, Summary};
 
     /// A 10,000-request result with every field a real run fills.
     fn big_result() -> RunResult {

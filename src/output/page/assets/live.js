@@ -120,10 +120,11 @@ const live = {
       }
       case "request_complete": {
         const d = msg.data, end = d.t_s + live.offset;
-        m.end.push(end); m.start.push(end - (d.e2e_latency_ms || 0) / 1000); m.ttft.push(d.ttft_ms);
+        m.end.push(end); m.start.push(d.start_s != null ? d.start_s + live.offset : end - (d.e2e_latency_ms || 0) / 1000); m.ttft.push(d.ttft_ms);
         m.e2e.push(d.e2e_latency_ms); m.tokens.push(d.completion_tokens); m.ok.push(d.error ? 0 : 1);
         live.done++;
-        if (!live.replaying && d.sent_ms) live.pending.push(d.sent_ms);
+        // Delay measured from the moment the request completed (its finished_at).
+        if (!live.replaying && d.finished_ms) live.pending.push(d.finished_ms);
         break;
       }
       case "gpu_sample": {
@@ -169,7 +170,7 @@ function connect() {
     try {
       const msg = JSON.parse(e.data);
       // Transport part of the delay: server stamp → message in the page.
-      if (msg.type === "request_complete" && msg.data.sent_ms && !live.replaying) window.__wsDelays.push(Date.now() - msg.data.sent_ms);
+      if (msg.type === "request_complete" && msg.data.finished_ms && !live.replaying) window.__wsDelays.push(Date.now() - msg.data.finished_ms);
       live.onMessage(msg);
     } catch (err) { window.__errors.push("message: " + err); }
   };
