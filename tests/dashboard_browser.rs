@@ -112,19 +112,16 @@ async fn dashboard_starts_a_run_draws_it_live_and_compares_results() {
             "__wsDelays",
             "request complete → its message in the page (engine + socket)",
         ),
+        ("__drawMs", "one redraw of the seven live charts"),
     ] {
         let mut sorted: Vec<f64> = match b.js(&format!("return window.{name};")).await {
             Value::Array(a) => a.iter().filter_map(Value::as_f64).collect(),
             _ => Vec::new(),
         };
-        assert!(
-            sorted.len() >= 100,
-            "{name}: {} delays measured",
-            sorted.len()
-        );
+        assert!(sorted.len() >= 5, "{name}: only {} measured", sorted.len());
         sorted.sort_by(f64::total_cmp);
         report.push_str(&format!(
-            "{what}: n={} p50={} ms p95={} ms max={} ms\n",
+            "{what}: n={} p50={:.0} ms p95={:.0} ms max={:.0} ms\n",
             sorted.len(),
             sorted[sorted.len() / 2],
             sorted[sorted.len() * 95 / 100],
@@ -138,7 +135,7 @@ async fn dashboard_starts_a_run_draws_it_live_and_compares_results() {
     // 2. Open the stored result: its charts are rebuilt from the file.
     b.js("document.querySelector('a[data-open]').click(); return 1;")
         .await;
-    b.wait_for("document.querySelector('[data-chart=timeline] svg') && +document.querySelector('[data-chart=timeline] svg').getAttribute('data-points') > 0", "the result view", WAIT).await;
+    b.wait_for("document.querySelector('[data-tab=Result].on') && +document.querySelector('[data-chart=timeline] svg')?.getAttribute('data-points') > 0", "the result view", WAIT).await;
     let result_drawn = drawn(&b).await;
     for c in ["lat", "tps", "kv", "rq", "timeline", "cdf"] {
         assert!(

@@ -31,7 +31,7 @@ mod tests {
                 RequestResult {
                     request_index: i,
                     ttft_ms: Some(123.456_789 + i as f64 % 97.0),
-                    e2e_latency_ms: Some(2345.678_91 + i as f64 % 991.0),
+                    e2e_latency_ms: Some(2_345.678_91 + i as f64 % 991.0),
                     inter_token_latencies_ms: vec![12.345_678; 128],
                     prompt_tokens: Some(512),
                     completion_tokens: Some(128),

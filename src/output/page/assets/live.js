@@ -68,16 +68,19 @@ const live = {
       h("a", { "data-open": id, onclick: async () => { app.runView = await fullResult(id); show("Result"); } }, "open " + id))));
   },
 
-  // Charts redraw at most every 150 ms however fast requests complete.
+  // Charts redraw at most every 100 ms however fast requests complete.
   scheduleDraw() {
     if (live.drawTimer) return;
-    const wait = Math.max(0, 150 - (performance.now() - live.lastDraw));
+    const wait = Math.max(0, 100 - (performance.now() - live.lastDraw));
     live.drawTimer = setTimeout(() => { live.drawTimer = 0; live.drawNow(); }, wait);
   },
 
   drawNow() {
     live.lastDraw = performance.now();
-    if (live.els && live.draw && document.body.contains(live.els.title)) live.draw(live.model);
+    if (live.els && live.draw && document.body.contains(live.els.title)) {
+      live.draw(live.model);
+      window.__drawMs.push(performance.now() - live.lastDraw);
+    }
     const now = Date.now();
     for (const sent of live.pending) window.__chartDelays.push(now - sent);
     live.pending = [];
@@ -159,6 +162,7 @@ const live = {
 };
 window.__chartDelays = [];
 window.__wsDelays = [];
+window.__drawMs = [];
 
 // ---------- the socket ----------
 let socket = null, backoff = 500;
