@@ -87,7 +87,7 @@ async fn dashboard_starts_a_run_draws_it_live_and_compares_results() {
         .await;
     assert_eq!(points, 320, "160 requests × (TTFT + E2E) on the live chart");
     let live_drawn = drawn(&b).await;
-    for c in ["lat", "tps", "kv", "rq", "timeline", "cdf"] {
+    for c in ["lat", "tps", "kv", "rq", "prefix", "timeline", "cdf"] {
         assert!(
             live_drawn.iter().any(|d| d == c),
             "live chart {c} empty: {live_drawn:?}"
@@ -137,7 +137,7 @@ async fn dashboard_starts_a_run_draws_it_live_and_compares_results() {
         .await;
     b.wait_for("document.querySelector('[data-tab=Result].on') && +document.querySelector('[data-chart=timeline] svg')?.getAttribute('data-points') > 0", "the result view", WAIT).await;
     let result_drawn = drawn(&b).await;
-    for c in ["lat", "tps", "kv", "rq", "timeline", "cdf"] {
+    for c in ["lat", "tps", "kv", "rq", "prefix", "timeline", "cdf"] {
         assert!(
             result_drawn.iter().any(|d| d == c),
             "result chart {c} empty: {result_drawn:?}"
@@ -270,6 +270,7 @@ async fn report_files_draw_their_charts_offline() {
     )
     .await;
     let got = drawn(&b).await;
+    // (a 12-request run is too short for a prefix-cache window)
     for c in ["lat", "tps", "kv", "rq", "timeline", "cdf"] {
         assert!(
             got.iter().any(|d| d == c),

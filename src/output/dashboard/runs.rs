@@ -269,6 +269,8 @@ struct Translator {
     /// Wall-clock start of the current iteration's benchmark: request times are relative to it.
     bench_start: Option<chrono::DateTime<chrono::Utc>>,
     last_sample: Option<Instant>,
+    /// The last sample sent: the window of the next prefix-cache hit rate starts there.
+    last_sent: Option<crate::results::result::ServerSample>,
 }
 
 impl Translator {
@@ -278,6 +280,7 @@ impl Translator {
             iteration: 1,
             bench_start: None,
             last_sample: None,
+            last_sent: None,
         }
     }
 
@@ -343,6 +346,8 @@ impl Translator {
             )],
             Event::BenchmarkStarted { total } => {
                 self.bench_start = Some(chrono::Utc::now());
+                // A new iteration's scraper starts its counters' window afresh.
+                self.last_sent = None;
                 vec![self.phase("execution", json!({"total_requests": total, "iteration": self.iteration}))]
             }
             Event::RequestCompleted(r) => {
@@ -368,15 +373,18 @@ impl Translator {
                     return Vec::new();
                 }
                 self.last_sample = Some(Instant::now());
-                vec![json!({"type": "gpu_sample", "run_id": self.run_id, "data": {
+                let hit_rate = crate::output::page::data::hit_rate(self.last_sent.as_ref(), &s);
+                let msg = json!({"type": "gpu_sample", "run_id": self.run_id, "data": {
                     "timestamp": s.timestamp,
                     "kv_cache_usage": s.kv_cache_usage,
                     "active_requests": s.active_requests,
                     "queued_requests": s.queued_requests,
                     "generation_throughput": s.generation_throughput,
-                    "prefix_cache_hit_rate": s.prefix_cache_hit_rate,
+                    "prefix_cache_hit_rate": hit_rate,
                     "iteration": self.iteration,
-                }})]
+                }});
+                self.last_sent = Some(*s);
+                vec![msg]
             }
             Event::BenchmarkFinished => vec![log_msg("info", "benchmark finished")],
             Event::ClientBusy { cpu_utilization } => vec![log_msg(

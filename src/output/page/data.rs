@@ -102,17 +102,36 @@ impl ChartData {
     }
 }
 
+/// The prefix-cache hit rate at `s`: the server's own gauge when it has one, else hits over
+/// queries since `prev` (vLLM exposes only the two counters), else over the whole run so far.
+pub fn hit_rate(prev: Option<&ServerSample>, s: &ServerSample) -> Option<f64> {
+    if s.prefix_cache_hit_rate.is_some() {
+        return s.prefix_cache_hit_rate;
+    }
+    let (hits, queries) = (s.prefix_cache_hits_total?, s.prefix_cache_queries_total?);
+    let before =
+        prev.and_then(|p| Some((p.prefix_cache_hits_total?, p.prefix_cache_queries_total?)));
+    let (dh, dq) = match before {
+        Some((h0, q0)) if queries > q0 => (hits - h0, queries - q0),
+        Some(_) => return None,
+        None => (hits, queries),
+    };
+    (dq > 0.0).then(|| (dh / dq).clamp(0.0, 1.0))
+}
+
 impl ServerColumns {
     pub fn from_samples(samples: &[ServerSample]) -> Self {
         let mut out = ServerColumns::default();
+        let mut prev: Option<&ServerSample> = None;
         for s in samples {
+            let rate = hit_rate(prev, s);
+            prev = Some(s);
             out.t.push(round(s.timestamp, 3));
             out.kv_cache_usage
                 .push(s.kv_cache_usage.map(|v| round(v, 4)));
             out.active_requests.push(s.active_requests);
             out.queued_requests.push(s.queued_requests);
-            out.prefix_cache_hit_rate
-                .push(s.prefix_cache_hit_rate.map(|v| round(v, 4)));
+            out.prefix_cache_hit_rate.push(rate.map(|v| round(v, 4)));
             out.generation_throughput
                 .push(s.generation_throughput.map(|v| round(v, 1)));
         }
@@ -187,6 +206,24 @@ mod tests {
         assert_eq!(c.ok, vec![0, 1]);
         assert_eq!(c.tbt_ms, vec![Some(2.0), Some(2.0)]);
         assert_eq!(c.e2e_ms, vec![Some(1000.0), Some(3000.0)]);
+    }
+
+    #[test]
+    fn hit_rate_comes_from_the_counters_when_the_gauge_is_missing() {
+        let at = |h: f64, q: f64| ServerSample {
+            prefix_cache_hits_total: Some(h),
+            prefix_cache_queries_total: Some(q),
+            ..ServerSample::default()
+        };
+        let (a, b, c) = (at(10.0, 40.0), at(40.0, 80.0), at(40.0, 80.0));
+        assert_eq!(hit_rate(None, &a), Some(0.25));
+        assert_eq!(hit_rate(Some(&a), &b), Some(0.75));
+        assert_eq!(hit_rate(Some(&b), &c), None, "no queries in the window");
+        let gauge = ServerSample {
+            prefix_cache_hit_rate: Some(0.5),
+            ..b.clone()
+        };
+        assert_eq!(hit_rate(Some(&a), &gauge), Some(0.5));
     }
 
     #[test]
