@@ -335,7 +335,9 @@ function historyView(main) {
   const name = h("input", { placeholder: "filter by name", id: "f-name", style: "width:220px" });
   const status = h("select", { id: "f-status", style: "width:140px" }, ["", "completed", "partial", "failed"].map((s) => h("option", { value: s }, s || "any status")));
   const cmp = h("button", { class: "btn", id: "compare-btn", onclick: async () => {
-    app.compare = await Promise.all([...app.selected].map(fullResult));
+    // Oldest first: the first run is the baseline the deltas refer to (like `compare a b`).
+    app.compare = (await Promise.all([...app.selected].map(fullResult)))
+      .sort((a, b) => String(a.metadata.started_at).localeCompare(String(b.metadata.started_at)));
     show("Compare");
   } }, "Compare selected");
   const body = h("tbody");
