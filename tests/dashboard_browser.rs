@@ -82,10 +82,13 @@ async fn dashboard_starts_a_run_draws_it_live_and_compares_results() {
         WAIT,
     )
     .await;
-    let points = b
-        .js("return +document.querySelector('[data-chart=lat] svg').getAttribute('data-points');")
-        .await;
-    assert_eq!(points, 320, "160 requests × (TTFT + E2E) on the live chart");
+    // The last redraw may follow the `done` message by up to 100 ms.
+    b.wait_for(
+        "+document.querySelector('[data-chart=lat] svg').getAttribute('data-points') === 320",
+        "160 requests × (TTFT + E2E) on the live chart",
+        WAIT,
+    )
+    .await;
     let live_drawn = drawn(&b).await;
     for c in ["lat", "tps", "kv", "rq", "prefix", "timeline", "cdf"] {
         assert!(
