@@ -57,6 +57,10 @@ pub enum Command {
     UpdatePricing,
     /// Run the built-in simulated inference server until Ctrl-C.
     Simulate(SimulateArgs),
+    /// Live dashboard in the browser: start, watch and stop runs, browse and compare results.
+    Dashboard(DashboardArgs),
+    /// One self-contained HTML file with charts of one or more runs (opens offline).
+    Report(ReportArgs),
     /// Load benchmark of this client itself (accuracy, ceiling, memory, start-up).
     #[command(hide = true)]
     Bench(BenchArgs),
@@ -249,6 +253,38 @@ pub struct SimulateArgs {
     /// Fraction of streams cut mid-way.
     #[arg(long)]
     pub disconnect_rate: Option<f64>,
+}
+
+#[derive(Debug, Args)]
+pub struct DashboardArgs {
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = 8420)]
+    pub port: u16,
+    /// Address to bind. Anything but loopback exposes a page that can start paid runs.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Results folder (default: the app config's output_dir, else ./results).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Folder of experiment configs the start form offers.
+    #[arg(long, default_value = "experiments")]
+    pub experiments: PathBuf,
+    /// Do not open the browser.
+    #[arg(long)]
+    pub no_open: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Run ids, unique prefixes/substrings of them, or paths to result files.
+    #[arg(required = true)]
+    pub runs: Vec<String>,
+    /// Output file.
+    #[arg(short, long, default_value = "report.html")]
+    pub output: PathBuf,
+    /// Results folder (default: the app config's output_dir, else ./results).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
 }
 
 #[cfg(test)]

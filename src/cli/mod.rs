@@ -4,6 +4,7 @@
 mod answers;
 pub mod args;
 mod bench;
+pub mod dashboard;
 mod doctor;
 pub mod results;
 mod run;
@@ -114,6 +115,8 @@ async fn dispatch(command: args::Command, globals: &Globals) -> Result<u8, CliEr
         Command::Config(c) => settings::config(c, out),
         Command::Doctor => doctor::doctor(globals, out).await,
         Command::Simulate(a) => simulate::run(&a).await,
+        Command::Dashboard(a) => dashboard::dashboard(&a, &default_results_dir()?).await,
+        Command::Report(a) => dashboard::report(&a, &default_results_dir()?, out),
         Command::Bench(a) => bench::run(&a, out).await,
         Command::Server(c) => runpod::server(c, globals, out).await,
         Command::UpdatePricing => runpod::update_pricing(out).await,

@@ -273,6 +273,11 @@ impl SignalStreams {
         Ok(Self {})
     }
 
+    /// The next SIGINT or SIGTERM (for `dashboard`).
+    pub async fn next_signal(&mut self) {
+        self.next().await
+    }
+
     async fn next(&mut self) {
         #[cfg(unix)]
         tokio::select! {

@@ -13,3 +13,7 @@ pub mod server_plan;
 pub mod style;
 pub mod summary;
 pub mod verdicts;
+// ---- the live dashboard and the HTML report share one page ----
+pub mod dashboard;
+pub mod page;
+pub mod report;
