@@ -238,6 +238,13 @@ mod built {
                 .collect();
             let e2e = ttft + gaps.iter().sum::<f64>();
             requests.push(RequestResult {
+                chunk_tokens: None,
+                scheduled_offset_ms: None,
+                send_lag_ms: None,
+                cap_wait_ms: None,
+                warmup: None,
+                requested_input_tokens: None,
+                requested_output_tokens: None,
                 request_index: i,
                 ttft_ms: Some(ttft),
                 e2e_latency_ms: Some(e2e),
@@ -292,6 +299,7 @@ mod built {
                     total: 2,
                     values: BTreeMap::from([("concurrency".to_string(), c)]),
                     id: Some(sweep_id.into()),
+                    request_rate: None,
                 }),
                 ..Metadata::default()
             },

@@ -17,7 +17,7 @@ use crate::config::{Arrival, GenerationParams, PacerClock, RateSpec, Timing};
 use crate::events::EventSink;
 use crate::metrics::client_health::{self, ResourceUsage};
 use crate::metrics::open_loop;
-use crate::metrics::result::Stats;
+use crate::results::result::Stats;
 use crate::runners::{ChatMessage, Runner};
 use crate::workloads::rate::RateWorkload;
 use crate::workloads::{Workload, WorkloadContext};

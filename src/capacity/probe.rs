@@ -227,6 +227,7 @@ impl SearchSource {
         let value = inner.search.next()?;
         let index = inner.search.probes().len() + 1;
         let iteration = Iteration {
+            request_rate: None,
             index,
             total: probe_budget(&self.search).max(index),
             values: match self.search.over {

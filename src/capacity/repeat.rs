@@ -24,6 +24,7 @@ pub fn expand(iterations: &[Iteration], n: usize) -> Vec<Iteration> {
             e.name = format!("{}-r{r}", e.name);
             e.resolved.name = Some(e.name.clone());
             out.push(Iteration {
+                request_rate: None,
                 index: out.len() + 1,
                 total,
                 values: it.values.clone(),

@@ -93,7 +93,7 @@ fn render_open_loop(r: &BenchReport, out: &mut dyn Write) -> std::io::Result<()>
         "pacer   target/s    sched/s  achieved/s  ach/target  lag p50  lag p99  lag max  TTFTp50-truth  failed   cpu  load"
     )?;
     for row in &r.open_loop {
-        let lag = |f: fn(&crate::metrics::result::Stats) -> f64| p(&row.send_lag_ms, f);
+        let lag = |f: fn(&crate::results::result::Stats) -> f64| p(&row.send_lag_ms, f);
         writeln!(
             out,
             "{:<6} {:>9.0} {:>10.1} {:>11.1} {:>10.2}% {:>8.3} {:>8.3} {:>8.3} {:>+14.3} {:>7} {:>4.0}% {:>5.2}",

@@ -40,10 +40,14 @@ pub fn provider_factory(results_dir: PathBuf) -> ProviderFactory {
                     keep_server: false,
                     output_dir: Some(results_dir.clone()),
                     resume: None,
+                    health_timeout: None,
+                    repeat: None,
                 };
                 let today = chrono::Local::now().date_naive();
-                super::runpod::provider_for_run(exp, &prices, &app, &dir, &args, today)
-                    .map_err(|e| super::format_error(&e))?
+                Box::new(
+                    super::runpod::provider_for_run(exp, &prices, &app, &dir, &args, today)
+                        .map_err(|e| super::format_error(&e))?,
+                )
             }
         };
         Ok(Some(provider))

@@ -132,7 +132,7 @@ fn holds_results(path: &Path, result_path: &Path) -> bool {
     };
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
     same(path, result_path)
-        || name.is_some_and(|n| n.ends_with(crate::metrics::journal::JOURNAL_SUFFIX))
+        || name.is_some_and(|n| n.ends_with(crate::results::journal::JOURNAL_SUFFIX))
         || (path.extension().is_some_and(|e| e == "json") && storage::load_result(path).is_ok())
 }
 

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::error::Issue;
 use super::{Experiment, Iteration};
-use crate::metrics::storage;
+use crate::results::storage;
 
 /// Longest file name (bytes) on the usual filesystems (ext4, APFS, NTFS: 255).
 pub const MAX_FILE_NAME: usize = 255;

@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use super::aggregate::summarize;
 use super::request::RequestRecord;
-use super::result::{Stats, Summary};
 use crate::config::{WorkloadKind, WorkloadSpec};
+use crate::results::result::{Stats, Summary};
 
 pub const STEADY_STATE_RULE: &str = "from when the in-flight count first reaches its median (sampled at each send) to the last scheduled send; latencies of the requests sent in the window, throughput of those finished in it";
 
@@ -250,6 +250,8 @@ mod tests {
     ) -> RequestRecord {
         let t0 = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
         RequestRecord {
+            requested_input_tokens: None,
+            requested_output_tokens: None,
             request_index: i,
             conversation_index: None,
             turn_index: None,
@@ -257,6 +259,7 @@ mod tests {
             finished_at: t0 + chrono::Duration::milliseconds(end_ms),
             send_delay_us: lag_us,
             timings: StreamTimings {
+                chunk_tokens: Vec::new(),
                 token_offsets_us: vec![((end_ms - start_ms) * 500) as u32],
                 end_us: ((end_ms - start_ms) * 1000) as u64,
             },

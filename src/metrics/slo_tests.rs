@@ -2,6 +2,13 @@ use super::*;
 
 fn row(i: usize, ttft: f64, e2e: f64, gaps: &[f64], tokens: u64) -> RequestResult {
     RequestResult {
+        chunk_tokens: None,
+        scheduled_offset_ms: None,
+        send_lag_ms: None,
+        cap_wait_ms: None,
+        warmup: None,
+        requested_input_tokens: None,
+        requested_output_tokens: None,
         request_index: i,
         ttft_ms: Some(ttft),
         e2e_latency_ms: Some(e2e),

@@ -117,6 +117,7 @@ mod tests {
     fn rec(i: usize, req: (u64, u64), got: (u64, u64)) -> RequestRecord {
         let now = chrono::Utc::now();
         RequestRecord {
+            pacing: Default::default(),
             request_index: i,
             conversation_index: None,
             turn_index: None,

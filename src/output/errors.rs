@@ -4,8 +4,8 @@
 
 use std::io::{self, Write};
 
-use crate::metrics::result::RequestResult;
 use crate::output::style::Style;
+use crate::results::result::RequestResult;
 
 /// Kinds shown; the rest are counted.
 const MAX_KINDS: usize = 5;
@@ -78,6 +78,13 @@ mod tests {
 
     fn row(error: Option<&str>) -> RequestResult {
         RequestResult {
+            slo_met: None,
+            scheduled_offset_ms: None,
+            send_lag_ms: None,
+            cap_wait_ms: None,
+            warmup: None,
+            requested_input_tokens: None,
+            requested_output_tokens: None,
             request_index: 0,
             ttft_ms: None,
             e2e_latency_ms: Some(1.0),

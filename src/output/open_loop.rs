@@ -4,9 +4,9 @@
 use std::io::{self, Write};
 
 use crate::metrics::open_loop::SteadyState;
-use crate::metrics::result::Summary;
 use crate::output::style::{ms, num3, Style};
 use crate::output::summary::percentiles;
+use crate::results::result::Summary;
 
 const LABEL: usize = 16;
 

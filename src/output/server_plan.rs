@@ -6,9 +6,9 @@ use std::io::{self, Write};
 
 use crate::app_config::redact_args;
 use crate::config::{Experiment, ProviderKind};
-use crate::orchestrator::redact_url;
 use crate::providers::local::local_command;
 use crate::providers::runpod::templates::{image, server_command, SERVER_PORT};
+use crate::redact::url as redact_url;
 use crate::text::printable;
 
 /// Stands for the port the local provider picks when the server starts.

@@ -87,10 +87,11 @@ impl LocalProvider {
             what: "cannot share the server log".into(),
             source,
         })?;
-        let scratch = Scratch::for_framework(exp.framework).map_err(|source| ProviderError::Io {
-            what: "cannot create a temp folder for the server".into(),
-            source,
-        })?;
+        let scratch =
+            Scratch::for_framework(exp.framework).map_err(|source| ProviderError::Io {
+                what: "cannot create a temp folder for the server".into(),
+                source,
+            })?;
         let mut cmd = tokio::process::Command::new(&command.program);
         if let Some(s) = &scratch {
             cmd.env("TMPDIR", s.path());

@@ -62,6 +62,8 @@ pub enum ProviderError {
     },
     #[error("cannot start the simulator: {0}")]
     Simulator(#[source] std::io::Error),
+    #[error("simulator tokenizer: {0}")]
+    SimTokenizer(#[source] crate::tokens::tokenizer::TokenizerError),
     #[error("pod {pod_id} went to {status} while starting; see its logs in the RunPod console (https://www.runpod.io/console/pods)")]
     PodFailed { pod_id: String, status: String },
     #[error("pod {pod_id} disappeared from RunPod while starting (terminated elsewhere?)")]

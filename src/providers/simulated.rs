@@ -35,9 +35,7 @@ async fn sim_tokenizer(
         Ok(source) => crate::tokens::tokenizer::load(&source).await,
         Err(e) => Err(e),
     };
-    loaded
-        .map(Some)
-        .map_err(|e| ProviderError::Provision(format!("simulator tokenizer: {e}")))
+    loaded.map(Some).map_err(ProviderError::SimTokenizer)
 }
 
 #[async_trait]

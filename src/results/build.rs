@@ -142,6 +142,9 @@ mod tests {
     fn record(ok: bool) -> RequestRecord {
         let now = Utc::now();
         RequestRecord {
+            pacing: Default::default(),
+            requested_input_tokens: None,
+            requested_output_tokens: None,
             request_index: 0,
             conversation_index: None,
             turn_index: None,

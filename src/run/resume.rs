@@ -109,6 +109,9 @@ mod tests {
         end_s: i64,
     ) -> RequestRecord {
         RequestRecord {
+            pacing: Default::default(),
+            requested_input_tokens: None,
+            requested_output_tokens: None,
             request_index: index,
             conversation_index: conversation,
             turn_index: None,

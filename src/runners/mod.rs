@@ -4,8 +4,8 @@
 
 mod chunk;
 mod client;
-mod error_body;
 pub mod endpoint;
+mod error_body;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod health;

@@ -67,19 +67,8 @@ impl RequestSender {
 
     /// Send one request, hand its record to the collector, and return whether it succeeded
     /// plus the reply text (when `keep_reply`). `intended` is when the workload meant to send
-    /// it (a pool slot became free).
-    pub async fn send(
-        &self,
-        messages: &[ChatMessage],
-        position: Position,
-        keep_reply: bool,
-        intended: Instant,
-    ) -> (bool, Option<String>) {
-        self.send_paced(messages, position, keep_reply, intended, Pacing::default())
-            .await
-    }
-
-    /// `send` for an open loop: `intended` is the scheduled send, `pacing` goes in the record.
+    /// it (a pool slot became free, or the open-loop schedule's send time); `pacing` goes in
+    /// the record.
     pub async fn send_paced(
         &self,
         messages: &[ChatMessage],

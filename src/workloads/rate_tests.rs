@@ -70,6 +70,7 @@ impl Runner for HoldRunner {
             started_at,
             finished_at: chrono::Utc::now(),
             timings: StreamTimings {
+                chunk_tokens: Vec::new(),
                 token_offsets_us: vec![100],
                 end_us: self.hold.as_micros() as u64,
             },

@@ -396,6 +396,7 @@ impl Runner for CutRunner {
             started_at: chrono::Utc::now(),
             finished_at: chrono::Utc::now(),
             timings: StreamTimings {
+                chunk_tokens: Vec::new(),
                 token_offsets_us: offsets,
                 end_us: 2500,
             },
@@ -458,8 +459,8 @@ async fn multi_turn_ctrl_c_keeps_the_cut_turn_and_records_no_unsent_turns() {
         (2, 1, 0)
     );
     assert_eq!(
-        crate::orchestrator::run_status(&out.records, out.stopped_early.is_some()),
-        crate::metrics::result::RunStatus::Partial
+        crate::results::build::run_status(&out.records, out.stopped_early.is_some()),
+        crate::results::result::RunStatus::Partial
     );
     let reason = out.stopped_early.unwrap_or_default();
     assert!(reason.contains("after 1 of 6"), "{reason}");

@@ -162,6 +162,14 @@ mod tests {
             .timestamp_millis_opt(1_700_000_000_000 + start_ms)
             .unwrap();
         RequestResult {
+            chunk_tokens: None,
+            slo_met: None,
+            scheduled_offset_ms: None,
+            send_lag_ms: None,
+            cap_wait_ms: None,
+            warmup: None,
+            requested_input_tokens: None,
+            requested_output_tokens: None,
             request_index: i,
             ttft_ms: Some(e2e / 4.0),
             e2e_latency_ms: Some(e2e),

@@ -29,6 +29,14 @@ mod tests {
             .map(|i| {
                 let start = t0 + chrono::Duration::microseconds(i as i64 * 12_345);
                 RequestResult {
+                    chunk_tokens: None,
+                    slo_met: None,
+                    scheduled_offset_ms: None,
+                    send_lag_ms: None,
+                    cap_wait_ms: None,
+                    warmup: None,
+                    requested_input_tokens: None,
+                    requested_output_tokens: None,
                     request_index: i,
                     ttft_ms: Some(123.456_789 + i as f64 % 97.0),
                     e2e_latency_ms: Some(2_345.678_91 + i as f64 % 991.0),
