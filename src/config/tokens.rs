@@ -153,8 +153,13 @@ pub fn is_sharegpt(requests: &RawRequests) -> bool {
     match requests.format.as_deref() {
         Some("sharegpt") => true,
         Some(_) => false,
+        // Only the head is read, through the bounded reader (a device is refused at once).
         None => requests.source.as_deref().is_some_and(|s| {
-            std::fs::read_to_string(s).is_ok_and(|t| sharegpt::looks_like_sharegpt(&t))
+            use std::io::Read;
+            let mut head = Vec::new();
+            crate::input_file::open(std::path::Path::new(s))
+                .and_then(|r| r.take(8192).read_to_end(&mut head))
+                .is_ok_and(|_| sharegpt::looks_like_sharegpt(&String::from_utf8_lossy(&head)))
         }),
     }
 }

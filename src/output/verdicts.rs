@@ -170,8 +170,8 @@ pub fn render_table(
     let mut table = style.table();
     table.set_header(vec![
         Cell::new("Metric"),
-        Cell::new(format!("A: {a_label}")),
-        Cell::new(format!("B: {b_label}")),
+        Cell::new(format!("A: {}", crate::text::printable(a_label))),
+        Cell::new(format!("B: {}", crate::text::printable(b_label))),
         Cell::new("Delta (B - A)"),
         Cell::new("Difference"),
     ]);

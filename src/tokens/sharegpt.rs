@@ -39,7 +39,7 @@ pub fn looks_like_sharegpt(text: &str) -> bool {
 }
 
 pub fn load(path: &Path) -> Result<Vec<Conversation>, ShareGptError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ShareGptError::Read {
+    let text = crate::input_file::read_to_string(path).map_err(|source| ShareGptError::Read {
         path: path.to_path_buf(),
         source,
     })?;

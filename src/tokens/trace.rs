@@ -52,7 +52,7 @@ pub struct Trace {
 }
 
 pub fn load(path: &Path) -> Result<Trace, TraceError> {
-    let text = std::fs::read_to_string(path).map_err(|source| TraceError::Read {
+    let text = crate::input_file::read_to_string(path).map_err(|source| TraceError::Read {
         path: path.to_path_buf(),
         source,
     })?;
