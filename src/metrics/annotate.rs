@@ -21,7 +21,8 @@ pub fn annotate(result: &mut RunResult, slo_block: Option<&Slo>) {
     if let Some(s) = slo_block {
         result.summary.slo = Some(slo::evaluate(s, &result.summary, &mut result.requests));
     }
-    if let Some(price) = result.metadata.cost_per_hr {
+    // A free server (the simulator, a local box without `cost_per_hr`) has no cost to show.
+    if let Some(price) = result.metadata.cost_per_hr.filter(|p| *p > 0.0) {
         result.summary.cost = Some(cost::summarize(&result.summary, price));
     }
     let defs = result.definitions.get_or_insert_with(Default::default);
