@@ -70,6 +70,68 @@ impl Redactor {
     }
 }
 
+/// What a hidden secret is replaced with in files, logs and output.
+pub const REDACTED: &str = "***";
+
+/// Words that make an environment variable or a command-line flag a secret.
+const SECRET_WORDS: [&str; 6] = ["TOKEN", "KEY", "SECRET", "PASSWORD", "PASSWD", "APIKEY"];
+
+/// An environment variable whose value is a secret: its name contains TOKEN, KEY, SECRET or
+/// PASSWORD (any case), e.g. `HF_TOKEN`, `OPENAI_API_KEY`, `DB_PASSWORD`.
+pub fn is_secret_env_name(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    SECRET_WORDS.iter().any(|w| upper.contains(w))
+}
+
+/// A flag whose value is a secret: one of its words is a secret word (`--api-key`,
+/// `--hf-token`, `--ssl-keyfile-password`), so `--max-num-batched-tokens` or `--tokenizer`
+/// are not.
+pub fn is_secret_flag(arg: &str) -> bool {
+    let Some(name) = arg.strip_prefix('-') else {
+        return false;
+    };
+    let name = name
+        .split('=')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_uppercase();
+    name.split(['-', '_'])
+        .any(|word| SECRET_WORDS.contains(&word))
+}
+
+/// A command line with the value of every secret flag hidden: `--api-key sk-1` →
+/// `--api-key ***`, `--api-key=sk-1` → `--api-key=***`.
+pub fn redact_args(args: &[String]) -> Vec<String> {
+    let mut out = Vec::with_capacity(args.len());
+    let mut hide_next = false;
+    for arg in args {
+        if hide_next && !arg.starts_with("--") {
+            out.push(REDACTED.to_string());
+            hide_next = false;
+            continue;
+        }
+        hide_next = false;
+        match arg.split_once('=') {
+            Some((flag, _)) if is_secret_flag(flag) => out.push(format!("{flag}={REDACTED}")),
+            None if is_secret_flag(arg) => {
+                hide_next = true;
+                out.push(arg.clone());
+            }
+            _ => out.push(arg.clone()),
+        }
+    }
+    out
+}
+
+/// Hides the values of secret-looking variables (see [`is_secret_env_name`]) in place.
+pub fn redact_env<'a>(env: impl IntoIterator<Item = (&'a String, &'a mut String)>) {
+    for (name, value) in env {
+        if is_secret_env_name(name) && !value.is_empty() {
+            *value = REDACTED.to_string();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,5 +159,62 @@ mod tests {
         );
         let none = Redactor::for_url("http://host:8000");
         assert_eq!(none.text("http://host:8000"), "http://host:8000");
+    }
+
+    #[test]
+    fn secret_env_names_and_flags_are_recognised() {
+        for name in [
+            "HF_TOKEN",
+            "openai_api_key",
+            "AWS_SECRET_ACCESS_KEY",
+            "DB_PASSWORD",
+        ] {
+            assert!(is_secret_env_name(name), "{name}");
+        }
+        assert!(!is_secret_env_name("VLLM_CPU_KVCACHE_SPACE"));
+        for flag in [
+            "--api-key",
+            "--hf-token",
+            "--admin_api_key",
+            "--apikey",
+            "-token",
+        ] {
+            assert!(is_secret_flag(flag), "{flag}");
+        }
+        for flag in [
+            "--max-num-batched-tokens",
+            "--tokenizer",
+            "--kv-cache-dtype",
+            "sk-1",
+        ] {
+            assert!(!is_secret_flag(flag), "{flag}");
+        }
+    }
+
+    #[test]
+    fn redacts_secret_flag_values_and_env_values() {
+        let args: Vec<String> = [
+            "serve",
+            "--api-key",
+            "sk-1",
+            "--hf-token=hf_2",
+            "--port",
+            "80",
+            "--token",
+            "--x",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            redact_args(&args).join(" "),
+            "serve --api-key *** --hf-token=*** --port 80 --token --x"
+        );
+        let mut env = std::collections::BTreeMap::from([
+            ("HF_TOKEN".to_string(), "hf_2".to_string()),
+            ("VLLM_CPU_KVCACHE_SPACE".to_string(), "1".to_string()),
+        ]);
+        redact_env(env.iter_mut());
+        assert_eq!(env["HF_TOKEN"], REDACTED);
+        assert_eq!(env["VLLM_CPU_KVCACHE_SPACE"], "1");
     }
 }

@@ -8,7 +8,6 @@ use super::error::Issue;
 use super::keys::did_you_mean;
 use super::raw::*;
 use super::types::*;
-use crate::app_config;
 use crate::providers::runpod::pricing::PriceTable;
 use crate::workloads::prompts::{load_prompts_with_lines, PromptSet};
 
@@ -645,7 +644,7 @@ fn resolve(
     rfo.gpu_memory_utilization = fo.gpu_memory_utilization;
     // The resolved config goes into result files and journals: no secrets in it.
     if let Some(extra) = rfo.extra_args.as_mut() {
-        *extra = app_config::redact_args(extra);
+        *extra = crate::redact::redact_args(extra);
     }
 
     let ri = raw.infrastructure.get_or_insert_with(Default::default);
@@ -661,10 +660,10 @@ fn resolve(
     }
     if let Some(local) = ri.local.as_mut() {
         if let Some(args) = local.args.as_mut() {
-            *args = app_config::redact_args(args);
+            *args = crate::redact::redact_args(args);
         }
         if let Some(env) = local.env.as_mut() {
-            app_config::redact_env(env.iter_mut());
+            crate::redact::redact_env(env.iter_mut());
         }
     }
 

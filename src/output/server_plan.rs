@@ -4,10 +4,10 @@
 
 use std::io::{self, Write};
 
-use crate::app_config::redact_args;
 use crate::config::{Experiment, ProviderKind};
 use crate::providers::local::local_command;
 use crate::providers::runpod::templates::{image, server_command, SERVER_PORT};
+use crate::redact::redact_args;
 use crate::redact::url as redact_url;
 use crate::text::printable;
 

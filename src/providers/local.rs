@@ -18,9 +18,9 @@ use tokio_util::sync::CancellationToken;
 use super::local_scratch::Scratch;
 use super::runpod::templates::{server_command, LaunchCommand};
 use super::{Provider, ProviderError, ServerHandle};
-use crate::app_config::redact_args;
 use crate::config::{Experiment, Framework};
 use crate::events::{Event, EventSink};
+use crate::redact::redact_args;
 
 /// How long teardown waits after SIGTERM before SIGKILL.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);

@@ -175,7 +175,7 @@ impl std::fmt::Debug for CreatePodRequest {
                 "args",
                 &self.args.as_deref().map(|a| {
                     let words: Vec<String> = a.split(' ').map(String::from).collect();
-                    crate::app_config::redact_args(&words).join(" ")
+                    crate::redact::redact_args(&words).join(" ")
                 }),
             )
             .field("gpu", &self.gpu)
