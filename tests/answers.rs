@@ -392,3 +392,62 @@ fn sweeps_compare_curve_to_curve_by_swept_value() {
     );
     assert!(!text.contains("REGRESSION: [concurrency=1]"), "{text}");
 }
+
+/// `search.over: request_rate` on the open-loop workload: each probe is a `rate` run at the
+/// probed rate (`-r<rate>` files), and the answer met the SLO while a higher rate failed it.
+#[test]
+fn request_rate_search_probes_the_open_loop_workload() {
+    let sb = Sandbox::new();
+    sb.write("prompts.jsonl", PROMPTS);
+    let cfg =
+        search_config("search:\n  over: request_rate\n  min: 8\n  max: 512\n  precision: 0.25\n")
+            .replace(
+                "  type: concurrent\n  concurrency: 1\n",
+                "  type: rate\n  request_rate: 8\n  arrival: constant\n",
+            );
+    let cfg = sb.write("exp.yaml", &cfg);
+    let out = sb.cmd().arg("run").arg(&cfg).assert().success();
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    let summary = std::fs::read_dir(sb.results())
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("cap-search-"))
+        })
+        .expect("a search summary file");
+    let summary: Value = serde_json::from_str(&std::fs::read_to_string(summary).unwrap()).unwrap();
+    let answer = summary["answer"].as_f64().expect("an answer");
+    let probes = summary["probes"].as_array().unwrap();
+    let own = probes
+        .iter()
+        .rfind(|p| p["value"].as_f64() == Some(answer))
+        .unwrap();
+    let own_result = probe_result(&sb, own);
+    assert_eq!(own_result["summary"]["slo"]["all_met"], true);
+    assert_eq!(own_result["metadata"]["sweep"]["request_rate"], answer);
+    assert!(
+        own["result"].as_str().unwrap().starts_with("cap-r"),
+        "{own}"
+    );
+    // Every request of the probe was scheduled at the probed rate.
+    let offsets: Vec<f64> = own_result["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["scheduled_offset_ms"].as_f64())
+        .collect();
+    assert_eq!(offsets.len(), 8, "{own_result}");
+    assert!(
+        (offsets[1] - offsets[0] - 1000.0 / answer).abs() < 0.01,
+        "{offsets:?}"
+    );
+    assert!(probes
+        .iter()
+        .any(|p| p["value"].as_f64().unwrap() > answer && p["met"] == false));
+    assert!(probes
+        .iter()
+        .filter(|p| p["value"].as_f64().unwrap() < answer)
+        .all(|p| p["met"] == true));
+    assert!(stdout.contains("max request rate"), "{stdout}");
+}

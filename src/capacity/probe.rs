@@ -48,6 +48,17 @@ pub fn probe_experiment(base: &Experiment, over: SearchOver, value: f64) -> Expe
         };
         w.kind = Some(e.workload.kind.name().to_string());
         w.concurrency = Some(c as i64);
+    } else {
+        // A rate probe: the open-loop workload (or multi-turn's conversation arrivals) at `value`.
+        match &mut e.workload.kind {
+            WorkloadKind::Rate { rate } => rate.request_rate = value,
+            _ => {
+                if let Some(spec) = e.workload.timing.conversation_rate.as_mut() {
+                    spec.request_rate = value;
+                }
+            }
+        }
+        w.request_rate = Some(value);
     }
     e
 }
@@ -217,7 +228,8 @@ impl SearchSource {
     fn max_concurrency(&self) -> usize {
         match self.search.over {
             SearchOver::Concurrency => self.search.max as usize,
-            SearchOver::RequestRate => 1,
+            // Open loop: the cap (or the default pool) bounds what a probe has in flight.
+            SearchOver::RequestRate => self.base.workload.kind.max_in_flight(),
         }
     }
 
@@ -227,7 +239,7 @@ impl SearchSource {
         let value = inner.search.next()?;
         let index = inner.search.probes().len() + 1;
         let iteration = Iteration {
-            request_rate: None,
+            request_rate: (self.search.over == SearchOver::RequestRate).then_some(value),
             index,
             total: probe_budget(&self.search).max(index),
             values: match self.search.over {
