@@ -16,6 +16,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use super::engine::{self, Collector, HalfFailedBreaker, RequestSender};
+use super::{WorkloadContext, WorkloadOutcome};
 use crate::config::PacerClock;
 use crate::metrics::request::Pacing;
 
@@ -72,6 +74,65 @@ impl Arrival {
 
 /// Spawn `task(unit, arrival)` at each unit's offset from now; at most `cap` tasks hold a slot
 /// at once. Stops scheduling when `stop` is cancelled, then waits for every spawned task.
+/// An open-loop workload's whole run (rate, trace): one collector with the half-failed
+/// breaker, one sender, and each `(index, unit)` handed to `send` at its deadline with its
+/// pacing; the unit's slot under `cap` is held until `send` returns.
+pub(crate) async fn run_open_loop<U, F, Fut>(
+    ctx: WorkloadContext,
+    units: Vec<((usize, U), Duration)>,
+    cap: Option<usize>,
+    send: F,
+) -> WorkloadOutcome
+where
+    U: Send + 'static,
+    F: Fn(RequestSender, usize, U, Instant, Pacing) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let planned = units.len();
+    let stop = ctx.cancel.child_token();
+    let collector = Collector::spawn(
+        ctx.events.clone(),
+        ctx.on_record,
+        Box::new(HalfFailedBreaker::new(planned)),
+        stop.clone(),
+        ctx.timing.warmup,
+    );
+    let sender = RequestSender::new(
+        Arc::clone(&ctx.runner),
+        ctx.params.clone(),
+        collector.sender(),
+        stop.clone(),
+    );
+    let task_sender = sender.clone();
+    let send = Arc::new(send);
+    run_paced(
+        units,
+        cap,
+        &stop,
+        ctx.timing.pacer_clock,
+        move |(index, unit), arrival| {
+            let sender = task_sender.clone();
+            let send = Arc::clone(&send);
+            async move {
+                let deadline = arrival.deadline;
+                let Some(slot) = arrival.slot().await else {
+                    return;
+                };
+                send(sender, index, unit, deadline, slot.pacing).await;
+                drop(slot);
+            }
+        },
+    )
+    .await;
+    drop(sender);
+    let (records, tripped) = collector.finish().await;
+    let stopped_early = engine::stop_reason(tripped, &ctx.cancel, records.len(), planned);
+    WorkloadOutcome {
+        records,
+        stopped_early,
+    }
+}
+
 pub(crate) async fn run_paced<U, F, Fut>(
     units: Vec<(U, Duration)>,
     cap: Option<usize>,

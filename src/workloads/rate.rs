@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::engine::{self, Collector, HalfFailedBreaker, Position, RequestSender};
+use super::engine::Position;
 use super::pacer;
 use super::schedule::ArrivalProcess;
 use super::{Workload, WorkloadContext, WorkloadOutcome};
@@ -62,60 +62,22 @@ impl Workload for RateWorkload {
 
     async fn run(&self, ctx: WorkloadContext) -> WorkloadOutcome {
         let offsets = process(&self.spec).offsets(self.requests.len(), ctx.timing.duration);
-        let todo = remaining(&offsets, &ctx.already_done);
-        let planned = todo.len();
-        let stop = ctx.cancel.child_token();
-        let collector = Collector::spawn(
-            ctx.events.clone(),
-            ctx.on_record,
-            Box::new(HalfFailedBreaker::new(planned)),
-            stop.clone(),
-            ctx.timing.warmup,
-        );
-        let sender = RequestSender::new(
-            Arc::clone(&ctx.runner),
-            ctx.params.clone(),
-            collector.sender(),
-            stop.clone(),
-        );
-        let units: Vec<((usize, Arc<Vec<ChatMessage>>), Duration)> = todo
-            .into_iter()
-            .map(|(i, offset)| ((i, Arc::clone(&self.requests[i])), offset))
-            .collect();
-        let task_sender = sender.clone();
-        pacer::run_paced(
+        let units: Vec<((usize, Arc<Vec<ChatMessage>>), Duration)> =
+            remaining(&offsets, &ctx.already_done)
+                .into_iter()
+                .map(|(i, offset)| ((i, Arc::clone(&self.requests[i])), offset))
+                .collect();
+        pacer::run_open_loop(
+            ctx,
             units,
             self.spec.max_concurrency,
-            &stop,
-            ctx.timing.pacer_clock,
-            move |(index, messages), arrival| {
-                let sender = task_sender.clone();
-                async move {
-                    let deadline = arrival.deadline;
-                    let Some(slot) = arrival.slot().await else {
-                        return;
-                    };
-                    sender
-                        .send_paced(
-                            &messages,
-                            Position::request(index),
-                            false,
-                            deadline,
-                            slot.pacing,
-                        )
-                        .await;
-                    drop(slot);
-                }
+            |sender, index, messages, deadline, pacing| async move {
+                sender
+                    .send_paced(&messages, Position::request(index), false, deadline, pacing)
+                    .await;
             },
         )
-        .await;
-        drop(sender);
-        let (records, tripped) = collector.finish().await;
-        let stopped_early = engine::stop_reason(tripped, &ctx.cancel, records.len(), planned);
-        WorkloadOutcome {
-            records,
-            stopped_early,
-        }
+        .await
     }
 }
 

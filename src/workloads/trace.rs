@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::engine::{self, Collector, HalfFailedBreaker, Position, RequestSender};
+use super::engine::Position;
 use super::pacer;
 use super::planned::PlannedRequest;
 use super::{Workload, WorkloadContext, WorkloadOutcome};
@@ -45,47 +45,16 @@ impl Workload for TraceWorkload {
             .filter(|(i, _)| !ctx.already_done.contains(i))
             .map(|(i, (r, at))| ((i, Arc::clone(r)), *at))
             .collect();
-        let planned = units.len();
-        let stop = ctx.cancel.child_token();
-        let collector = Collector::spawn(
-            ctx.events.clone(),
-            ctx.on_record,
-            Box::new(HalfFailedBreaker::new(planned)),
-            stop.clone(),
-            ctx.timing.warmup,
-        );
-        let sender = RequestSender::new(
-            Arc::clone(&ctx.runner),
-            ctx.params.clone(),
-            collector.sender(),
-            stop.clone(),
-        );
-        let task_sender = sender.clone();
-        pacer::run_paced(
+        pacer::run_open_loop(
+            ctx,
             units,
             None,
-            &stop,
-            ctx.timing.pacer_clock,
-            move |(index, request), arrival| {
-                let sender = task_sender.clone();
-                async move {
-                    let deadline = arrival.deadline;
-                    let Some(slot) = arrival.slot().await else {
-                        return;
-                    };
-                    sender
-                        .send_planned(&request, Position::request(index), deadline, slot.pacing)
-                        .await;
-                }
+            |sender, index, request, deadline, pacing| async move {
+                sender
+                    .send_planned(&request, Position::request(index), deadline, pacing)
+                    .await;
             },
         )
-        .await;
-        drop(sender);
-        let (records, tripped) = collector.finish().await;
-        let stopped_early = engine::stop_reason(tripped, &ctx.cancel, records.len(), planned);
-        WorkloadOutcome {
-            records,
-            stopped_early,
-        }
+        .await
     }
 }
