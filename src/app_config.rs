@@ -15,6 +15,10 @@ pub const API_URL_ENV: &str = "RUNPOD_API_URL";
 pub const PROXY_URL_ENV: &str = "RUNPOD_PROXY_URL";
 pub const DEFAULT_API_URL: &str = "https://api.runpod.io";
 pub const DEFAULT_PROXY_URL: &str = "https://{pod_id}-{port}.proxy.runpod.net";
+/// The inference server's API key (issue 19), before `OPENAI_API_KEY`.
+pub const SERVER_API_KEY_ENV: &str = "LLM_INF_BENCH_SERVER_API_KEY";
+/// The key OpenAI clients (and `vllm bench serve`) read.
+pub const OPENAI_API_KEY_ENV: &str = "OPENAI_API_KEY";
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppConfigError {
@@ -70,11 +74,34 @@ impl Default for Defaults {
     }
 }
 
+/// `server:` — the inference server's API key (sent as `Authorization: Bearer`).
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServerSection {
+    pub api_key: String,
+}
+
+impl ServerSection {
+    fn is_empty(&self) -> bool {
+        self.api_key.is_empty()
+    }
+}
+
+impl std::fmt::Debug for ServerSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerSection")
+            .field("api_key", &redact(&self.api_key))
+            .finish()
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AppConfig {
     pub runpod: RunpodSection,
     pub defaults: Defaults,
+    #[serde(skip_serializing_if = "ServerSection::is_empty")]
+    pub server: ServerSection,
 }
 
 /// Keys that `config get/set` understand.
@@ -83,6 +110,7 @@ pub const KEYS: &[&str] = &[
     "runpod.api_url",
     "runpod.proxy_url",
     "defaults.output_dir",
+    "server.api_key",
 ];
 
 /// The app directory: `$LLM_INF_BENCH_HOME`, else `~/.llm-inf-bench`.
@@ -98,7 +126,7 @@ pub fn app_dir() -> Result<PathBuf, AppConfigError> {
 
 /// App config keys holding a secret (never echoed by `config set`).
 pub fn is_secret_key(key: &str) -> bool {
-    key == "runpod.api_key"
+    key == "runpod.api_key" || key == "server.api_key"
 }
 
 pub fn config_path(dir: &Path) -> PathBuf {
@@ -141,6 +169,7 @@ impl AppConfig {
             "runpod.api_url" => self.runpod.api_url.clone(),
             "runpod.proxy_url" => self.runpod.proxy_url.clone(),
             "defaults.output_dir" => Some(self.defaults.output_dir.clone()),
+            "server.api_key" => Some(redact(&self.server.api_key)),
             _ => return Err(unknown(key)),
         })
     }
@@ -152,6 +181,7 @@ impl AppConfig {
             "runpod.api_url" => self.runpod.api_url = opt(value),
             "runpod.proxy_url" => self.runpod.proxy_url = opt(value),
             "defaults.output_dir" => self.defaults.output_dir = value.to_string(),
+            "server.api_key" => self.server.api_key = value.to_string(),
             _ => return Err(unknown(key)),
         }
         Ok(())
@@ -163,6 +193,24 @@ impl AppConfig {
             .ok()
             .filter(|k| !k.trim().is_empty())
             .or_else(|| Some(self.runpod.api_key.clone()).filter(|k| !k.trim().is_empty()))
+    }
+
+    /// The inference server's API key, first set of: `flag` (`run --api-key`),
+    /// `LLM_INF_BENCH_SERVER_API_KEY`, `OPENAI_API_KEY`, `server.api_key` here. Blank values
+    /// count as unset.
+    pub fn server_api_key(&self, flag: Option<&str>) -> Option<crate::redact::Secret> {
+        let env = |name: &str| std::env::var(name).ok();
+        [
+            flag.map(String::from),
+            env(SERVER_API_KEY_ENV),
+            env(OPENAI_API_KEY_ENV),
+            Some(self.server.api_key.clone()),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|k| k.trim().to_string())
+        .find(|k| !k.is_empty())
+        .map(crate::redact::Secret::new)
     }
 
     pub fn api_url(&self) -> String {

@@ -132,6 +132,46 @@ pub fn redact_env<'a>(env: impl IntoIterator<Item = (&'a String, &'a mut String)
     }
 }
 
+/// A secret value (an inference server's API key): `Debug` and `Display` never show it, and it
+/// has no `Serialize`, so it cannot reach a result file, a journal or a log by accident.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value itself: only for the one place that sends it (an HTTP header, a server's
+    /// command line).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// A fresh random key (128 bits from the OS, hex) for a server this tool starts with
+    /// `--api-key`. Fails only when the OS has no randomness to give.
+    pub fn generate() -> Result<Self, String> {
+        use rand::TryRngCore;
+        let mut bytes = [0u8; 16];
+        rand::rngs::OsRng
+            .try_fill_bytes(&mut bytes)
+            .map_err(|e| format!("no random numbers from the OS for an API key: {e}"))?;
+        Ok(Self(bytes.iter().map(|b| format!("{b:02x}")).collect()))
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(REDACTED)
+    }
+}
+
+impl std::fmt::Display for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(REDACTED)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,5 +256,15 @@ mod tests {
         redact_env(env.iter_mut());
         assert_eq!(env["HF_TOKEN"], REDACTED);
         assert_eq!(env["VLLM_CPU_KVCACHE_SPACE"], "1");
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_or_display() {
+        let s = Secret::new("sk-very-secret-value");
+        assert_eq!(format!("{s:?} {s}"), "*** ***");
+        assert_eq!(s.expose(), "sk-very-secret-value");
+        let a = Secret::generate().unwrap();
+        assert_eq!(a.expose().len(), 32);
+        assert_ne!(a, Secret::generate().unwrap());
     }
 }

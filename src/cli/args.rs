@@ -137,6 +137,11 @@ pub struct RunArgs {
     /// repeats: mean, 95 % confidence interval, coefficient of variation. Overrides `repeat:`.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub repeat: Option<u32>,
+    /// API key of the inference server, sent as `Authorization: Bearer` (else
+    /// LLM_INF_BENCH_SERVER_API_KEY, OPENAI_API_KEY, then `server.api_key` in the app config).
+    /// Never printed or stored.
+    #[arg(long, value_name = "KEY")]
+    pub api_key: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -253,6 +258,9 @@ pub struct SimulateArgs {
     /// Fraction of streams cut mid-way.
     #[arg(long)]
     pub disconnect_rate: Option<f64>,
+    /// Require this key (`Authorization: Bearer <key>`), like `vllm serve --api-key`.
+    #[arg(long, value_name = "KEY")]
+    pub api_key: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -42,6 +42,7 @@ pub fn provider_factory(results_dir: PathBuf) -> ProviderFactory {
                     resume: None,
                     health_timeout: None,
                     repeat: None,
+                    api_key: None,
                 };
                 let today = chrono::Local::now().date_naive();
                 Box::new(

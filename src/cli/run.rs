@@ -18,13 +18,14 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
     let app_dir = app_config::app_dir()?;
     let app = AppConfig::load(&app_dir)?;
     let prices = PriceTable::load(&app_dir);
-    let experiment = config::load_with_options(
+    let mut experiment = config::load_with_options(
         &args.config,
         &prices,
         config::ValidateOptions {
             external_server: args.server_url.is_some(),
         },
     )?;
+    experiment.request.api_key = app.server_api_key(args.api_key.as_deref());
     let (iterations, answers) = super::answers::prepare(
         &experiment,
         config::sweep::iterations(&experiment),

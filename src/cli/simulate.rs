@@ -53,10 +53,34 @@ pub async fn run(args: &SimulateArgs) -> Result<u8, CliError> {
         FrameworkArg::Vllm => Framework::Vllm,
         FrameworkArg::Sglang => Framework::Sglang,
     };
+    let api_key = simulator_key(args.api_key.as_deref(), &mut profile)?;
     let stop = super::run::shutdown_token()?;
     let model = args.model.as_deref().unwrap_or(DEFAULT_MODEL);
-    simulate(framework, profile, model, args.port, stop.cancelled_owned()).await?;
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, args.port));
+    let server = SimServer::start_secured(framework, profile, model, addr, None, api_key).await?;
+    announce(&server, framework, model)?;
+    stop.cancelled_owned().await;
+    server.shutdown().await;
     Ok(exit::SUCCESS)
+}
+
+/// `--api-key`, required when the profile says `require_api_key` (the key is never printed,
+/// so `simulate` cannot make one up).
+fn simulator_key(
+    given: Option<&str>,
+    profile: &mut SimProfile,
+) -> Result<Option<crate::redact::Secret>, CliError> {
+    match given.map(str::trim) {
+        Some("") => Err(CliError::Message("--api-key must not be empty".into())),
+        Some(key) => {
+            profile.require_api_key = true;
+            Ok(Some(crate::redact::Secret::new(key)))
+        }
+        None if profile.require_api_key => Err(CliError::Message(
+            "the profile sets require_api_key: give the key with --api-key".into(),
+        )),
+        None => Ok(None),
+    }
 }
 
 /// Serve on `127.0.0.1:port` (0 picks a free port) as `served_model` (`*`: any name), print
@@ -70,21 +94,24 @@ pub async fn simulate(
 ) -> std::io::Result<()> {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let server = SimServer::start(framework, profile, served_model, addr).await?;
-    {
-        let shown = if served_model == ANY_MODEL {
-            "any name"
-        } else {
-            served_model
-        };
-        let mut out = std::io::stdout().lock();
-        writeln!(
-            out,
-            "Simulated {framework} server listening on {} (model: {shown}); Ctrl-C to stop",
-            server.base_url()
-        )?;
-        out.flush()?;
-    }
+    announce(&server, framework, served_model)?;
     shutdown.await;
     server.shutdown().await;
     Ok(())
+}
+
+/// The one line saying where the simulator listens.
+fn announce(server: &SimServer, framework: Framework, served_model: &str) -> std::io::Result<()> {
+    let shown = if served_model == ANY_MODEL {
+        "any name"
+    } else {
+        served_model
+    };
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "Simulated {framework} server listening on {} (model: {shown}); Ctrl-C to stop",
+        server.base_url()
+    )?;
+    out.flush()
 }

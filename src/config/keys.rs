@@ -17,6 +17,10 @@ enum Node {
     IntList,
     FloatList,
     StrMap,
+    /// A string or a list of strings (`parameters.stop`).
+    StrOrStrList,
+    /// A mapping of names to any values (`parameters.extra_body`, sent verbatim).
+    AnyMap,
     Map(Vec<(&'static str, Node)>),
     /// `infrastructure.simulation`: the fields of `SimProfile`, checked by serde itself.
     Sim,
@@ -128,6 +132,14 @@ fn schema() -> Node {
                         ("max_tokens", Int),
                         ("temperature", Float),
                         ("ignore_eos", Bool),
+                        ("top_p", Float),
+                        ("top_k", Int),
+                        ("seed", Int),
+                        ("stop", StrOrStrList),
+                        ("min_tokens", Int),
+                        ("presence_penalty", Float),
+                        ("frequency_penalty", Float),
+                        ("extra_body", AnyMap),
                     ]),
                 ),
                 ("batch_size", Int),
@@ -149,6 +161,8 @@ fn schema() -> Node {
                         ("shared_prefix", Str),
                     ]),
                 ),
+                ("headers", StrMap),
+                ("timeout_s", Float),
                 // Open loop, warmup, duration (issue 13).
                 ("request_rate", Float),
                 ("arrival", Str),
@@ -236,6 +250,11 @@ fn check(value: &mut Value, node: &Node, path: &str, issues: &mut Vec<Issue>) {
             return check_list(value, node, path, issues)
         }
         Node::StrMap => return check_str_map(value, path, issues),
+        Node::StrOrStrList => match value {
+            Value::Sequence(_) => return check_list(value, &Node::StrList, path, issues),
+            _ => scalar_to_string(value),
+        },
+        Node::AnyMap => matches!(value, Value::Mapping(m) if m.keys().all(Value::is_string)),
         Node::Map(fields) => return check_map(value, fields, path, issues),
         Node::Sim => return check_sim(value, path, issues),
         Node::Slo => return check_slo(value, path, issues),
@@ -486,6 +505,8 @@ fn expected(node: &Node) -> &'static str {
         Node::IntList => "a list of integers",
         Node::FloatList => "a list of numbers",
         Node::StrMap | Node::Map(_) | Node::Sim | Node::Slo => "a mapping",
+        Node::StrOrStrList => "a string or a list of strings",
+        Node::AnyMap => "a mapping of names to values",
         Node::Length(false) => "a whole number or {dist: fixed|uniform|normal, ...}",
         Node::Length(true) => "a whole number, {dist: ...} or from_dataset",
     }

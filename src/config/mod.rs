@@ -10,6 +10,7 @@ mod keys;
 pub mod loader;
 pub mod output_check;
 pub mod raw;
+pub mod request_options;
 pub mod sweep;
 pub mod tokens;
 pub mod types;

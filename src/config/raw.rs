@@ -138,6 +138,12 @@ pub struct RawWorkload {
     /// `type: trace`: the trace to replay.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<RawTrace>,
+    /// Extra HTTP headers on every request to the server (issue 19).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headers: Option<BTreeMap<String, String>>,
+    /// Longest a whole request may take, seconds (beside the idle-read timeout).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_s: Option<f64>,
 }
 
 /// `workload.warmup`: `{requests: N}` or `{duration_s: S}`.
@@ -220,6 +226,32 @@ pub struct RawParameters {
     pub temperature: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ignore_eos: Option<bool>,
+    // ---- sampling options sent as they are (issue 19; see `request_options.rs`) ----
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop: Option<RawStop>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_tokens: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presence_penalty: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frequency_penalty: Option<f64>,
+    /// Any further request fields, merged into the request JSON verbatim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra_body: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// `parameters.stop`: one string or a list of them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RawStop {
+    One(String),
+    Many(Vec<String>),
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -286,6 +286,8 @@ pub struct Experiment {
     pub metrics: MetricsSettings,
     /// `slo`, `search`, `repeat`, `infrastructure.cost_per_hr`.
     pub answers: super::answers::AnswerSettings,
+    /// Sampling options, headers, whole-request timeout, API key (issue 19).
+    pub request: super::request_options::RequestOptions,
     /// The fully resolved raw config (after `extends`, with absolute paths and, for a sweep
     /// iteration, the swept value applied): written as `experiment` in the result file.
     pub resolved: RawExperiment,

@@ -184,6 +184,7 @@ pub fn validate_with(
     let metrics = metrics(&mut c, raw.metrics.as_ref());
     let answers = super::answers::check(&raw, &workload, &mut c.issues);
     super::tokens::token_workload(&raw, &mut c.issues);
+    let request = super::request_options::check(&raw, &mut c.issues);
     if !c.issues.is_empty() {
         return Err(c.issues);
     }
@@ -204,6 +205,7 @@ pub fn validate_with(
         workload,
         metrics,
         answers,
+        request,
         resolved,
     })
 }
@@ -637,6 +639,7 @@ fn resolve(
     fo: &FrameworkOptions,
     metrics: &MetricsSettings,
 ) -> RawExperiment {
+    super::request_options::redact_resolved(&mut raw);
     let model = raw.model.get_or_insert_with(Default::default);
     model.name = model.name.as_ref().map(|n| n.trim().to_string());
     raw.name = raw.name.map(|n| n.trim().to_string());

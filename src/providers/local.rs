@@ -39,6 +39,8 @@ pub struct LocalProvider {
     pgid: Option<i32>,
     /// SGLang's private temp folder and shared-memory files, removed after it stops.
     scratch: Option<Scratch>,
+    /// The key the server was started with (`--api-key`), for the runner.
+    api_key: Option<crate::redact::Secret>,
 }
 
 impl LocalProvider {
@@ -51,6 +53,7 @@ impl LocalProvider {
             child: None,
             pgid: None,
             scratch: None,
+            api_key: None,
         }
     }
 
@@ -66,7 +69,9 @@ impl LocalProvider {
     }
 
     fn spawn(&mut self, exp: &Experiment, port: u16) -> Result<LaunchCommand, ProviderError> {
-        let command = local_command(exp, port);
+        let mut command = local_command(exp, port);
+        self.api_key = super::server_key::server_api_key(&mut command.args)
+            .map_err(ProviderError::ApiKey)?;
         if let Some(dir) = self.log_path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| ProviderError::Io {
                 what: format!("cannot create {}", dir.display()),
@@ -225,6 +230,7 @@ impl Provider for LocalProvider {
             cost_per_hr: Some(0.0),
             server_log: Some(self.log_path.clone()),
             served_model: served_model_name(&command.args),
+            api_key: self.api_key.clone(),
             ..ServerHandle::default()
         })
     }

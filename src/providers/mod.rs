@@ -6,6 +6,7 @@ pub mod failure;
 pub mod local;
 mod local_scratch;
 pub mod runpod;
+pub mod server_key;
 pub mod simulated;
 
 use std::path::PathBuf;
@@ -33,6 +34,8 @@ pub struct ServerHandle {
     pub served_model: Option<String>,
     /// Reported when the server dies during the run (the simulator's panics).
     pub failure: Option<ServerFailure>,
+    /// The key a server this tool started requires (`--api-key`; generated when asked).
+    pub api_key: Option<crate::redact::Secret>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +91,9 @@ pub enum ProviderError {
     Runpod(#[from] runpod::RunpodError),
     #[error("could not terminate {what}: {message}")]
     Teardown { what: String, message: String },
+    /// No randomness for the key of a server started with `--api-key` (issue 19).
+    #[error("cannot generate the server's API key: {0}")]
+    ApiKey(String),
 }
 
 /// What providers need beyond the experiment.

@@ -52,12 +52,18 @@ impl Provider for SimulatedProvider {
     ) -> Result<ServerHandle, ProviderError> {
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
         let tokenizer = sim_tokenizer(experiment).await?;
-        let server = SimServer::start_with_tokenizer(
+        // `require_api_key`: a key of its own, as a server started with `--api-key`.
+        let api_key = match experiment.infrastructure.simulation.require_api_key {
+            true => Some(crate::redact::Secret::generate().map_err(ProviderError::ApiKey)?),
+            false => None,
+        };
+        let server = SimServer::start_secured(
             experiment.framework,
             experiment.infrastructure.simulation.clone(),
             &experiment.model.name,
             addr,
             tokenizer,
+            api_key.clone(),
         )
         .await
         .map_err(ProviderError::Simulator)?;
@@ -72,6 +78,7 @@ impl Provider for SimulatedProvider {
             base_url,
             cost_per_hr: Some(0.0),
             failure,
+            api_key,
             ..ServerHandle::default()
         })
     }

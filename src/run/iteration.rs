@@ -112,10 +112,11 @@ fn start_scraper(
     cancel: &CancellationToken,
 ) -> ScraperHandle {
     let exp = &iteration.experiment;
-    let scraper = scrape::spawn_scraper(
+    let scraper = scrape::spawn_scraper_with_headers(
         &server.handle.base_url,
         MetricsDialect::from(exp.framework),
-        exp.metrics.sample_interval,
+        scrape::ScrapeOptions::new(exp.metrics.sample_interval),
+        server.runner.request_headers(),
         cancel.child_token(),
     );
     let mut status = scraper.status();

@@ -97,12 +97,17 @@ async fn load(
     let exp = &plan.experiment;
     // A local server started with `--served-model-name` answers only to that name.
     let model = server.served_model.as_deref().unwrap_or(&exp.model.name);
-    let runner = runners::create_runner(
+    let options = runners::options::RunnerOptions::new(&exp.request, server.api_key.as_ref());
+    if let Some(warning) = options.conflict_warning() {
+        events.warn(warning);
+    }
+    let runner = runners::create_runner_with(
         exp.framework,
         &server.base_url,
         model,
         RunnerTimeouts::for_framework(exp.framework),
         plan.max_concurrency,
+        options,
     )?;
     let started_wait = Instant::now();
     let on_wait = {

@@ -10,8 +10,10 @@ use super::{RunnerError, RunnerTimeouts};
 pub(crate) fn build_client(
     timeouts: &RunnerTimeouts,
     max_connections: usize,
+    headers: reqwest::header::HeaderMap,
 ) -> Result<reqwest::Client, RunnerError> {
     reqwest::Client::builder()
+        .default_headers(headers)
         .use_rustls_tls()
         .http1_only()
         .tcp_nodelay(true)

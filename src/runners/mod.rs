@@ -10,6 +10,7 @@ mod error_body;
 pub mod fuzzing;
 pub mod health;
 pub mod openai;
+pub mod options;
 pub mod scrape;
 pub mod sglang;
 mod stream;
@@ -153,6 +154,12 @@ pub trait Runner: Send + Sync {
     /// so a wrong model name is one clear error instead of N failed requests.
     async fn check_model(&self) -> Result<(), RunnerError>;
 
+    /// Headers every request to this server needs (API key, `workload.headers`): the metrics
+    /// scraper sends them too (SGLang's `--api-key` guards `/metrics`).
+    fn request_headers(&self) -> reqwest::header::HeaderMap {
+        reqwest::header::HeaderMap::new()
+    }
+
     /// Stream one chat completion and time every chunk. Never returns an error: failures are
     /// recorded in the outcome. `keep_reply` asks for the reply text (multi-turn history).
     async fn chat(
@@ -230,15 +237,29 @@ pub fn create_runner(
     timeouts: RunnerTimeouts,
     max_connections: usize,
 ) -> Result<std::sync::Arc<dyn Runner>, RunnerError> {
-    let flavor = match framework {
-        Framework::Vllm => vllm::flavor(),
-        Framework::Sglang => sglang::flavor(),
-    };
-    Ok(std::sync::Arc::new(openai::OpenAiRunner::new(
-        flavor,
+    create_runner_with(
+        framework,
         base_url,
         model,
         timeouts,
         max_connections,
-    )?))
+        options::RunnerOptions::default(),
+    )
+}
+
+/// [`create_runner`] sending `options` (API key, headers, sampling options, request timeout).
+pub fn create_runner_with(
+    framework: Framework,
+    base_url: &str,
+    model: &str,
+    timeouts: RunnerTimeouts,
+    max_connections: usize,
+    options: options::RunnerOptions,
+) -> Result<std::sync::Arc<dyn Runner>, RunnerError> {
+    let flavor = match framework {
+        Framework::Vllm => vllm::flavor(),
+        Framework::Sglang => sglang::flavor(),
+    };
+    let runner = openai::OpenAiRunner::new(flavor, base_url, model, timeouts, max_connections)?;
+    Ok(std::sync::Arc::new(runner.with_options(options)?))
 }

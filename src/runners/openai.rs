@@ -12,6 +12,7 @@ use super::client::{
     build_client, describe_send_error, full_chain, is_refused, RedactError, Redactor,
 };
 use super::stream::{offset_us, read_stream, truncate, ReadOptions, StreamReading};
+use super::options::RunnerOptions;
 use super::{
     ChatMessage, ChatOutcome, HealthProgress, Prompt, Runner, RunnerError, RunnerTimeouts,
 };
@@ -42,6 +43,9 @@ pub struct OpenAiRunner {
     client: reqwest::Client,
     /// Credentials in the URL never reach a message.
     redact: Redactor,
+    /// API key, headers, sampling options, whole-request timeout (issue 19).
+    options: RunnerOptions,
+    max_connections: usize,
 }
 
 impl OpenAiRunner {
@@ -72,10 +76,20 @@ impl OpenAiRunner {
             completions_url,
             base_url,
             model: model.to_string(),
-            client: build_client(&timeouts, max_connections)?,
+            client: build_client(&timeouts, max_connections, Default::default())?,
             timeouts,
             redact,
+            options: RunnerOptions::default(),
+            max_connections,
         })
+    }
+
+    /// The same runner sending `options` (its headers on every request, health and model
+    /// checks included).
+    pub fn with_options(mut self, options: RunnerOptions) -> Result<Self, RunnerError> {
+        self.client = build_client(&self.timeouts, self.max_connections, options.header_map()?)?;
+        self.options = options;
+        Ok(self)
     }
 
     pub fn timeouts(&self) -> &RunnerTimeouts {
@@ -129,7 +143,8 @@ impl OpenAiRunner {
                 continuous_usage_stats: self.flavor.continuous_usage.then_some(true),
             },
             ignore_eos: params.ignore_eos.then_some(true),
-            min_tokens: None,
+            min_tokens: self.options.min_tokens,
+            extra: &self.options.body,
         };
         // Serialising plain structs of strings and numbers cannot fail.
         serde_json::to_vec(&body).unwrap_or_default()
@@ -143,7 +158,10 @@ impl OpenAiRunner {
         exact_output: bool,
     ) -> (reqwest::Url, Vec<u8>) {
         let ignore_eos = (params.ignore_eos || exact_output).then_some(true);
-        let min_tokens = exact_output.then_some(params.max_tokens);
+        let min_tokens = exact_output
+            .then_some(params.max_tokens)
+            .or(self.options.min_tokens);
+        let extra = &self.options.body;
         let stream_options = StreamOptions {
             include_usage: true,
             continuous_usage_stats: self.flavor.continuous_usage.then_some(true),
@@ -160,6 +178,7 @@ impl OpenAiRunner {
                     stream_options,
                     ignore_eos,
                     min_tokens,
+                    extra,
                 }),
             ),
             Prompt::Text(_) | Prompt::Tokens(_) => (
@@ -177,6 +196,7 @@ impl OpenAiRunner {
                     stream_options,
                     ignore_eos,
                     min_tokens,
+                    extra,
                 }),
             ),
         };
@@ -207,11 +227,46 @@ impl OpenAiRunner {
             .body(body);
         let started_at = chrono::Utc::now();
         let sent = Instant::now();
-        let mut reading = self.send_and_read(request, sent, opts, cancel).await;
+        let mut reading = match self.options.timeout {
+            None => self.send_and_read(request, sent, opts, cancel).await,
+            Some(limit) => self.read_within(limit, request, sent, opts, cancel).await,
+        };
         if let Some(e) = reading.error.as_mut() {
             e.message = printable(&self.redact.text(&e.message)).into_owned();
         }
         outcome(started_at, reading)
+    }
+
+    /// `send_and_read` ended after `limit` (`workload.timeout_s`): a request still going then
+    /// is stopped and recorded as a timeout, keeping the tokens it received.
+    async fn read_within(
+        &self,
+        limit: Duration,
+        request: reqwest::RequestBuilder,
+        sent: Instant,
+        opts: ReadOptions,
+        cancel: &CancellationToken,
+    ) -> StreamReading {
+        let deadline = cancel.child_token();
+        let reading = self.send_and_read(request, sent, opts, &deadline);
+        futures_util::pin_mut!(reading);
+        tokio::select! {
+            biased;
+            r = &mut reading => return r,
+            _ = tokio::time::sleep_until((sent + limit).into()) => deadline.cancel(),
+        }
+        let mut r = reading.await;
+        let stopped_by_deadline = !cancel.is_cancelled();
+        if let Some(e) = r.error.as_mut().filter(|e| e.kind == ErrorKind::Cancelled) {
+            if stopped_by_deadline {
+                e.kind = ErrorKind::Timeout;
+                e.message = format!(
+                    "request took longer than workload.timeout_s ({} s)",
+                    limit.as_secs_f64()
+                );
+            }
+        }
+        r
     }
 
     /// Turn a non-2xx response into `HTTP <code> <type>: <the server's message>`.
@@ -477,6 +532,9 @@ struct ChatRequest<'a> {
     ignore_eos: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     min_tokens: Option<u32>,
+    /// Sampling options and `extra_body`, none of them a field above (checked by the config).
+    #[serde(flatten)]
+    extra: &'a serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -491,6 +549,9 @@ struct CompletionRequest<'a> {
     ignore_eos: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     min_tokens: Option<u32>,
+    /// Sampling options and `extra_body`, none of them a field above (checked by the config).
+    #[serde(flatten)]
+    extra: &'a serde_json::Map<String, serde_json::Value>,
 }
 
 /// `prompt`: text, or token ids (sent as they are: the server counts exactly these).
@@ -542,6 +603,10 @@ impl Runner for OpenAiRunner {
 
     fn model(&self) -> &str {
         &self.model
+    }
+
+    fn request_headers(&self) -> reqwest::header::HeaderMap {
+        self.options.header_map().unwrap_or_default()
     }
 
     async fn wait_healthy(

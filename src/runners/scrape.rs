@@ -116,6 +116,17 @@ pub fn spawn_scraper_with(
     options: ScrapeOptions,
     cancel: CancellationToken,
 ) -> ScraperHandle {
+    spawn_scraper_with_headers(base_url, dialect, options, Default::default(), cancel)
+}
+
+/// [`spawn_scraper_with`] sending `headers` on every scrape (a server's API key).
+pub fn spawn_scraper_with_headers(
+    base_url: &str,
+    dialect: MetricsDialect,
+    options: ScrapeOptions,
+    headers: reqwest::header::HeaderMap,
+    cancel: CancellationToken,
+) -> ScraperHandle {
     let started = Instant::now();
     // A zero period would make `tokio::time::interval` panic.
     let options = ScrapeOptions {
@@ -128,6 +139,7 @@ pub fn spawn_scraper_with(
         ..GpuMetrics::default()
     };
     let client = reqwest::Client::builder()
+        .default_headers(headers)
         .connect_timeout(options.timeout)
         .timeout(options.timeout)
         .pool_max_idle_per_host(1)

@@ -7,6 +7,7 @@
 //! - `plan`, `tokenizer`: per-request randomness (texts, lengths, faults) and token counting.
 //! - `stats`, `exposition`: counters and the `/metrics` text.
 
+mod auth;
 mod capacity;
 mod completions;
 mod engine;

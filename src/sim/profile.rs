@@ -38,6 +38,9 @@ pub struct SimProfile {
     pub stall_ms: u64,
     /// Fraction of streams that send `data: {"error":…}` then `[DONE]` mid-way.
     pub midstream_error_rate: f64,
+    /// Require an API key, like a server started with `--api-key`: the `simulated` provider
+    /// generates one and the run sends it (`simulate` takes it from `--api-key`).
+    pub require_api_key: bool,
 }
 
 impl Default for SimProfile {
@@ -58,6 +61,7 @@ impl Default for SimProfile {
             stall_rate: 0.0,
             stall_ms: 0,
             midstream_error_rate: 0.0,
+            require_api_key: false,
         }
     }
 }

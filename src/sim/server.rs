@@ -55,6 +55,19 @@ impl SimServer {
         addr: SocketAddr,
         tokenizer: Option<crate::tokens::TextTokenizer>,
     ) -> std::io::Result<SimServer> {
+        Self::start_secured(framework, profile, served_model, addr, tokenizer, None).await
+    }
+
+    /// Like [`SimServer::start_with_tokenizer`], answering only requests that carry
+    /// `Authorization: Bearer <api_key>` (as `vllm serve --api-key` / SGLang's do).
+    pub async fn start_secured(
+        framework: Framework,
+        profile: SimProfile,
+        served_model: &str,
+        addr: SocketAddr,
+        tokenizer: Option<crate::tokens::TextTokenizer>,
+        api_key: Option<crate::redact::Secret>,
+    ) -> std::io::Result<SimServer> {
         profile
             .validate()
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
@@ -86,7 +99,7 @@ impl SimServer {
             failure: failure.clone(),
             tokenizer,
         });
-        let app = http::router(state);
+        let app = super::auth::require_key(http::router(state), framework, api_key);
         let stop = cancel.clone();
         // Each token is its own small write: without TCP_NODELAY, Nagle's algorithm meets the
         // client's delayed ACK and tokens arrive in 40 ms bunches.

@@ -484,6 +484,7 @@ pub fn experiment(framework: Framework) -> Experiment {
             output_dir: PathBuf::from("results"),
         },
         answers: Default::default(),
+        request: Default::default(),
         resolved: Default::default(),
     }
 }

@@ -269,7 +269,7 @@ impl Provider for RunpodProvider {
             .run_name
             .clone()
             .unwrap_or_else(|| experiment.name.clone());
-        let request = templates::create_pod_request(
+        let (request, api_key) = templates::create_pod_request_keyed(
             experiment,
             &self.prices,
             &run_name,
@@ -323,6 +323,7 @@ impl Provider for RunpodProvider {
             server_log: None,
             served_model: None,
             failure: None,
+            api_key,
         })
     }
 

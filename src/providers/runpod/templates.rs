@@ -146,6 +146,8 @@ pub enum TemplateError {
     MissingGpuType { known: String },
     #[error("unknown gpu_type '{gpu}' for RunPod (known: {known}; run `llm-inf-bench update-pricing` to refresh)")]
     UnknownGpuType { gpu: String, known: String },
+    #[error("cannot generate the server's API key: {0}")]
+    ApiKey(String),
 }
 
 /// Join container args into v2's `args` string, refusing anything splitting would change.
@@ -184,6 +186,17 @@ pub fn create_pod_request(
     run_name: &str,
     hf_token: Option<&str>,
 ) -> Result<CreatePodRequest, TemplateError> {
+    create_pod_request_keyed(exp, prices, run_name, hf_token).map(|(request, _)| request)
+}
+
+/// [`create_pod_request`] and the API key the server will require (`--api-key` in
+/// `extra_args`; a bare one gets a generated key).
+pub fn create_pod_request_keyed(
+    exp: &Experiment,
+    prices: &PriceTable,
+    run_name: &str,
+    hf_token: Option<&str>,
+) -> Result<(CreatePodRequest, Option<crate::redact::Secret>), TemplateError> {
     let known = || prices.known_names().join(", ");
     let gpu_name = exp
         .infrastructure
@@ -196,13 +209,15 @@ pub fn create_pod_request(
             gpu: gpu_name.to_string(),
             known: known(),
         })?;
-    let command = server_command(exp, "0.0.0.0", SERVER_PORT);
+    let mut command = server_command(exp, "0.0.0.0", SERVER_PORT);
+    let api_key = crate::providers::server_key::server_api_key(&mut command.args)
+        .map_err(TemplateError::ApiKey)?;
     let args = args_string(&command.container_args())?;
     let mut env = BTreeMap::new();
     if let Some(token) = hf_token.filter(|t| !t.trim().is_empty()) {
         env.insert("HF_TOKEN".to_string(), token.to_string());
     }
-    Ok(CreatePodRequest {
+    let request = CreatePodRequest {
         name: pod_name(run_name),
         image: image(exp.framework).to_string(),
         args: Some(args),
@@ -217,7 +232,8 @@ pub fn create_pod_request(
         disk: DISK_GB,
         ports: vec![format!("{SERVER_PORT}/http")],
         env,
-    })
+    };
+    Ok((request, api_key))
 }
 
 #[cfg(test)]
@@ -262,6 +278,7 @@ pub(crate) mod tests {
                 output_dir: "results".into(),
             },
             answers: Default::default(),
+            request: Default::default(),
             resolved: Default::default(),
         }
     }
