@@ -797,6 +797,44 @@ mod tests {
     }
 
     #[test]
+    fn sampling_options_go_into_both_bodies_and_exact_output_keeps_its_min_tokens() {
+        let timeouts = RunnerTimeouts::for_framework(Framework::Vllm);
+        let mut body = serde_json::Map::new();
+        body.insert("top_p".into(), serde_json::json!(0.9));
+        body.insert("stop".into(), serde_json::json!(["END"]));
+        body.insert("chat_template_kwargs".into(), serde_json::json!({"x": 1}));
+        let options = RunnerOptions {
+            min_tokens: Some(3),
+            body,
+            ..RunnerOptions::default()
+        };
+        let r = OpenAiRunner::new(super::super::vllm::flavor(), "http://x", "m", timeouts, 1)
+            .unwrap()
+            .with_options(options)
+            .unwrap();
+        let params = GenerationParams {
+            max_tokens: 32,
+            temperature: 0.0,
+            ignore_eos: false,
+        };
+        let msgs = [ChatMessage::new("user", "hi")];
+        let chat: serde_json::Value =
+            serde_json::from_slice(&r.request_body(&msgs, &params)).unwrap();
+        let (_, text) = r.any_request(&Prompt::Text("hi".into()), &params, false);
+        let text: serde_json::Value = serde_json::from_slice(&text).unwrap();
+        for v in [&chat, &text] {
+            assert_eq!(v["top_p"], 0.9);
+            assert_eq!(v["stop"], serde_json::json!(["END"]));
+            assert_eq!(v["chat_template_kwargs"]["x"], 1);
+            assert_eq!(v["min_tokens"], 3);
+            assert_eq!(v["stream"], true);
+        }
+        let (_, exact) = r.any_request(&Prompt::Tokens(vec![1]), &params, true);
+        let exact: serde_json::Value = serde_json::from_slice(&exact).unwrap();
+        assert_eq!(exact["min_tokens"], 32, "token-exact output pins the length");
+    }
+
+    #[test]
     fn a_bad_base_url_is_refused_up_front() {
         let timeouts = RunnerTimeouts::for_framework(Framework::Sglang);
         let err = OpenAiRunner::new(super::super::sglang::flavor(), "pod:8000", "m", timeouts, 1)

@@ -46,6 +46,8 @@ impl Sandbox {
             .env_remove("RUNPOD_API_KEY")
             .env_remove("RUNPOD_API_URL")
             .env_remove("RUNPOD_PROXY_URL")
+            .env_remove("LLM_INF_BENCH_SERVER_API_KEY")
+            .env_remove("OPENAI_API_KEY")
             .current_dir(self.path());
         cmd
     }
