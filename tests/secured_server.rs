@@ -160,3 +160,49 @@ fn simulate_refuses_a_profile_requiring_a_key_without_one() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--api-key"));
 }
+
+/// Stands in for `vllm serve … --api-key KEY`: the simulator on the given port, requiring the
+/// key it was given (and printing nothing of it).
+const FAKE_SECURED_VLLM: &str = r#"#!/bin/sh
+port=""; key=""; prev=""
+for a in "$@"; do
+  case "$prev" in --port) port=$a;; --api-key) key=$a;; esac
+  prev=$a
+done
+[ -n "$key" ] || { echo "no --api-key value" >&2; exit 3; }
+exec "$SIM_BIN" simulate --port "$port" --model sim-model --api-key "$key"
+"#;
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_local_server_started_with_a_bare_api_key_flag_gets_a_generated_key() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new();
+    sb.write("prompts.jsonl", PROMPTS);
+    let exe = sb.write("fake-vllm", FAKE_SECURED_VLLM);
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("llm-inf-bench");
+    let cfg = sb.write(
+        "local.yaml",
+        &format!(
+            "name: local-secured\nmodel: {{name: sim-model}}\nframework: vllm\n\
+             framework_options: {{extra_args: [--api-key]}}\n\
+             infrastructure:\n  provider: local\n  local:\n    executable: {}\n    \
+             startup_timeout_s: 60\n    env: {{SIM_BIN: {}}}\n\
+             workload:\n  requests: {{source: prompts.jsonl, count: 3}}\n  \
+             parameters: {{max_tokens: 8}}\nmetrics: {{sample_interval_ms: 50, output_dir: results}}\n",
+            exe.display(),
+            bin.display()
+        ),
+    );
+    let out = sb.cmd().arg("run").arg(&cfg).timeout(HANG_GUARD).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("--api-key ***"), "the command line hides the key: {stderr}");
+    let result = &sb.results_json()[0];
+    assert_eq!(result["summary"]["successful_requests"], 3);
+    // The log's command line hides the key as well.
+    let written = all_text(&sb.results());
+    assert!(written.contains("--api-key ***"));
+    assert!(!written.contains("Bearer"));
+}

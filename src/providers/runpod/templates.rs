@@ -379,4 +379,18 @@ pub(crate) mod tests {
         let err = create_pod_request(&e, &prices, "r", None).unwrap_err();
         assert!(err.to_string().contains("A100-80GB"), "{err}");
     }
+
+    #[test]
+    fn a_bare_api_key_flag_gets_a_generated_key_in_the_pod_args_and_hidden_in_debug() {
+        let prices = PriceTable::builtin();
+        let mut e = experiment(Framework::Sglang);
+        let (_, none) = create_pod_request_keyed(&e, &prices, "r", None).unwrap();
+        assert!(none.is_none());
+        e.framework_options.extra_args = vec!["--api-key".into()];
+        let (r, key) = create_pod_request_keyed(&e, &prices, "r", None).unwrap();
+        let key = key.expect("generated");
+        let args = r.args.clone().unwrap_or_default();
+        assert!(args.ends_with(&format!("--api-key {}", key.expose())), "{args}");
+        assert!(!format!("{r:?}").contains(key.expose()));
+    }
 }
