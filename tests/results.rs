@@ -197,6 +197,7 @@ fn show_renders_each_python_run() {
         let args = ShowArgs {
             run: run.into(),
             dir: Some(fixtures()),
+            percentiles: None,
         };
         results::show(&args, Path::new("/nonexistent"), Style::PLAIN, &mut out).unwrap();
         text(out)
@@ -284,6 +285,7 @@ fn ambiguous_reference_lists_matches() {
     let args = ShowArgs {
         run: "2026".into(),
         dir: Some(fixtures()),
+        percentiles: None,
     };
     let err = results::show(&args, Path::new("."), Style::PLAIN, &mut out).unwrap_err();
     let msg = err.to_string();
@@ -467,6 +469,7 @@ fn compare_python_run_with_ours() {
     let show = ShowArgs {
         run: "ours".into(),
         dir: None,
+        percentiles: None,
     };
     results::show(&show, tmp.path(), Style::PLAIN, &mut out).unwrap();
     let shown = text(out);

@@ -154,6 +154,7 @@ mod tests {
             mean: v,
             min: v,
             max: v,
+            ..Default::default()
         };
         RunResult {
             schema_version: Some(1),

@@ -142,6 +142,25 @@ pub struct RunArgs {
     /// Never printed or stored.
     #[arg(long, value_name = "KEY")]
     pub api_key: Option<String>,
+    /// Percentiles the summary prints, e.g. `50,90,99,99.9` (of 50, 90, 95, 99, 99.9; the
+    /// result file keeps all of them, with mean, min, max and standard deviation).
+    #[arg(long, value_name = "LIST", value_parser = parse_percentiles)]
+    pub percentiles: Option<Percentiles>,
+}
+
+/// `--percentiles`: the chosen stored percentiles, in the order given.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Percentiles(pub Vec<f64>);
+
+impl Percentiles {
+    /// The chosen list, or the default p50/p95/p99.
+    pub fn shown(choice: Option<&Percentiles>) -> &[f64] {
+        choice.map_or(&crate::output::summary::DEFAULT_SHOWN[..], |p| &p.0[..])
+    }
+}
+
+fn parse_percentiles(text: &str) -> Result<Percentiles, String> {
+    crate::output::summary::parse_percentiles(text).map(Percentiles)
 }
 
 #[derive(Debug, Args)]
@@ -157,6 +176,9 @@ pub struct ShowArgs {
     pub run: String,
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// Percentiles the summary prints, e.g. `50,90,99,99.9` (default 50,95,99).
+    #[arg(long, value_name = "LIST", value_parser = parse_percentiles)]
+    pub percentiles: Option<Percentiles>,
 }
 
 #[derive(Debug, Args)]

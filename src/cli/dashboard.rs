@@ -43,6 +43,7 @@ pub fn provider_factory(results_dir: PathBuf) -> ProviderFactory {
                     health_timeout: None,
                     repeat: None,
                     api_key: None,
+                    percentiles: None,
                 };
                 let today = chrono::Local::now().date_naive();
                 Box::new(

@@ -61,7 +61,8 @@ pub fn show(
     out: &mut dyn Write,
 ) -> Result<(), ReportError> {
     let (path, result) = load(&args.run, dir(&args.dir, default_dir))?;
-    results_out::render_show(&result, &path, style, out)?;
+    let shown = super::args::Percentiles::shown(args.percentiles.as_ref());
+    results_out::render_show_with(&result, &path, style, shown, out)?;
     Ok(())
 }
 

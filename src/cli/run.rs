@@ -118,7 +118,8 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
             globals.style.bold(&r.run_id),
             r.status.as_str()
         )?;
-        output::summary::render_summary(&r.summary, None, globals.style, &mut stdout)?;
+        let shown = super::args::Percentiles::shown(args.percentiles.as_ref());
+        output::summary::render_summary_with(&r.summary, None, globals.style, shown, &mut stdout)?;
         output::errors::render_errors(&r.requests, globals.style, &mut stdout)?;
     }
     answers.report(&outcome, &output_dir, globals.style, &mut stdout)?;

@@ -36,14 +36,21 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     }
 }
 
+/// The percentiles a summary stores, in order (`--percentiles` chooses among them).
+pub const STORED_PERCENTILES: [f64; 5] = [50.0, 90.0, 95.0, 99.0, 99.9];
+
 impl Stats {
-    /// p50/p95/p99/mean/min/max of `values` (sorted in place). `None` when empty.
+    /// Percentiles, mean, min, max and standard deviation of `values` (sorted in place).
+    /// `None` when empty.
     pub fn from_values(values: &mut [f64]) -> Option<Stats> {
         if values.is_empty() {
             return None;
         }
         values.sort_by(f64::total_cmp);
-        let mean = values.iter().sum::<f64>() / values.len() as f64;
+        let n = values.len() as f64;
+        let mean = values.iter().sum::<f64>() / n;
+        // Two passes, as NumPy does: the mean first, then the squared deviations from it.
+        let variance = values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
         Some(Stats {
             p50: percentile(values, 50.0),
             p95: percentile(values, 95.0),
@@ -51,7 +58,23 @@ impl Stats {
             mean,
             min: values[0],
             max: values[values.len() - 1],
+            p90: Some(percentile(values, 90.0)),
+            p99_9: Some(percentile(values, 99.9)),
+            std: Some(variance.sqrt()),
         })
+    }
+
+    /// The stored percentile `p` (one of [`STORED_PERCENTILES`]); `None` for another `p` or
+    /// one a Python file lacks.
+    pub fn percentile(&self, p: f64) -> Option<f64> {
+        match p {
+            50.0 => Some(self.p50),
+            90.0 => self.p90,
+            95.0 => Some(self.p95),
+            99.0 => Some(self.p99),
+            99.9 => self.p99_9,
+            _ => None,
+        }
     }
 }
 
@@ -223,6 +246,7 @@ pub fn summarize(records: &[RequestRecord], duration: Duration) -> Summary {
         total_prompt_tokens: prompt,
         total_completion_tokens: completion,
         tokens_per_second: per_second(completion as f64, seconds),
+        total_tokens_per_second: Some(per_second((prompt + completion) as f64, seconds)),
         ttft: stats.ttft,
         e2e_latency: stats.e2e,
         tbt: stats.tbt,
@@ -376,6 +400,15 @@ pub fn definitions() -> BTreeMap<String, String> {
             "total_completion_tokens / total_duration_s",
         ),
         (
+            "total_tokens_per_second",
+            "(total_prompt_tokens + total_completion_tokens) / total_duration_s",
+        ),
+        (
+            "std",
+            "population standard deviation (NumPy np.std, ddof=0), beside mean/min/max; p90 and \
+             p99_9 (p99.9) beside p50/p95/p99",
+        ),
+        (
             "total_prompt_tokens",
             "sum of prompt_tokens over successful requests",
         ),
@@ -411,6 +444,7 @@ mod tests {
         values: Vec<f64>,
         percentiles: BTreeMap<String, f64>,
         mean: f64,
+        std: f64,
     }
 
     #[test]
@@ -432,6 +466,20 @@ mod tests {
             }
             let stats = Stats::from_values(&mut case.values.clone()).unwrap();
             assert!((stats.mean - case.mean).abs() <= 1e-9);
+            let std = stats.std.unwrap();
+            assert!(
+                (std - case.std).abs() <= 1e-9 * case.std.max(1.0),
+                "{}: std {std}, numpy says {}",
+                case.name,
+                case.std
+            );
+            // The stored percentiles are the NumPy ones of the fixture.
+            for p in STORED_PERCENTILES {
+                let expected = case.percentiles[&p.to_string()];
+                let got = stats.percentile(p).unwrap();
+                assert!((got - expected).abs() <= 1e-9, "{}: p{p}", case.name);
+            }
+            assert_eq!(stats.percentile(75.0), None);
             assert_eq!(stats.p95, percentile(&sorted, 95.0));
             assert_eq!(stats.min, sorted[0]);
             assert_eq!(stats.max, sorted[sorted.len() - 1]);

@@ -255,6 +255,7 @@ mod tests {
             mean: p50,
             min: 0.0,
             max: p50 + 30.0,
+            ..Default::default()
         }
     }
 

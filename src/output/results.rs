@@ -9,7 +9,6 @@ use serde_json::Value;
 
 use crate::metrics::aggregate::per_turn_from_rows;
 use crate::output::style::{ms, num3, or_dash, Style, Tone};
-use crate::output::summary::render_summary;
 use crate::results::journal::{JournalError, JournalState};
 use crate::results::result::{RunResult, RunStatus};
 use crate::results::storage::ResultEntry;
@@ -217,6 +216,18 @@ pub fn render_show(
     style: Style,
     out: &mut dyn Write,
 ) -> io::Result<()> {
+    let shown = crate::output::summary::DEFAULT_SHOWN;
+    render_show_with(result, path, style, &shown, out)
+}
+
+/// [`render_show`] printing the percentiles in `shown` (`show --percentiles`).
+pub fn render_show_with(
+    result: &RunResult,
+    path: &Path,
+    style: Style,
+    shown: &[f64],
+    out: &mut dyn Write,
+) -> io::Result<()> {
     writeln!(
         out,
         "{}  {}",
@@ -233,7 +244,13 @@ pub fn render_show(
         Some(_) => None,
         None => per_turn_from_rows(&result.requests),
     };
-    render_summary(&result.summary, per_turn.as_deref(), style, out)
+    crate::output::summary::render_summary_with(
+        &result.summary,
+        per_turn.as_deref(),
+        style,
+        shown,
+        out,
+    )
 }
 
 #[cfg(test)]

@@ -16,18 +16,55 @@ fn line(out: &mut dyn Write, style: Style, label: &str, value: &str) -> io::Resu
     writeln!(out, "  {}{value}", style.dim(&padded))
 }
 
-/// `p50=42ms p95=78ms p99=112ms  mean=51ms`, or `-` when there were no values.
+/// The percentiles the panel prints unless `--percentiles` says otherwise.
+pub const DEFAULT_SHOWN: [f64; 3] = [50.0, 95.0, 99.0];
+
+/// `p50=42ms p95=78ms p99=112ms  mean=51ms std=9.1ms`, or `-` when there were no values.
 pub fn percentiles(stats: Option<&Stats>) -> String {
-    match stats {
-        Some(s) => format!(
-            "p50={} p95={} p99={}  mean={}",
-            ms(s.p50),
-            ms(s.p95),
-            ms(s.p99),
-            ms(s.mean)
-        ),
-        None => "-".to_string(),
+    percentiles_with(stats, &DEFAULT_SHOWN)
+}
+
+/// [`percentiles`] with the chosen percentiles (`-` for one a Python file lacks).
+pub fn percentiles_with(stats: Option<&Stats>, shown: &[f64]) -> String {
+    let Some(s) = stats else {
+        return "-".to_string();
+    };
+    let mut text: Vec<String> = shown
+        .iter()
+        .map(|&p| format!("p{p}={}", or_dash(s.percentile(p).map(ms))))
+        .collect();
+    text.push(format!(" mean={}", ms(s.mean)));
+    if let Some(std) = s.std {
+        text.push(format!("std={}", ms(std)));
     }
+    text.join(" ")
+}
+
+/// `--percentiles 50,90,99,99.9`: which stored percentiles the summary prints.
+pub fn parse_percentiles(text: &str) -> Result<Vec<f64>, String> {
+    let stored = crate::metrics::aggregate::STORED_PERCENTILES;
+    let names = || {
+        stored
+            .iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut out = Vec::new();
+    for part in text.split(',').map(str::trim) {
+        let p = part.trim_start_matches(['p', 'P']).parse::<f64>().ok();
+        match p.filter(|p| stored.contains(p)) {
+            Some(p) if !out.contains(&p) => out.push(p),
+            Some(_) => {}
+            None => {
+                return Err(format!(
+                    "`{part}` is not a stored percentile; choose from {} (comma-separated)",
+                    names()
+                ))
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Renders the panel. `per_turn` may be computed by the caller for files without one
@@ -48,6 +85,17 @@ pub fn render_summary(
     summary: &Summary,
     per_turn: Option<&[TurnSummary]>,
     style: Style,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    render_summary_with(summary, per_turn, style, &DEFAULT_SHOWN, out)
+}
+
+/// [`render_summary`] printing the percentiles in `shown` (`--percentiles`).
+pub fn render_summary_with(
+    summary: &Summary,
+    per_turn: Option<&[TurnSummary]>,
+    style: Style,
+    shown: &[f64],
     out: &mut dyn Write,
 ) -> io::Result<()> {
     writeln!(out, "{}", style.bold("Summary"))?;
@@ -82,16 +130,7 @@ pub fn render_summary(
         "Duration",
         &format!("{}s", num3(summary.total_duration_s)),
     )?;
-    line(
-        out,
-        style,
-        "Throughput",
-        &format!(
-            "{} tok/s, {} req/s",
-            num3(summary.tokens_per_second),
-            num3(summary.requests_per_second)
-        ),
-    )?;
+    line(out, style, "Throughput", &throughput(summary))?;
     line(
         out,
         style,
@@ -101,16 +140,12 @@ pub fn render_summary(
             summary.total_prompt_tokens, summary.total_completion_tokens
         ),
     )?;
-    line(out, style, "TTFT", &percentiles(summary.ttft.as_ref()))?;
-    line(
-        out,
-        style,
-        "Latency",
-        &percentiles(summary.e2e_latency.as_ref()),
-    )?;
-    line(out, style, "TBT", &percentiles(summary.tbt.as_ref()))?;
+    let pct = |s: &Option<Stats>| percentiles_with(s.as_ref(), shown);
+    line(out, style, "TTFT", &pct(&summary.ttft))?;
+    line(out, style, "Latency", &pct(&summary.e2e_latency))?;
+    line(out, style, "TBT", &pct(&summary.tbt))?;
     if summary.tpot.is_some() {
-        line(out, style, "TPOT", &percentiles(summary.tpot.as_ref()))?;
+        line(out, style, "TPOT", &pct(&summary.tpot))?;
     }
     crate::output::answers::render(summary, style, LABEL, out)?;
     crate::output::open_loop::render_load(summary, style, out)?;
@@ -135,6 +170,24 @@ pub fn render_summary(
         }
     }
     Ok(())
+}
+
+/// `438 tok/s, 27.4 req/s, 912 tok/s in+out`: output tokens first (the Python tool's figure),
+/// then input and output together (computed for files that predate the field).
+fn throughput(summary: &Summary) -> String {
+    let total = summary.total_tokens_per_second.or_else(|| {
+        let tokens = (summary.total_prompt_tokens + summary.total_completion_tokens) as f64;
+        (summary.total_duration_s > 0.0).then(|| tokens / summary.total_duration_s)
+    });
+    let mut text = format!(
+        "{} tok/s, {} req/s",
+        num3(summary.tokens_per_second),
+        num3(summary.requests_per_second)
+    );
+    if let Some(total) = total {
+        text.push_str(&format!(", {} tok/s in+out", num3(total)));
+    }
+    text
 }
 
 fn render_server_metrics(gpu: &GpuSummary, style: Style, out: &mut dyn Write) -> io::Result<()> {
@@ -252,6 +305,7 @@ mod tests {
             mean: p50 * 1.5,
             min: p50 / 2.0,
             max: p50 * 4.0,
+            ..Default::default()
         }
     }
 
@@ -287,13 +341,45 @@ Summary
   Requests        12 total, 10 ok, 2 failed
   Errors          http=2
   Duration        2.50s
-  Throughput      128 tok/s, 4 req/s
+  Throughput      128 tok/s, 4 req/s, 176 tok/s in+out
   Tokens          120 prompt, 320 completion
   TTFT            p50=42ms p95=84ms p99=126ms  mean=63ms
   Latency         p50=150ms p95=300ms p99=450ms  mean=225ms
   TBT             p50=4.50ms p95=9ms p99=13.5ms  mean=6.75ms
 ";
         assert_eq!(render(&summary(), Style::PLAIN), expected);
+    }
+
+    #[test]
+    fn chosen_percentiles_p90_p99_9_and_std_are_printed_and_missing_ones_dashed() {
+        let mut s = summary();
+        s.ttft = Some(Stats {
+            p90: Some(80.0),
+            p99_9: Some(130.4),
+            std: Some(12.24),
+            ..stats(42.0)
+        });
+        s.total_tokens_per_second = Some(200.0);
+        let shown = parse_percentiles("50,90,p99,99.9").unwrap();
+        let mut out = Vec::new();
+        render_summary_with(&s, None, Style::PLAIN, &shown, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("TTFT            p50=42ms p90=80ms p99=126ms p99.9=130ms  mean=63ms std=12.2ms"),
+            "{text}"
+        );
+        // A Python file has no p90: a dash, no std.
+        assert!(text.contains("Latency         p50=150ms p90=- p99=450ms p99.9=-  mean=225ms\n"), "{text}");
+        assert!(text.contains("128 tok/s, 4 req/s, 200 tok/s in+out"), "{text}");
+    }
+
+    #[test]
+    fn percentiles_flag_accepts_only_stored_ones() {
+        assert_eq!(parse_percentiles("99.9, 50,50").unwrap(), vec![99.9, 50.0]);
+        let err = parse_percentiles("50,75").unwrap_err();
+        assert!(err.contains("`75` is not a stored percentile"), "{err}");
+        assert!(err.contains("50, 90, 95, 99, 99.9"), "{err}");
+        assert!(parse_percentiles("").is_err());
     }
 
     #[test]

@@ -105,8 +105,9 @@ pub struct ClientHealth {
     pub max_send_delay_ms: Option<f64>,
 }
 
-/// p50/p95/p99/mean/min/max of one metric, in ms.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+/// p50/p95/p99/mean/min/max of one metric, in ms (the Python tool's keys), and beside them
+/// p90, p99.9 and the standard deviation (absent from the Python tool's files).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Stats {
     pub p50: f64,
     pub p95: f64,
@@ -114,6 +115,14 @@ pub struct Stats {
     pub mean: f64,
     pub min: f64,
     pub max: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p90: Option<f64>,
+    /// p99.9 (`p99_9`: a dot would read as a path in many JSON tools).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p99_9: Option<f64>,
+    /// Population standard deviation (NumPy's `np.std`, ddof=0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub std: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -126,6 +135,9 @@ pub struct Summary {
     pub total_prompt_tokens: u64,
     pub total_completion_tokens: u64,
     pub tokens_per_second: f64,
+    /// (prompt + completion tokens) / duration, beside output `tokens_per_second`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_tokens_per_second: Option<f64>,
     pub ttft: Option<Stats>,
     pub e2e_latency: Option<Stats>,
     pub tbt: Option<Stats>,

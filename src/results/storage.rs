@@ -317,6 +317,7 @@ mod tests {
                     mean: 42.0,
                     min: 30.0,
                     max: 56.0,
+                    ..Default::default()
                 }),
                 ..Summary::default()
             },
