@@ -70,6 +70,17 @@ const PROMPTS: &str = r#"{"messages": [{"role": "user", "content": "hello world 
 /// A config for `provider: local` running the real vLLM; `workload` is the YAML of the
 /// workload section's body.
 fn local_config(sb: &Sandbox, e: &Env, name: &str, workload: &str) -> PathBuf {
+    local_config_with_args(sb, e, name, "", workload)
+}
+
+/// [`local_config`] with `extra` (`a, b, `) put first in `infrastructure.local.args`.
+fn local_config_with_args(
+    sb: &Sandbox,
+    e: &Env,
+    name: &str,
+    extra: &str,
+    workload: &str,
+) -> PathBuf {
     sb.write("prompts.jsonl", PROMPTS);
     let env: Vec<String> = server_env(e)
         .into_iter()
@@ -86,7 +97,7 @@ infrastructure:
   provider: local
   local:
     executable: {vllm}
-    args: [--served-model-name, {SERVED}, --dtype, bfloat16, --max-num-seqs, "16", --enforce-eager]
+    args: [{extra}--served-model-name, {SERVED}, --dtype, bfloat16, --max-num-seqs, "16", --enforce-eager]
     env: {{{env}}}
     startup_timeout_s: 400
 workload:
@@ -671,4 +682,47 @@ fn local_trace_replay_is_exact_and_hits_the_prefix_cache() {
         hit > 0.0,
         "no prefix-cache hits on a trace with shared blocks"
     );
+}
+
+/// Issue 19: a local vLLM started with a bare `--api-key` gets a key the tool generates, and
+/// the run sends it (vLLM guards every `/v1` route with it) together with the sampling
+/// options, `extra_body`, headers and a whole-request timeout. The key is in no file.
+#[test]
+#[ignore = "needs the real vLLM: run .ci/real-vllm.sh"]
+fn local_server_with_a_generated_api_key_and_request_options() {
+    let e = env();
+    let sb = Sandbox::new();
+    let cfg = local_config_with_args(
+        &sb,
+        &e,
+        "real-secured",
+        "--api-key, ",
+        "  type: concurrent\n  concurrency: 2\n  requests: {source: prompts.jsonl, count: 6}\n  \
+         parameters: {max_tokens: 32, ignore_eos: true, seed: 5, top_p: 0.9, top_k: 20, \
+         min_tokens: 8, presence_penalty: 0.1, frequency_penalty: 0.1, \
+         extra_body: {repetition_penalty: 1.05}}\n  headers: {X-Bench: real}\n  timeout_s: 300",
+    );
+    let stdout = run_ok(&sb, &e, &["run", cfg.to_str().expect("path")]);
+    assert_no_leftovers(&e);
+    let results = sb.results_json();
+    assert_eq!(results.len(), 1);
+    let r = &results[0];
+    check_result(r, 32);
+    check_local(&sb, r);
+    for key in ["p90", "p99_9", "std"] {
+        assert!(r["summary"]["ttft"][key].is_number(), "ttft.{key}");
+    }
+    let log = sb.path().join(r["metadata"]["server_log"].as_str().expect("log"));
+    let log = std::fs::read_to_string(log).expect("server log");
+    // Our command line hides the key; vLLM's own argument log shows it was given one.
+    assert!(log.contains("--api-key ***"), "command line in the log");
+    assert!(log.contains("'api_key': '***'"), "vLLM started without a key");
+    let written = std::fs::read_dir(sb.results())
+        .expect("results")
+        .flatten()
+        .map(|f| std::fs::read_to_string(f.path()).unwrap_or_default())
+        .collect::<String>();
+    assert!(!written.contains("Bearer") && !stdout.contains("Bearer"));
+    let params = &r["experiment"]["workload"]["parameters"];
+    assert_eq!(params["extra_body"]["repetition_penalty"], 1.05);
 }
