@@ -712,11 +712,16 @@ fn local_server_with_a_generated_api_key_and_request_options() {
     for key in ["p90", "p99_9", "std"] {
         assert!(r["summary"]["ttft"][key].is_number(), "ttft.{key}");
     }
-    let log = sb.path().join(r["metadata"]["server_log"].as_str().expect("log"));
+    let log = sb
+        .path()
+        .join(r["metadata"]["server_log"].as_str().expect("log"));
     let log = std::fs::read_to_string(log).expect("server log");
     // Our command line hides the key; vLLM's own argument log shows it was given one.
     assert!(log.contains("--api-key ***"), "command line in the log");
-    assert!(log.contains("'api_key': '***'"), "vLLM started without a key");
+    assert!(
+        log.contains("'api_key': '***'"),
+        "vLLM started without a key"
+    );
     let written = std::fs::read_dir(sb.results())
         .expect("results")
         .flatten()

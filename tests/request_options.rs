@@ -101,10 +101,19 @@ async fn a_request_longer_than_timeout_s_ends_as_a_timeout_error() {
         .unwrap();
     let err = out.error.expect("the request was cut");
     assert_eq!(err.kind, ErrorKind::Timeout, "{}", err.message);
-    assert!(err.message.contains("workload.timeout_s (0.3 s)"), "{}", err.message);
+    assert!(
+        err.message.contains("workload.timeout_s (0.3 s)"),
+        "{}",
+        err.message
+    );
     assert!(out.timings.token_offsets_us.len() < 40);
     // Without the limit the same stream completes.
-    let r = runner(Framework::Vllm, &base, "test-model", RunnerOptions::default());
+    let r = runner(
+        Framework::Vllm,
+        &base,
+        "test-model",
+        RunnerOptions::default(),
+    );
     let mut p = params();
     p.max_tokens = 3;
     let out = tokio::time::timeout(HANG_GUARD, r.chat(&msgs, &p, false, &cancel))
@@ -119,9 +128,16 @@ async fn secured_sim(framework: Framework) -> SimServer {
         decode_step_ms: 0.5,
         ..SimProfile::default()
     };
-    SimServer::start_secured(framework, profile, "sim-model", addr, None, Some(Secret::new(KEY)))
-        .await
-        .unwrap()
+    SimServer::start_secured(
+        framework,
+        profile,
+        "sim-model",
+        addr,
+        None,
+        Some(Secret::new(KEY)),
+    )
+    .await
+    .unwrap()
 }
 
 fn keyed(key: &str) -> RunnerOptions {

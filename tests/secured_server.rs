@@ -46,8 +46,17 @@ fn a_simulator_started_to_require_a_key_gets_a_generated_one_used_for_requests_a
     let sb = Sandbox::new();
     sb.write("prompts.jsonl", PROMPTS);
     // SGLang's flavour guards /metrics too, so the scrape needs the key as well.
-    let cfg = sb.write("exp.yaml", &config("sglang", "{require_api_key: true, decode_step_ms: 0.5}"));
-    let out = sb.cmd().arg("run").arg(&cfg).timeout(HANG_GUARD).output().unwrap();
+    let cfg = sb.write(
+        "exp.yaml",
+        &config("sglang", "{require_api_key: true, decode_step_ms: 0.5}"),
+    );
+    let out = sb
+        .cmd()
+        .arg("run")
+        .arg(&cfg)
+        .timeout(HANG_GUARD)
+        .output()
+        .unwrap();
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),
@@ -79,7 +88,15 @@ impl Drop for Killed {
 fn secured_simulator(sb: &Sandbox) -> (Killed, String) {
     let (child, rx) = spawn(
         sb,
-        &["simulate", "--port", "0", "--model", "sim-model", "--api-key", KEY],
+        &[
+            "simulate",
+            "--port",
+            "0",
+            "--model",
+            "sim-model",
+            "--api-key",
+            KEY,
+        ],
     );
     let line = wait_for_line(&rx, |l| l.contains("listening on"));
     assert!(!line.contains(KEY));
@@ -92,10 +109,18 @@ fn secured_simulator(sb: &Sandbox) -> (Killed, String) {
 }
 
 /// `run --server-url` with `env` set; (success, stdout + stderr).
-fn run_against(sb: &Sandbox, url: &str, flag: Option<&str>, env: &[(&str, &str)]) -> (bool, String) {
+fn run_against(
+    sb: &Sandbox,
+    url: &str,
+    flag: Option<&str>,
+    env: &[(&str, &str)],
+) -> (bool, String) {
     let cfg = sb.write("exp.yaml", &config("vllm", "{}"));
     let mut cmd = sb.cmd();
-    cmd.arg("run").arg(&cfg).args(["--server-url", url]).timeout(HANG_GUARD);
+    cmd.arg("run")
+        .arg(&cfg)
+        .args(["--server-url", url])
+        .timeout(HANG_GUARD);
     if let Some(key) = flag {
         cmd.args(["--api-key", key]);
     }
@@ -125,17 +150,32 @@ fn an_external_server_key_comes_from_flag_env_or_app_config_in_that_order() {
     assert!(ok, "--api-key first: {text}");
     assert!(!text.contains(KEY));
 
-    let (ok, text) = run_against(&sb, &url, Some("sk-wrong"), &[("LLM_INF_BENCH_SERVER_API_KEY", KEY)]);
-    assert!(!ok && text.contains("HTTP 401"), "the flag wins over the environment: {text}");
+    let (ok, text) = run_against(
+        &sb,
+        &url,
+        Some("sk-wrong"),
+        &[("LLM_INF_BENCH_SERVER_API_KEY", KEY)],
+    );
+    assert!(
+        !ok && text.contains("HTTP 401"),
+        "the flag wins over the environment: {text}"
+    );
 
-    let env = [("LLM_INF_BENCH_SERVER_API_KEY", KEY), ("OPENAI_API_KEY", "sk-wrong")];
+    let env = [
+        ("LLM_INF_BENCH_SERVER_API_KEY", KEY),
+        ("OPENAI_API_KEY", "sk-wrong"),
+    ];
     let (ok, text) = run_against(&sb, &url, None, &env);
     assert!(ok, "the tool's variable before OPENAI_API_KEY: {text}");
 
     let (ok, text) = run_against(&sb, &url, None, &[("OPENAI_API_KEY", KEY)]);
     assert!(ok, "OPENAI_API_KEY: {text}");
 
-    let set = sb.cmd().args(["config", "set", "server.api_key", KEY]).output().unwrap();
+    let set = sb
+        .cmd()
+        .args(["config", "set", "server.api_key", KEY])
+        .output()
+        .unwrap();
     assert!(set.status.success());
     assert!(!String::from_utf8_lossy(&set.stdout).contains(KEY));
     let (ok, text) = run_against(&sb, &url, None, &[("OPENAI_API_KEY", "sk-wrong")]);
@@ -143,7 +183,10 @@ fn an_external_server_key_comes_from_flag_env_or_app_config_in_that_order() {
     let (ok, text) = run_against(&sb, &url, None, &[]);
     assert!(ok, "server.api_key in the app config: {text}");
 
-    assert!(!all_text(&sb.results()).contains(KEY), "the key reached a file");
+    assert!(
+        !all_text(&sb.results()).contains(KEY),
+        "the key reached a file"
+    );
 }
 
 #[test]
@@ -195,10 +238,19 @@ fn a_local_server_started_with_a_bare_api_key_flag_gets_a_generated_key() {
             bin.display()
         ),
     );
-    let out = sb.cmd().arg("run").arg(&cfg).timeout(HANG_GUARD).output().unwrap();
+    let out = sb
+        .cmd()
+        .arg("run")
+        .arg(&cfg)
+        .timeout(HANG_GUARD)
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("--api-key ***"), "the command line hides the key: {stderr}");
+    assert!(
+        stderr.contains("--api-key ***"),
+        "the command line hides the key: {stderr}"
+    );
     let result = &sb.results_json()[0];
     assert_eq!(result["summary"]["successful_requests"], 3);
     // The log's command line hides the key as well.

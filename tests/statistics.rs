@@ -31,7 +31,8 @@ fn population_std(values: &[f64]) -> f64 {
 }
 
 fn close(a: &Value, b: f64) -> bool {
-    a.as_f64().is_some_and(|a| (a - b).abs() <= 1e-6 * b.abs().max(1.0))
+    a.as_f64()
+        .is_some_and(|a| (a - b).abs() <= 1e-6 * b.abs().max(1.0))
 }
 
 #[test]
@@ -46,8 +47,15 @@ fn every_latency_metric_has_p90_p99_9_and_std_and_percentiles_choose_the_printou
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    let ttft_line = stdout.lines().find(|l| l.trim_start().starts_with("TTFT")).unwrap();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ttft_line = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("TTFT"))
+        .unwrap();
     for part in ["p50=", "p90=", "p99=", "p99.9=", "mean=", "std="] {
         assert!(ttft_line.contains(part), "{ttft_line}");
     }
@@ -57,9 +65,7 @@ fn every_latency_metric_has_p90_p99_9_and_std_and_percentiles_choose_the_printou
     let result = &sb.results_json()[0];
     let summary = &result["summary"];
     let rows: Vec<&Value> = result["requests"].as_array().unwrap().iter().collect();
-    let column = |key: &str| -> Vec<f64> {
-        rows.iter().filter_map(|r| r[key].as_f64()).collect()
-    };
+    let column = |key: &str| -> Vec<f64> { rows.iter().filter_map(|r| r[key].as_f64()).collect() };
     for (metric, values) in [
         ("ttft", column("ttft_ms")),
         ("e2e_latency", column("e2e_latency_ms")),
@@ -67,7 +73,13 @@ fn every_latency_metric_has_p90_p99_9_and_std_and_percentiles_choose_the_printou
     ] {
         let s = &summary[metric];
         assert!(values.len() >= 20, "{metric}");
-        for (key, p) in [("p50", 50.0), ("p90", 90.0), ("p95", 95.0), ("p99", 99.0), ("p99_9", 99.9)] {
+        for (key, p) in [
+            ("p50", 50.0),
+            ("p90", 90.0),
+            ("p95", 95.0),
+            ("p99", 99.0),
+            ("p99_9", 99.9),
+        ] {
             let want = numpy_percentile(&values, p);
             assert!(close(&s[key], want), "{metric}.{key}: {} vs {want}", s[key]);
         }
@@ -90,10 +102,17 @@ fn every_latency_metric_has_p90_p99_9_and_std_and_percentiles_choose_the_printou
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&shown.stdout);
-    let line = text.lines().find(|l| l.trim_start().starts_with("Latency")).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("Latency"))
+        .unwrap();
     assert!(line.contains("p99.9=") && !line.contains("p50="), "{line}");
 
-    let bad = sb.cmd().args(["show", run_id, "--dir", "results", "--percentiles", "75"]).output().unwrap();
+    let bad = sb
+        .cmd()
+        .args(["show", run_id, "--dir", "results", "--percentiles", "75"])
+        .output()
+        .unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not a stored percentile"));
 }

@@ -56,7 +56,9 @@ pub fn check(raw: &RawExperiment, issues: &mut Vec<Issue>) -> RequestOptions {
     let workload = raw.workload.clone().unwrap_or_default();
     let params = workload.parameters.clone().unwrap_or_default();
     let mut push = |path: &str, msg: String| issues.push(Issue::new(path, msg));
-    let max_tokens = params.max_tokens.unwrap_or(super::validate::DEFAULT_MAX_TOKENS);
+    let max_tokens = params
+        .max_tokens
+        .unwrap_or(super::validate::DEFAULT_MAX_TOKENS);
     let min_tokens = check_min_tokens(params.min_tokens, max_tokens, &mut push);
     let body = sampling_body(&params, &mut push);
     let headers = check_headers(workload.headers.as_ref(), &mut push);
@@ -107,7 +109,10 @@ fn sampling_body(p: &RawParameters, push: &mut impl FnMut(&str, String)) -> Map<
         if v > 0.0 && v <= 1.0 {
             body.insert("top_p".into(), v.into());
         } else {
-            push(&path("top_p"), format!("must be above 0 and at most 1, got {v}"));
+            push(
+                &path("top_p"),
+                format!("must be above 0 and at most 1, got {v}"),
+            );
         }
     }
     if let Some(v) = p.top_k {
@@ -115,7 +120,10 @@ fn sampling_body(p: &RawParameters, push: &mut impl FnMut(&str, String)) -> Map<
         if v >= -1 {
             body.insert("top_k".into(), v.into());
         } else {
-            push(&path("top_k"), format!("must be -1 (off) or a whole number >= 0, got {v}"));
+            push(
+                &path("top_k"),
+                format!("must be -1 (off) or a whole number >= 0, got {v}"),
+            );
         }
     }
     if let Some(v) = p.seed {
@@ -193,7 +201,10 @@ fn check_headers(
             continue;
         }
         if name.eq_ignore_ascii_case("host") || name.eq_ignore_ascii_case("content-length") {
-            push(&path, format!("`{name}` is set by the HTTP client; remove it"));
+            push(
+                &path,
+                format!("`{name}` is set by the HTTP client; remove it"),
+            );
             continue;
         }
         out.push((name.clone(), value.clone()));

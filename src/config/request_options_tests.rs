@@ -30,7 +30,10 @@ fn sampling_options_and_extra_body_reach_the_request_body() {
                 "{repetition_penalty: 1.1, chat_template_kwargs: {enable_thinking: false}}",
             ),
             ("workload.timeout_s", "2.5"),
-            ("workload.headers", "{X-Team: bench, Authorization: Bearer abc}"),
+            (
+                "workload.headers",
+                "{X-Team: bench, Authorization: Bearer abc}",
+            ),
         ])
         .unwrap_or_else(|e| panic!("{e}"));
     let r = &e.request;
@@ -59,7 +62,12 @@ fn a_single_stop_string_is_sent_as_a_string() {
         .load_with(&[("workload.parameters.stop", "\"\\n\\n\"")])
         .unwrap();
     assert_eq!(e.request.body["stop"], json!("\n\n"));
-    assert!(Fixture::new().load_with(&[]).unwrap().request.body.is_empty());
+    assert!(Fixture::new()
+        .load_with(&[])
+        .unwrap()
+        .request
+        .body
+        .is_empty());
 }
 
 #[test]
@@ -126,7 +134,10 @@ fn headers_are_checked_for_names_and_control_characters() {
         ]
     );
     let msg = message(&[("workload.headers", "{X-Ok: \"a\\rb\"}")]);
-    assert!(msg.contains("newline or another control character"), "{msg}");
+    assert!(
+        msg.contains("newline or another control character"),
+        "{msg}"
+    );
     let got = issues(&[("workload.headers", "{X-List: [1]}")]);
     assert_eq!(got, vec!["workload.headers.X-List"]);
 }
@@ -145,5 +156,8 @@ fn secret_looking_header_values_are_hidden_in_the_stored_config() {
     }
     assert!(stored.contains("\"keep\""));
     // The runner still gets the real values.
-    assert!(e.request.headers.contains(&("X-Api-Key".into(), "k1".into())));
+    assert!(e
+        .request
+        .headers
+        .contains(&("X-Api-Key".into(), "k1".into())));
 }

@@ -365,12 +365,20 @@ Summary
         render_summary_with(&s, None, Style::PLAIN, &shown, &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(
-            text.contains("TTFT            p50=42ms p90=80ms p99=126ms p99.9=130ms  mean=63ms std=12.2ms"),
+            text.contains(
+                "TTFT            p50=42ms p90=80ms p99=126ms p99.9=130ms  mean=63ms std=12.2ms"
+            ),
             "{text}"
         );
         // A Python file has no p90: a dash, no std.
-        assert!(text.contains("Latency         p50=150ms p90=- p99=450ms p99.9=-  mean=225ms\n"), "{text}");
-        assert!(text.contains("128 tok/s, 4 req/s, 200 tok/s in+out"), "{text}");
+        assert!(
+            text.contains("Latency         p50=150ms p90=- p99=450ms p99.9=-  mean=225ms\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("128 tok/s, 4 req/s, 200 tok/s in+out"),
+            "{text}"
+        );
     }
 
     #[test]

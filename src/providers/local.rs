@@ -70,8 +70,8 @@ impl LocalProvider {
 
     fn spawn(&mut self, exp: &Experiment, port: u16) -> Result<LaunchCommand, ProviderError> {
         let mut command = local_command(exp, port);
-        self.api_key = super::server_key::server_api_key(&mut command.args)
-            .map_err(ProviderError::ApiKey)?;
+        self.api_key =
+            super::server_key::server_api_key(&mut command.args).map_err(ProviderError::ApiKey)?;
         if let Some(dir) = self.log_path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| ProviderError::Io {
                 what: format!("cannot create {}", dir.display()),

@@ -11,8 +11,8 @@ use tokio_util::sync::CancellationToken;
 use super::client::{
     build_client, describe_send_error, full_chain, is_refused, RedactError, Redactor,
 };
-use super::stream::{offset_us, read_stream, truncate, ReadOptions, StreamReading};
 use super::options::RunnerOptions;
+use super::stream::{offset_us, read_stream, truncate, ReadOptions, StreamReading};
 use super::{
     ChatMessage, ChatOutcome, HealthProgress, Prompt, Runner, RunnerError, RunnerTimeouts,
 };
@@ -831,7 +831,10 @@ mod tests {
         }
         let (_, exact) = r.any_request(&Prompt::Tokens(vec![1]), &params, true);
         let exact: serde_json::Value = serde_json::from_slice(&exact).unwrap();
-        assert_eq!(exact["min_tokens"], 32, "token-exact output pins the length");
+        assert_eq!(
+            exact["min_tokens"], 32,
+            "token-exact output pins the length"
+        );
     }
 
     #[test]

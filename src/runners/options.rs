@@ -61,9 +61,12 @@ impl RunnerOptions {
             map.insert(name_v, value_v);
         }
         if let Some(key) = &self.api_key {
-            let mut value = HeaderValue::from_str(&format!("Bearer {}", key.expose())).map_err(
-                |_| RunnerError::Client("the API key holds characters not allowed in a header".into()),
-            )?;
+            let mut value =
+                HeaderValue::from_str(&format!("Bearer {}", key.expose())).map_err(|_| {
+                    RunnerError::Client(
+                        "the API key holds characters not allowed in a header".into(),
+                    )
+                })?;
             value.set_sensitive(true);
             map.insert(AUTHORIZATION, value);
         }
@@ -103,7 +106,10 @@ mod tests {
     #[test]
     fn an_authorization_header_with_a_key_is_warned_about_and_the_key_is_sent() {
         let o = RunnerOptions::new(&options(&[("authorization", "Basic x")], Some("k")), None);
-        assert!(o.conflict_warning().unwrap().contains("the API key is sent"));
+        assert!(o
+            .conflict_warning()
+            .unwrap()
+            .contains("the API key is sent"));
         assert_eq!(o.header_map().unwrap()["authorization"], "Bearer k");
         let alone = RunnerOptions::new(&options(&[("Authorization", "Basic x")], None), None);
         assert!(alone.conflict_warning().is_none());

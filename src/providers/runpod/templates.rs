@@ -390,7 +390,10 @@ pub(crate) mod tests {
         let (r, key) = create_pod_request_keyed(&e, &prices, "r", None).unwrap();
         let key = key.expect("generated");
         let args = r.args.clone().unwrap_or_default();
-        assert!(args.ends_with(&format!("--api-key {}", key.expose())), "{args}");
+        assert!(
+            args.ends_with(&format!("--api-key {}", key.expose())),
+            "{args}"
+        );
         assert!(!format!("{r:?}").contains(key.expose()));
     }
 }
