@@ -145,6 +145,10 @@ fn an_external_server_key_comes_from_flag_env_or_app_config_in_that_order() {
     let (ok, text) = run_against(&sb, &url, None, &[]);
     assert!(!ok, "no key: refused");
     assert!(text.contains("HTTP 401"), "{text}");
+    assert!(
+        text.contains("the server wants an API key: give `--api-key`"),
+        "{text}"
+    );
 
     let (ok, text) = run_against(&sb, &url, Some(KEY), &[("OPENAI_API_KEY", "sk-wrong")]);
     assert!(ok, "--api-key first: {text}");
@@ -160,6 +164,7 @@ fn an_external_server_key_comes_from_flag_env_or_app_config_in_that_order() {
         !ok && text.contains("HTTP 401"),
         "the flag wins over the environment: {text}"
     );
+    assert!(text.contains("refused the API key that was sent"), "{text}");
 
     let env = [
         ("LLM_INF_BENCH_SERVER_API_KEY", KEY),

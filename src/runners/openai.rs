@@ -275,6 +275,7 @@ impl OpenAiRunner {
         let status = code.as_u16();
         let body = read_capped(resp.bytes_stream(), self.timeouts.idle_read, cancel).await;
         let mut msg = super::error_body::describe(status, code.canonical_reason(), &body);
+        msg.push_str(&self.auth_advice(status));
         if status == 404 {
             msg.push_str(&format!(
                 " (is model `{}` served there? GET {}/v1/models lists the served names)",
@@ -412,9 +413,10 @@ impl OpenAiRunner {
         if !status.is_success() {
             let text = String::from_utf8_lossy(&body);
             return Err(list_err(format!(
-                "HTTP {}: {}",
+                "HTTP {}: {}{}",
                 status.as_u16(),
-                truncate(text.trim(), 200)
+                truncate(text.trim(), 200),
+                self.auth_advice(status.as_u16())
             )));
         }
         let list: ModelList = serde_json::from_slice(&body)
@@ -463,6 +465,20 @@ impl OpenAiRunner {
             return info.model_path;
         }
         None
+    }
+
+    /// What to do about a 401/403: the server wants a key, or another one.
+    fn auth_advice(&self, status: u16) -> String {
+        if !matches!(status, 401 | 403) {
+            return String::new();
+        }
+        match self.options.api_key {
+            None => " (the server wants an API key: give `--api-key`, or set \
+                     LLM_INF_BENCH_SERVER_API_KEY, OPENAI_API_KEY or `server.api_key` in the \
+                     app config)"
+                .into(),
+            Some(_) => " (the server refused the API key that was sent)".into(),
+        }
     }
 
     fn send_error(&self, e: &reqwest::Error) -> String {
