@@ -29,7 +29,10 @@ pub struct RequestOptions {
 
 /// Fields the tool writes itself: `extra_body` may not set them (a dedicated key exists, or
 /// changing them would break the measurement).
-const OWNED_FIELDS: [&str; 16] = [
+const OWNED_FIELDS: [&str; 18] = [
+    // `n`/`best_of` > 1 would interleave several answers in one stream.
+    "n",
+    "best_of",
     "model",
     "messages",
     "prompt",

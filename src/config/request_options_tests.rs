@@ -115,6 +115,8 @@ fn extra_body_may_not_set_what_the_tool_or_a_parameter_sets() {
     );
     let msg = message(&[("workload.parameters.extra_body", "{model: x}")]);
     assert!(msg.contains("remove it from extra_body"), "{msg}");
+    let got = issues(&[("workload.parameters.extra_body", "{n: 2}")]);
+    assert_eq!(got, vec!["workload.parameters.extra_body.n"]);
     let got = issues(&[("workload.parameters.extra_body", "[1, 2]")]);
     assert_eq!(got, vec!["workload.parameters.extra_body"]);
 }
