@@ -152,10 +152,12 @@ pub enum TemplateError {
 
 /// Join container args into v2's `args` string, refusing anything splitting would change.
 pub fn args_string(args: &[String]) -> Result<String, TemplateError> {
-    for a in args {
+    for (i, a) in args.iter().enumerate() {
         let unsafe_char = |c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '\\' | '`');
         if a.is_empty() || a.chars().any(unsafe_char) {
-            return Err(TemplateError::UnsafeArgument { arg: a.clone() });
+            // The error names the argument: a secret flag's value (an API key) shows as `***`.
+            let shown = crate::redact::redact_args(args).swap_remove(i);
+            return Err(TemplateError::UnsafeArgument { arg: shown });
         }
     }
     Ok(args.join(" "))
@@ -374,6 +376,9 @@ pub(crate) mod tests {
             create_pod_request(&e, &prices, "r", None),
             Err(TemplateError::UnsafeArgument { .. })
         ));
+        e.framework_options.extra_args = vec!["--api-key".into(), "sk'secret".into()];
+        let err = create_pod_request(&e, &prices, "r", None).unwrap_err();
+        assert!(!err.to_string().contains("secret"), "{err}");
         e.framework_options.extra_args.clear();
         e.infrastructure.gpu_type = Some("TPU".into());
         let err = create_pod_request(&e, &prices, "r", None).unwrap_err();
