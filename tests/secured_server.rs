@@ -188,6 +188,28 @@ fn an_external_server_key_comes_from_flag_env_or_app_config_in_that_order() {
     let (ok, text) = run_against(&sb, &url, None, &[]);
     assert!(ok, "server.api_key in the app config: {text}");
 
+    // An Authorization header in workload.headers with a key: a warning, and the key is sent.
+    let with_header = config("vllm", "{}").replace(
+        "  parameters:",
+        "  headers: {Authorization: Bearer sk-header-value}\n  parameters:",
+    );
+    let cfg = sb.write("exp-header.yaml", &with_header);
+    let out = sb
+        .cmd()
+        .arg("run")
+        .arg(&cfg)
+        .args(["--server-url", &url, "--api-key", KEY])
+        .timeout(HANG_GUARD)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("workload.headers sets Authorization"),
+        "{stderr}"
+    );
+    assert!(!all_text(&sb.results()).contains("sk-header-value"));
+
     assert!(
         !all_text(&sb.results()).contains(KEY),
         "the key reached a file"
