@@ -60,7 +60,22 @@ pub fn show(
     style: Style,
     out: &mut dyn Write,
 ) -> Result<(), ReportError> {
-    let (path, result) = load(&args.run, dir(&args.dir, default_dir))?;
+    let dir = dir(&args.dir, default_dir);
+    let path = match storage::resolve_run(&args.run, dir) {
+        Ok(path) => path,
+        Err(e @ (StorageError::NotFound { .. } | StorageError::Ambiguous { .. })) => {
+            // A sweep id or name: the table of its iterations.
+            let Some(id) = crate::results::groups::find_sweep(&args.run, dir)? else {
+                return Err(e.into());
+            };
+            let runs = crate::results::groups::sweep_runs(&id, dir)?;
+            let members: Vec<&RunResult> = runs.iter().collect();
+            crate::output::sweep_table::render_sweep_table(&id, &members, style, out)?;
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let result = storage::load_result(&path)?;
     results_out::render_show(&result, &path, style, out)?;
     Ok(())
 }

@@ -120,6 +120,10 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
         output::summary::render_summary(&r.summary, None, globals.style, &mut stdout)?;
         output::errors::render_errors(&r.requests, globals.style, &mut stdout)?;
     }
+    if answers.search.is_none() && answers.repeat <= 1 {
+        let runs = outcome.saved.iter().map(|s| &s.result);
+        output::sweep_table::render_after_run(runs, globals.style, &mut stdout)?;
+    }
     answers.report(&outcome, &output_dir, globals.style, &mut stdout)?;
     stdout.flush()?;
     drop(stdout);

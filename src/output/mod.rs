@@ -12,6 +12,7 @@ pub mod results;
 pub mod server_plan;
 pub mod style;
 pub mod summary;
+pub mod sweep_table;
 pub mod verdicts;
 // ---- the live dashboard and the HTML report share one page ----
 pub mod dashboard;

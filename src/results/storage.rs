@@ -48,6 +48,12 @@ pub enum StorageError {
     },
     #[error("no run matches '{reference}': it is not a file, and no result id in {} contains it; run `llm-inf-bench list --dir {}` to see the runs", dir.display(), dir.display())]
     NotFound { reference: String, dir: PathBuf },
+    #[error("'{reference}' needs more runs than {} has (only {count} runs); run `llm-inf-bench list --dir {}` to see them", dir.display(), dir.display())]
+    NotEnoughRuns {
+        reference: String,
+        count: usize,
+        dir: PathBuf,
+    },
     #[error("'{reference}' matches {} runs: {}; give more of the run id", matches.len(), matches.join(", "))]
     Ambiguous {
         reference: String,
@@ -262,6 +268,9 @@ pub fn resolve_run(reference: &str, dir: &Path) -> Result<PathBuf, StorageError>
     let as_path = Path::new(reference);
     if as_path.is_file() {
         return Ok(as_path.to_path_buf());
+    }
+    if let Some(path) = super::ids::resolve_latest(reference, dir)? {
+        return Ok(path);
     }
     let files = result_files(dir)?;
     let id = reference.strip_suffix(".json").unwrap_or(reference);
