@@ -156,10 +156,10 @@ pub struct ShowArgs {
 
 #[derive(Debug, Args)]
 pub struct CompareArgs {
-    /// Baseline run (A).
-    pub a: String,
-    /// Candidate run (B); deltas are B relative to A.
-    pub b: String,
+    /// Runs to compare: the first is the baseline (A), each other one gets a column with
+    /// its delta against A. Run ids, `latest`/`latest~N`, sweep ids or names, repeat sets.
+    #[arg(required = true, num_args = 2.., value_name = "RUN")]
+    pub runs: Vec<String>,
     #[arg(long)]
     pub dir: Option<PathBuf>,
     /// Exit 1 when a headline latency or throughput metric of B is significantly worse than

@@ -88,13 +88,16 @@ pub fn compare(
     out: &mut dyn Write,
 ) -> Result<bool, ReportError> {
     let dir = dir(&args.dir, default_dir);
-    let a = crate::results::groups::resolve(&args.a, dir)?;
-    let b = crate::results::groups::resolve(&args.b, dir)?;
+    let groups = args
+        .runs
+        .iter()
+        .map(|r| crate::results::groups::resolve(r, dir))
+        .collect::<Result<Vec<_>, _>>()?;
     let regressions =
-        crate::output::verdicts::render_groups(&a, &b, args.fail_on_regression, style, out)?;
+        crate::output::compare::render_many(&groups, args.fail_on_regression, style, out)?;
     if let Some(t) = args.fail_on_regression {
         if regressions.is_empty() {
-            writeln!(out, "No regression beyond {t}%: B is not significantly worse than A on any headline metric.")?;
+            writeln!(out, "No regression beyond {t}%: no run is significantly worse than A on any headline metric.")?;
         }
         for r in &regressions {
             writeln!(

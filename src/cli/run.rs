@@ -38,10 +38,13 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
         .clone()
         .unwrap_or_else(|| experiment.metrics.output_dir.clone());
     check_output(args, &experiment, &iterations, &output_dir)?;
+    let warnings =
+        config::warnings::plan_warnings(&experiment, &iterations, crate::sys::nofile_limit());
 
     let mut stdout = std::io::stdout().lock();
     if args.dry_run {
         output::plan::render_plan(&experiment, &iterations, &prices, today, &mut stdout)?;
+        output::plan_warnings::render_plan_warnings(&warnings, globals.style, &mut stdout)?;
         output::server_plan::render_server(&experiment, args.server_url.as_deref(), &mut stdout)?;
         if let Some(est) = providers::runpod::cost::estimate(&experiment, &prices) {
             writeln!(stdout, "{}", super::runpod::describe_estimate(&est))?;
@@ -50,6 +53,10 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
         return Ok(super::exit::SUCCESS);
     }
     drop(stdout);
+    if !globals.quiet {
+        let mut stderr = std::io::stderr().lock();
+        output::plan_warnings::render_plan_warnings(&warnings, globals.err_style, &mut stderr)?;
+    }
 
     let resume = match &args.resume {
         Some(run_id) => Some(load_journal(run_id, &output_dir, &experiment)?),

@@ -14,6 +14,7 @@ pub mod sweep;
 pub mod tokens;
 pub mod types;
 pub mod validate;
+pub mod warnings;
 
 pub use error::{ConfigError, Issue};
 pub use loader::{load, load_raw, load_with, load_with_options};

@@ -7,6 +7,7 @@ pub mod errors;
 pub mod export;
 pub mod open_loop;
 pub mod plan;
+pub mod plan_warnings;
 pub mod progress;
 pub mod results;
 pub mod server_plan;
