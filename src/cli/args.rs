@@ -119,6 +119,10 @@ pub struct RunArgs {
     /// Run name used in the run id instead of the config's name.
     #[arg(short, long)]
     pub name: Option<String>,
+    /// Model to request (and serve, on a provisioned server) instead of the config's
+    /// model.name, e.g. the name `simulate --model` or your server serves.
+    #[arg(long, value_name = "NAME")]
+    pub model: Option<String>,
     /// Do not terminate the server at the end (prints how to stop it).
     #[arg(long)]
     pub keep_server: bool,

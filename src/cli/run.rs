@@ -18,13 +18,16 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
     let app_dir = app_config::app_dir()?;
     let app = AppConfig::load(&app_dir)?;
     let prices = PriceTable::load(&app_dir);
-    let experiment = config::load_with_options(
+    let mut experiment = config::load_with_options(
         &args.config,
         &prices,
         config::ValidateOptions {
             external_server: args.server_url.is_some(),
         },
     )?;
+    if let Some(model) = &args.model {
+        config::overrides::set_model(&mut experiment, model);
+    }
     let (iterations, answers) = super::answers::prepare(
         &experiment,
         config::sweep::iterations(&experiment),
@@ -145,7 +148,7 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
         None => Ok(super::exit::SUCCESS),
         Some(engine::RunError::Interrupted) => {
             eprintln!(
-                "Interrupted: {} result file(s) saved with every completed request.",
+                "Interrupted: {} result file(s) saved with every completed request; `llm-inf-bench list` shows the command that resumes the run.",
                 outcome.saved.len()
             );
             Ok(super::exit::INTERRUPTED)
@@ -221,6 +224,9 @@ fn resume_args(args: &RunArgs) -> Vec<String> {
     }
     if let Some(name) = &args.name {
         out.extend(["--name".to_string(), name.clone()]);
+    }
+    if let Some(model) = &args.model {
+        out.extend(["--model".to_string(), model.clone()]);
     }
     if let Some(url) = &args.server_url {
         out.extend(["--server-url".to_string(), crate::redact::url(url)]);

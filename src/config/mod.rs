@@ -9,6 +9,7 @@ pub mod fuzzing;
 mod keys;
 pub mod loader;
 pub mod output_check;
+pub mod overrides;
 pub mod raw;
 pub mod sweep;
 pub mod tokens;

@@ -74,6 +74,12 @@ pub enum Line {
         index: usize,
         result: String,
     },
+    /// Ctrl-C stopped the iteration: its partial result is saved, its records stay for
+    /// `--resume`, which replaces that file with the whole iteration's.
+    IterationInterrupted {
+        index: usize,
+        result: String,
+    },
 }
 
 /// SHA-256 of the resolved config's canonical JSON.
@@ -216,6 +222,8 @@ pub struct JournalState {
     pub finished: BTreeMap<usize, String>,
     /// Records of unfinished iterations, by iteration; a request index appears once.
     pub records: BTreeMap<usize, Vec<RequestRecord>>,
+    /// Partial result files saved when Ctrl-C stopped an iteration (index → file).
+    pub interrupted: BTreeMap<usize, String>,
 }
 
 impl JournalState {
@@ -282,6 +290,7 @@ pub fn read(path: &Path) -> Result<JournalState, JournalError> {
         resumed_at: Vec::new(),
         finished: BTreeMap::new(),
         records: BTreeMap::new(),
+        interrupted: BTreeMap::new(),
     };
     let mut by_index: BTreeMap<usize, BTreeMap<usize, RequestRecord>> = BTreeMap::new();
     for line in lines {
@@ -302,6 +311,9 @@ pub fn read(path: &Path) -> Result<JournalState, JournalError> {
             Ok(Line::IterationDone { index, result }) => {
                 state.finished.insert(index, result);
                 by_index.remove(&index);
+            }
+            Ok(Line::IterationInterrupted { index, result }) => {
+                state.interrupted.insert(index, result);
             }
             Ok(Line::Resumed { at }) => state.resumed_at.push(at),
             Ok(_) => {}
@@ -485,6 +497,7 @@ mod tests {
             resumed_at: Vec::new(),
             finished: BTreeMap::new(),
             records: BTreeMap::new(),
+            interrupted: BTreeMap::new(),
         };
         assert_eq!(
             state.resume_command(),
