@@ -10,6 +10,7 @@ mod keys;
 pub mod loader;
 pub mod output_check;
 pub mod overrides;
+pub mod ranges;
 pub mod raw;
 pub mod sweep;
 pub mod tokens;

@@ -57,10 +57,7 @@ impl Live {
         }
         let ok = self.done - self.failed;
         if ok > 0 {
-            msg.push_str(&format!(
-                " | avg latency {:.0}ms",
-                self.e2e_sum / ok as f64
-            ));
+            msg.push_str(&format!(" | avg latency {:.0}ms", self.e2e_sum / ok as f64));
         }
         if self.failed > 0 {
             msg.push_str(&format!(" | {} failed", self.failed));
