@@ -65,6 +65,13 @@ fn longest_run_name(experiment: &Experiment, iterations: &[Iteration], t: &Outpu
 
 fn name_problem(name: &str) -> Option<String> {
     let id = storage::new_run_id(name, chrono::Local::now());
+    // `-x-2026…` would read as an option wherever the id is typed (`show`, `--resume`).
+    if id.starts_with('-') {
+        return Some(format!(
+            "'{name}' would make run ids that start with '-' (read as an option by `show`, \
+             `compare`, `--resume`); start the name with a letter or digit"
+        ));
+    }
     let longest = id.len() + LONGEST_SUFFIX.len();
     if longest <= MAX_FILE_NAME {
         return None;
@@ -148,6 +155,17 @@ mod tests {
         // /proc refuses new files even to root.
         let problem = dir_problem(Path::new("/proc/llm-inf-bench-results")).unwrap();
         assert!(problem.contains("not writable"), "{problem}");
+    }
+
+    #[test]
+    fn names_that_make_ids_starting_with_a_dash_are_refused() {
+        for bad in ["-x", "--fast", "../x", " -y"] {
+            let problem = name_problem(bad).unwrap_or_else(|| panic!("{bad} accepted"));
+            assert!(problem.contains("start with '-'"), "{problem}");
+        }
+        for good in ["x-", "日本語", "a-b", ".hidden"] {
+            assert_eq!(name_problem(good), None, "{good}");
+        }
     }
 
     #[test]

@@ -62,15 +62,19 @@ pub enum StorageError {
 }
 
 /// `{name}-{YYYYMMDD-HHMMSS}` in local time (SPEC §8). Characters that do not belong in a
-/// file name (path separators, spaces, …) become `-`, so the id is always one plain file.
+/// file name (path separators, characters Windows forbids, control characters, whitespace)
+/// become `-`, so the id is always one plain file; letters of any script are kept.
 pub fn new_run_id(name: &str, now: DateTime<Local>) -> String {
     let safe: String = name
         .chars()
         .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
+            let invalid = c.is_control()
+                || c.is_whitespace()
+                || matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|');
+            if invalid {
                 '-'
+            } else {
+                c
             }
         })
         .collect();
@@ -351,6 +355,15 @@ mod tests {
         assert_eq!(new_run_id("a/b c", now), "a-b-c-20261127-070809");
         assert_eq!(new_run_id("../x", now), "-x-20261127-070809");
         assert_eq!(new_run_id("", now), "run-20261127-070809");
+        // Unicode is kept; only characters file names cannot hold are replaced.
+        assert_eq!(
+            new_run_id("qwen-日本語-ü+é", now),
+            "qwen-日本語-ü+é-20261127-070809"
+        );
+        assert_eq!(
+            new_run_id("a:b*c?\"d<e>f|g\\h\tz", now),
+            "a-b-c--d-e-f-g-h-z-20261127-070809"
+        );
     }
 
     #[test]
