@@ -40,7 +40,10 @@ pub fn check_output(
     } else {
         "name"
     };
-    if let Some(problem) = name_problem(&longest_run_name(experiment, iterations, target)) {
+    let base = target.run_name.unwrap_or(&experiment.name);
+    let problem = dash_problem(base)
+        .or_else(|| name_problem(&longest_run_name(experiment, iterations, target)));
+    if let Some(problem) = problem {
         issues.push(Issue::new(name_field, problem));
     }
     issues
@@ -63,15 +66,19 @@ fn longest_run_name(experiment: &Experiment, iterations: &[Iteration], t: &Outpu
         .unwrap_or_else(|| base.to_string())
 }
 
-fn name_problem(name: &str) -> Option<String> {
+/// `-x-2026…` would read as an option wherever the id is typed (`show`, `--resume`).
+fn dash_problem(name: &str) -> Option<String> {
     let id = storage::new_run_id(name, chrono::Local::now());
-    // `-x-2026…` would read as an option wherever the id is typed (`show`, `--resume`).
-    if id.starts_with('-') {
-        return Some(format!(
+    id.starts_with('-').then(|| {
+        format!(
             "'{name}' would make run ids that start with '-' (read as an option by `show`, \
              `compare`, `--resume`); start the name with a letter or digit"
-        ));
-    }
+        )
+    })
+}
+
+fn name_problem(name: &str) -> Option<String> {
+    let id = storage::new_run_id(name, chrono::Local::now());
     let longest = id.len() + LONGEST_SUFFIX.len();
     if longest <= MAX_FILE_NAME {
         return None;
@@ -160,11 +167,11 @@ mod tests {
     #[test]
     fn names_that_make_ids_starting_with_a_dash_are_refused() {
         for bad in ["-x", "--fast", "../x", " -y"] {
-            let problem = name_problem(bad).unwrap_or_else(|| panic!("{bad} accepted"));
+            let problem = dash_problem(bad).unwrap_or_else(|| panic!("{bad} accepted"));
             assert!(problem.contains("start with '-'"), "{problem}");
         }
         for good in ["x-", "日本語", "a-b", ".hidden"] {
-            assert_eq!(name_problem(good), None, "{good}");
+            assert_eq!(dash_problem(good), None, "{good}");
         }
     }
 
