@@ -261,6 +261,19 @@ fn sigint_mid_sweep_then_resume_continues_at_the_interrupted_iteration() {
         !stderr.contains("Iteration 2/3 already finished"),
         "{stderr}"
     );
+    // The sweep table covers every iteration, also the one finished before the interrupt.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let table = stdout
+        .split(&format!("Sweep {run_id}\n"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no sweep table in\n{stdout}"));
+    let swept: Vec<&str> = table
+        .lines()
+        .filter(|l| l.starts_with('│'))
+        .skip(1)
+        .filter_map(|l| l.trim_matches('│').split('┆').next().map(str::trim))
+        .collect();
+    assert_eq!(swept, ["1", "2", "2"], "{table}");
     let all = result_files(&sb);
     assert!(
         !all.contains_key(partial[0]),

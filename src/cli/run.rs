@@ -130,9 +130,11 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
         output::summary::render_summary(&r.summary, None, globals.style, &mut stdout)?;
         output::errors::render_errors(&r.requests, globals.style, &mut stdout)?;
     }
+    let saved = outcome.saved.iter().map(|s| &s.result);
     if answers.search.is_none() && answers.repeat <= 1 {
-        let runs = outcome.saved.iter().map(|s| &s.result);
-        output::sweep_table::render_after_run(runs, globals.style, &mut stdout)?;
+        if let Some((id, runs)) = crate::results::groups::sweep_after_run(saved, &output_dir) {
+            output::sweep_table::render_after_run(&id, &runs, globals.style, &mut stdout)?;
+        }
     }
     answers.report(&outcome, &output_dir, globals.style, &mut stdout)?;
     stdout.flush()?;

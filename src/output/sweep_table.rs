@@ -22,19 +22,20 @@ pub fn sweep_members<'a>(runs: impl IntoIterator<Item = &'a RunResult>) -> Vec<&
     members
 }
 
-/// After a sweep run: the table of the iterations just saved (nothing for a single run).
-pub fn render_after_run<'a>(
-    runs: impl IntoIterator<Item = &'a RunResult>,
+/// After a sweep run: a blank line, then the table of sweep `id` (every iteration, also those
+/// finished before a `--resume`).
+pub fn render_after_run(
+    id: &str,
+    runs: &[RunResult],
     style: Style,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let members = sweep_members(runs);
-    let Some(first) = members.first() else {
+    if members.is_empty() {
         return Ok(());
-    };
-    let id = first.metadata.sweep.as_ref().and_then(|s| s.id.clone());
+    }
     writeln!(out)?;
-    render_sweep_table(id.as_deref().unwrap_or(&first.run_id), &members, style, out)
+    render_sweep_table(id, &members, style, out)
 }
 
 /// The swept keys of the runs, as column headers (`request_rate` last).

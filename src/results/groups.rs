@@ -239,6 +239,29 @@ pub fn sweep_runs(id: &str, dir: &Path) -> Result<Vec<RunResult>, StorageError> 
     Ok(runs)
 }
 
+/// After a sweep run: the id and every iteration of the sweep the saved runs belong to, read
+/// back from `dir` so iterations finished before a `--resume` are included. `None` when no
+/// saved run is a sweep iteration; the saved runs themselves when the folder cannot be read.
+pub fn sweep_after_run<'a>(
+    saved: impl IntoIterator<Item = &'a RunResult>,
+    dir: &Path,
+) -> Option<(String, Vec<RunResult>)> {
+    let saved: Vec<&RunResult> = saved
+        .into_iter()
+        .filter(|r| r.metadata.sweep.is_some())
+        .collect();
+    let first = saved.first()?;
+    let id = first.metadata.sweep.as_ref()?.id.clone();
+    let id = id.unwrap_or_else(|| first.run_id.clone());
+    let on_disk = sweep_runs(&id, dir).ok().filter(|runs| !runs.is_empty());
+    let runs = on_disk.unwrap_or_else(|| {
+        let mut runs: Vec<RunResult> = saved.iter().map(|r| (*r).clone()).collect();
+        runs.sort_by_key(|r| r.metadata.sweep.as_ref().map_or(0, |s| s.index));
+        runs
+    });
+    Some((id, runs))
+}
+
 fn sweep_curve(id: &str, dir: &Path) -> Result<Group, StorageError> {
     let mut points: Vec<(usize, String, Vec<RunResult>)> = Vec::new();
     for path in sweep_members(id, dir)? {
