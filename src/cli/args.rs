@@ -133,8 +133,8 @@ pub struct RunArgs {
     /// local server's startup_timeout_s).
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     pub health_timeout: Option<u64>,
-    /// Continue an interrupted run (after a crash) from its journal: same config, only the
-    /// requests not yet completed.
+    /// Continue an interrupted run (after a crash or Ctrl-C) from its journal: same config,
+    /// only the requests not yet completed.
     #[arg(long, value_name = "RUN_ID")]
     pub resume: Option<String>,
     /// Run each iteration N times on the same server (ids `-r1`…`-rN`) and summarize the

@@ -166,7 +166,8 @@ fn too_short(exp: &Experiment, in_flight: Option<usize>) -> Option<PlanWarning> 
     }
     let slots = in_flight.unwrap_or(1).max(1);
     let rounds = w.count / slots;
-    if slots > 1 && rounds < MIN_ROUNDS {
+    // More slots than requests already has its own warning.
+    if slots > 1 && slots <= w.count && rounds < MIN_ROUNDS {
         return Some(PlanWarning {
             field: field.into(),
             message: format!(
@@ -382,8 +383,16 @@ mod tests {
             w[0].starts_with("workload.concurrency: 64 is more than the 20 requests"),
             "{w:?}"
         );
-        assert!(w[1].contains("0 round(s) per slot"), "{w:?}");
-        assert_eq!(w.len(), 2, "{w:?}");
+        assert_eq!(w.len(), 1, "no second warning about rounds: {w:?}");
+        let w = warnings(
+            &sim("  type: concurrent\n  concurrency: 16\n  duration_s: 2\n  requests: {source: prompts.jsonl, count: 40}\n"),
+            Some(1024),
+        );
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].contains("40 requests over 16 in flight is 2 round(s) per slot"),
+            "{w:?}"
+        );
     }
 
     #[test]

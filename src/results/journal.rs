@@ -1,11 +1,12 @@
 //! Write-ahead journal: every completed request is appended (one JSON line, flushed) as it
 //! completes, so a crash (even `kill -9`) loses nothing and `run --resume <run-id>` can
-//! continue. Removed once the run finishes (normally or interrupted with its partial results
-//! saved).
+//! continue. Removed once the run finishes; kept after Ctrl-C (so the stopped iteration can be
+//! resumed).
 //!
 //! Lines: a `header` (run id, config hash, resolved config, iteration count, the `run`
 //! arguments that resume it), then per sweep iteration `iteration` (start), `record`s, and
-//! `iteration_done` (its result file written); `resumed` each time the run is resumed.
+//! `iteration_done` (its result file written) or `iteration_interrupted` (Ctrl-C: its partial
+//! file); `resumed` each time the run is resumed.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
