@@ -100,9 +100,12 @@ fn a_sweep_prints_one_table_and_show_finds_it_by_id_name_and_latest() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // export takes latest too.
+    // export and report take latest too.
     let csv = stdout_of(&sb, &["export", "latest", "--format", "csv"]);
     assert_eq!(csv.lines().count(), 13, "header + 12 requests");
+    stdout_of(&sb, &["report", "latest~1", "latest", "-o", "r.html"]);
+    let html = std::fs::read_to_string(sb.path().join("r.html")).expect("report");
+    assert!(html.contains("tbl-c2-") && html.contains("tbl-c4-"));
 
     // compare of three runs: a column each, deltas against the first, noise marks.
     let cmp = stdout_of(&sb, &["compare", "latest~2", "latest~1", "latest"]);
@@ -135,6 +138,23 @@ fn compare_of_two_sweep_names_matches_iterations_by_swept_value() {
     }
     assert_eq!(cmp.matches("A: before-").count(), 3, "{cmp}");
     assert_eq!(cmp.matches("B: after-").count(), 3, "{cmp}");
+}
+
+/// The example sweep runs long enough per level: its plan has no warnings.
+#[test]
+fn the_example_sweep_plans_a_steady_state_at_every_level() {
+    let sb = Sandbox::new();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let example = repo.join("experiments/examples/simulated-concurrency-sweep.yaml");
+    let out = sb
+        .cmd()
+        .args(["run", &example.to_string_lossy(), "--dry-run"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Dry run"), "{text}");
+    assert!(!text.contains("warning:"), "{text}");
 }
 
 #[test]
