@@ -247,8 +247,7 @@ fn show_renders_each_python_run() {
 fn compare_two_python_runs() {
     let mut out = Vec::new();
     let args = CompareArgs {
-        a: "single".into(),
-        b: "concurrent".into(),
+        runs: vec!["single".into(), "concurrent".into()],
         dir: Some(fixtures()),
         fail_on_regression: None,
     };
@@ -447,8 +446,7 @@ fn compare_python_run_with_ours() {
     assert_eq!(ours.file_name().unwrap(), "ours-20261128-090000.json");
     let python_path = fixtures().join(format!("{}.json", FILES[3]));
     let args = CompareArgs {
-        a: python_path.to_str().unwrap().into(),
-        b: "ours".into(),
+        runs: vec![python_path.to_str().unwrap().into(), "ours".into()],
         dir: Some(tmp.path().to_path_buf()),
         fail_on_regression: None,
     };

@@ -218,6 +218,87 @@ fn a_sweep_resumes_only_the_unfinished_iterations() {
     assert!(second["metadata"]["resumed_at"].is_array());
 }
 
+/// Ctrl-C (not only a crash) mid-sweep: the partial result is saved, the journal stays, and
+/// `--resume` continues at the interrupted iteration; afterwards each iteration is present
+/// once (the partial file is replaced by the whole iteration's).
+#[test]
+fn sigint_mid_sweep_then_resume_continues_at_the_interrupted_iteration() {
+    let sb = Sandbox::new();
+    let sweep = "  sweep: {concurrency: [1, 2, 2]}\n";
+    let cfg = concurrent_config(&sb, "sweep.yaml", 150, sweep);
+    let (mut child, rx) = spawn_run(&sb, &cfg);
+    wait_for_line(&rx, |l| l.contains("Saved"));
+    wait_for_line(&rx, |l| l.contains("30/150"));
+    common::process::signal(&child, libc::SIGINT);
+    assert_eq!(child.wait().expect("wait").code(), Some(130));
+    let first = result_files(&sb);
+    assert_eq!(
+        first.len(),
+        2,
+        "iteration 1 and the partial iteration 2: {:?}",
+        first.keys()
+    );
+    let partial: Vec<&String> = first
+        .iter()
+        .filter(|(_, r)| r["status"] == "partial")
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(partial.len(), 1, "{:?}", first.keys());
+    let (journal, run_id) = the_journal(&sb);
+    assert!(std::fs::read_to_string(&journal)
+        .unwrap()
+        .contains(r#""type":"iteration_interrupted""#));
+    assert_listed_as_interrupted(&sb, &run_id, "sweep.yaml");
+
+    let out = resume(&sb, "sweep.yaml", &run_id);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("Iteration 1/3 already finished"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("Iteration 2/3 already finished"),
+        "{stderr}"
+    );
+    // The sweep table covers every iteration, also the one finished before the interrupt.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let table = stdout
+        .split(&format!("Sweep {run_id}\n"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no sweep table in\n{stdout}"));
+    let swept: Vec<&str> = table
+        .lines()
+        .filter(|l| l.starts_with('│'))
+        .skip(1)
+        .filter_map(|l| l.trim_matches('│').split('┆').next().map(str::trim))
+        .collect();
+    assert_eq!(swept, ["1", "2", "2"], "{table}");
+    let all = result_files(&sb);
+    assert!(
+        !all.contains_key(partial[0]),
+        "the partial file is replaced"
+    );
+    let mut by_index: BTreeMap<u64, usize> = BTreeMap::new();
+    for r in all.values() {
+        let index = r["metadata"]["sweep"]["index"]
+            .as_u64()
+            .expect("sweep index");
+        *by_index.entry(index).or_default() += 1;
+        assert_each_index_once(r, 150);
+    }
+    assert_eq!(
+        by_index,
+        BTreeMap::from([(1, 1), (2, 1), (3, 1)]),
+        "{:?}",
+        all.keys()
+    );
+    assert!(
+        journals(&sb).is_empty(),
+        "the journal is removed once finished"
+    );
+}
+
 #[test]
 fn a_changed_config_refuses_to_resume() {
     let sb = Sandbox::new();

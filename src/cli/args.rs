@@ -119,6 +119,10 @@ pub struct RunArgs {
     /// Run name used in the run id instead of the config's name.
     #[arg(short, long)]
     pub name: Option<String>,
+    /// Model to request (and serve, on a provisioned server) instead of the config's
+    /// model.name, e.g. the name `simulate --model` or your server serves.
+    #[arg(long, value_name = "NAME")]
+    pub model: Option<String>,
     /// Do not terminate the server at the end (prints how to stop it).
     #[arg(long)]
     pub keep_server: bool,
@@ -129,8 +133,8 @@ pub struct RunArgs {
     /// local server's startup_timeout_s).
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     pub health_timeout: Option<u64>,
-    /// Continue an interrupted run (after a crash) from its journal: same config, only the
-    /// requests not yet completed.
+    /// Continue an interrupted run (after a crash or Ctrl-C) from its journal: same config,
+    /// only the requests not yet completed.
     #[arg(long, value_name = "RUN_ID")]
     pub resume: Option<String>,
     /// Run each iteration N times on the same server (ids `-r1`…`-rN`) and summarize the
@@ -183,10 +187,10 @@ pub struct ShowArgs {
 
 #[derive(Debug, Args)]
 pub struct CompareArgs {
-    /// Baseline run (A).
-    pub a: String,
-    /// Candidate run (B); deltas are B relative to A.
-    pub b: String,
+    /// Runs to compare: the first is the baseline (A), each other one gets a column with
+    /// its delta against A. Run ids, `latest`/`latest~N`, sweep ids or names, repeat sets.
+    #[arg(required = true, num_args = 2.., value_name = "RUN")]
+    pub runs: Vec<String>,
     #[arg(long)]
     pub dir: Option<PathBuf>,
     /// Exit 1 when a headline latency or throughput metric of B is significantly worse than

@@ -37,6 +37,7 @@ pub fn provider_factory(results_dir: PathBuf) -> ProviderFactory {
                     confirm: true,
                     server_url: None,
                     name: req.run_name.clone(),
+                    model: None,
                     keep_server: false,
                     output_dir: Some(results_dir.clone()),
                     resume: None,

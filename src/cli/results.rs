@@ -60,7 +60,22 @@ pub fn show(
     style: Style,
     out: &mut dyn Write,
 ) -> Result<(), ReportError> {
-    let (path, result) = load(&args.run, dir(&args.dir, default_dir))?;
+    let dir = dir(&args.dir, default_dir);
+    let path = match storage::resolve_run(&args.run, dir) {
+        Ok(path) => path,
+        Err(e @ (StorageError::NotFound { .. } | StorageError::Ambiguous { .. })) => {
+            // A sweep id or name: the table of its iterations.
+            let Some(id) = crate::results::groups::find_sweep(&args.run, dir)? else {
+                return Err(e.into());
+            };
+            let runs = crate::results::groups::sweep_runs(&id, dir)?;
+            let members: Vec<&RunResult> = runs.iter().collect();
+            crate::output::sweep_table::render_sweep_table(&id, &members, style, out)?;
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let result = storage::load_result(&path)?;
     let shown = super::args::Percentiles::shown(args.percentiles.as_ref());
     results_out::render_show_with(&result, &path, style, shown, out)?;
     Ok(())
@@ -74,13 +89,16 @@ pub fn compare(
     out: &mut dyn Write,
 ) -> Result<bool, ReportError> {
     let dir = dir(&args.dir, default_dir);
-    let a = crate::results::groups::resolve(&args.a, dir)?;
-    let b = crate::results::groups::resolve(&args.b, dir)?;
+    let groups = args
+        .runs
+        .iter()
+        .map(|r| crate::results::groups::resolve(r, dir))
+        .collect::<Result<Vec<_>, _>>()?;
     let regressions =
-        crate::output::verdicts::render_groups(&a, &b, args.fail_on_regression, style, out)?;
+        crate::output::compare::render_many(&groups, args.fail_on_regression, style, out)?;
     if let Some(t) = args.fail_on_regression {
         if regressions.is_empty() {
-            writeln!(out, "No regression beyond {t}%: B is not significantly worse than A on any headline metric.")?;
+            writeln!(out, "No regression beyond {t}%: no run is significantly worse than A on any headline metric.")?;
         }
         for r in &regressions {
             writeln!(

@@ -26,6 +26,9 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
         },
     )?;
     experiment.request.api_key = app.server_api_key(args.api_key.as_deref());
+    if let Some(model) = &args.model {
+        config::overrides::set_model(&mut experiment, model);
+    }
     let (iterations, answers) = super::answers::prepare(
         &experiment,
         config::sweep::iterations(&experiment),
@@ -39,10 +42,13 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
         .clone()
         .unwrap_or_else(|| experiment.metrics.output_dir.clone());
     check_output(args, &experiment, &iterations, &output_dir)?;
+    let warnings =
+        config::warnings::plan_warnings(&experiment, &iterations, crate::sys::nofile_limit());
 
     let mut stdout = std::io::stdout().lock();
     if args.dry_run {
         output::plan::render_plan(&experiment, &iterations, &prices, today, &mut stdout)?;
+        output::plan_warnings::render_plan_warnings(&warnings, globals.style, &mut stdout)?;
         output::server_plan::render_server(&experiment, args.server_url.as_deref(), &mut stdout)?;
         if let Some(est) = providers::runpod::cost::estimate(&experiment, &prices) {
             writeln!(stdout, "{}", super::runpod::describe_estimate(&est))?;
@@ -51,6 +57,10 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
         return Ok(super::exit::SUCCESS);
     }
     drop(stdout);
+    if !globals.quiet {
+        let mut stderr = std::io::stderr().lock();
+        output::plan_warnings::render_plan_warnings(&warnings, globals.err_style, &mut stderr)?;
+    }
 
     let resume = match &args.resume {
         Some(run_id) => Some(load_journal(run_id, &output_dir, &experiment)?),
@@ -122,6 +132,12 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
         output::summary::render_summary_with(&r.summary, None, globals.style, shown, &mut stdout)?;
         output::errors::render_errors(&r.requests, globals.style, &mut stdout)?;
     }
+    let saved = outcome.saved.iter().map(|s| &s.result);
+    if answers.search.is_none() && answers.repeat <= 1 {
+        if let Some((id, runs)) = crate::results::groups::sweep_after_run(saved, &output_dir) {
+            output::sweep_table::render_after_run(&id, &runs, globals.style, &mut stdout)?;
+        }
+    }
     answers.report(&outcome, &output_dir, globals.style, &mut stdout)?;
     stdout.flush()?;
     drop(stdout);
@@ -136,7 +152,7 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
         None => Ok(super::exit::SUCCESS),
         Some(engine::RunError::Interrupted) => {
             eprintln!(
-                "Interrupted: {} result file(s) saved with every completed request.",
+                "Interrupted: {} result file(s) saved with every completed request; `llm-inf-bench list` shows the command that resumes the run.",
                 outcome.saved.len()
             );
             Ok(super::exit::INTERRUPTED)
@@ -212,6 +228,9 @@ fn resume_args(args: &RunArgs) -> Vec<String> {
     }
     if let Some(name) = &args.name {
         out.extend(["--name".to_string(), name.clone()]);
+    }
+    if let Some(model) = &args.model {
+        out.extend(["--model".to_string(), model.clone()]);
     }
     if let Some(url) = &args.server_url {
         out.extend(["--server-url".to_string(), crate::redact::url(url)]);

@@ -265,11 +265,26 @@ fn check(value: &mut Value, node: &Node, path: &str, issues: &mut Vec<Issue>) {
         },
     };
     if !ok {
-        issues.push(Issue::new(
-            path,
-            format!("expected {}, found {}", expected(node), kind_of(value)),
-        ));
+        let message = match node {
+            Node::Int => whole_number(path, value),
+            _ => format!("expected {}, found {}", expected(node), kind_of(value)),
+        };
+        issues.push(Issue::new(path, message));
         *value = Value::Null;
+    }
+}
+
+/// A whole-number field given something else, in plain words with its range when known.
+fn whole_number(path: &str, value: &Value) -> String {
+    let got = match value {
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => format!("'{s}'"),
+        other => kind_of(other),
+    };
+    if super::ranges::has_range(path) {
+        super::ranges::out_of_range(path, got)
+    } else {
+        format!("must be a whole number, got {got}")
     }
 }
 
@@ -302,15 +317,13 @@ fn check_list(value: &mut Value, node: &Node, path: &str, issues: &mut Vec<Issue
             _ => scalar_to_string(item),
         };
         if !ok {
-            let want = match node {
-                Node::IntList => "an integer",
-                Node::FloatList => "a number",
-                _ => "a string",
+            let at = format!("{path}[{i}]");
+            let message = match node {
+                Node::IntList => whole_number(&at, item),
+                Node::FloatList => format!("expected a number, found {}", kind_of(item)),
+                _ => format!("expected a string, found {}", kind_of(item)),
             };
-            issues.push(Issue::new(
-                format!("{path}[{i}]"),
-                format!("expected {want}, found {}", kind_of(item)),
-            ));
+            issues.push(Issue::new(at, message));
             bad = true;
         }
     }

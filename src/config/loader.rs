@@ -1,5 +1,5 @@
-//! Reading experiment files: YAML parsing with locations, `extends` (single level, deep merge),
-//! and resolving relative paths against the file that wrote them.
+//! Reading experiment files: YAML parsing with locations, `extends` (chains of any depth, deep
+//! merge, cycles refused), and resolving relative paths against the file that wrote them.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -50,33 +50,7 @@ pub fn load_with_options(
 pub fn load_raw(path: &Path) -> Result<(RawExperiment, Vec<Issue>), ConfigError> {
     let mut issues = Vec::new();
     let child = read_file(path, &mut issues, None)?;
-    let merged = match child.get("extends").and_then(Value::as_str) {
-        None => child,
-        Some(parent_path) => {
-            let parent_path = PathBuf::from(parent_path);
-            let mut parent = match read_file(&parent_path, &mut issues, Some(&parent_path)) {
-                Ok(parent) => parent,
-                Err(ConfigError::Read { path: p, source }) => {
-                    let issue =
-                        Issue::new("extends", format!("cannot read {}: {source}", p.display()));
-                    return Err(invalid(path, vec![issue]));
-                }
-                Err(e) => return Err(e),
-            };
-            if let Value::Mapping(m) = &mut parent {
-                if m.remove("extends").is_some() {
-                    issues.push(Issue::new(
-                        "extends",
-                        format!(
-                            "{} has its own 'extends'; only one level of inheritance is supported",
-                            parent_path.display()
-                        ),
-                    ));
-                }
-            }
-            deep_merge(parent, child)
-        }
-    };
+    let merged = merge_extends(path, child, &mut issues)?;
     match serde_yaml::from_value::<RawExperiment>(merged) {
         Ok(raw) => Ok((raw, issues)),
         Err(e) => {
@@ -84,6 +58,71 @@ pub fn load_raw(path: &Path) -> Result<(RawExperiment, Vec<Issue>), ConfigError>
             Err(invalid(path, issues))
         }
     }
+}
+
+/// Longest `extends` chain followed; deeper is surely a mistake (a cycle is caught before).
+const MAX_EXTENDS_DEPTH: usize = 16;
+
+/// Follow `extends` from `child` (read from `path`) to the root of the chain and deep-merge
+/// every file over its parent. A file named twice is a cycle: an error naming the files.
+fn merge_extends(path: &Path, child: Value, issues: &mut Vec<Issue>) -> Result<Value, ConfigError> {
+    let mut chain = vec![absolute(path)];
+    let mut parents: Vec<Value> = Vec::new();
+    let mut next = child
+        .get("extends")
+        .and_then(Value::as_str)
+        .map(PathBuf::from);
+    while let Some(parent_path) = next {
+        let parent_path = absolute(&parent_path);
+        if chain.contains(&parent_path) {
+            chain.push(parent_path);
+            let names: Vec<String> = chain.iter().map(|p| p.display().to_string()).collect();
+            let issue = Issue::new(
+                "extends",
+                format!(
+                    "extends cycle: {}; remove one of these 'extends'",
+                    names.join(" → ")
+                ),
+            );
+            return Err(invalid(path, vec![issue]));
+        }
+        if chain.len() > MAX_EXTENDS_DEPTH {
+            let issue = Issue::new(
+                "extends",
+                format!("more than {MAX_EXTENDS_DEPTH} levels of 'extends' (from {}); flatten the chain", path.display()),
+            );
+            return Err(invalid(path, vec![issue]));
+        }
+        let mut parent = match read_file(&parent_path, issues, Some(&parent_path)) {
+            Ok(parent) => parent,
+            Err(ConfigError::Read { path: p, source }) => {
+                let by = chain
+                    .last()
+                    .map_or(String::new(), |c| c.display().to_string());
+                let issue = Issue::new(
+                    "extends",
+                    format!("cannot read {} (extended by {by}): {source}", p.display()),
+                );
+                return Err(invalid(path, vec![issue]));
+            }
+            Err(e) => return Err(e),
+        };
+        // Each file keeps its own `extends` out of the merge: the result names the child's.
+        next = match &mut parent {
+            Value::Mapping(m) => m
+                .remove("extends")
+                .and_then(|v| v.as_str().map(PathBuf::from)),
+            _ => None,
+        };
+        chain.push(parent_path);
+        parents.push(parent);
+    }
+    // Root first: each file merges over the one it extends, the child last.
+    let base = parents.into_iter().rev().reduce(deep_merge);
+    Ok(match base {
+        Some(base) => deep_merge(base, child),
+        None => child,
+    })
 }
 
 fn invalid(path: &Path, issues: Vec<Issue>) -> ConfigError {
@@ -325,6 +364,57 @@ workload:
     }
 
     #[test]
+    fn extends_chains_of_several_levels_merge_root_first() {
+        let fx = Fixture::new();
+        fx.write("base/root.yaml", "framework: vllm\ninfrastructure: {gpu_type: H100-80GB, gpu_count: 4}\nworkload:\n  requests: {source: ../prompts.jsonl, count: 50}\n  parameters: {max_tokens: 64}\n");
+        fx.write("base/mid.yaml", "extends: root.yaml\ninfrastructure: {gpu_count: 2}\nworkload:\n  parameters: {max_tokens: 32}\n");
+        let child = fx.write("exp.yaml", "name: c\nextends: base/mid.yaml\nmodel: {name: m}\nworkload:\n  requests: {count: 7}\n");
+        let exp = load(&child).unwrap();
+        assert_eq!(exp.infrastructure.gpu_count, 2, "mid over root");
+        assert_eq!(
+            exp.infrastructure.gpu_type.as_deref(),
+            Some("H100-80GB"),
+            "root kept"
+        );
+        assert_eq!(exp.workload.params.max_tokens, 32);
+        assert_eq!(exp.workload.count, 7, "child over both");
+        assert_eq!(
+            exp.workload.source,
+            normalize(&fx.dir.path().join("prompts.jsonl"))
+        );
+        assert!(exp.resolved.extends.unwrap().ends_with("base/mid.yaml"));
+    }
+
+    #[test]
+    fn an_extends_cycle_is_an_error_naming_the_files() {
+        let fx = Fixture::new();
+        fx.write("a.yaml", "extends: b.yaml\nname: a\n");
+        fx.write("b.yaml", "extends: c.yaml\n");
+        fx.write("c.yaml", "extends: a.yaml\n");
+        let err = load(&fx.dir.path().join("a.yaml")).unwrap_err().to_string();
+        assert!(err.contains("extends cycle: "), "{err}");
+        let at = |name: &str| {
+            err.find(&format!("/{name} "))
+                .or_else(|| err.find(&format!("/{name};")))
+        };
+        let (a, b, c) = (at("a.yaml"), at("b.yaml"), at("c.yaml"));
+        assert!(a < b && b < c, "files in chain order: {err}");
+        assert!(
+            err.contains("c.yaml → "),
+            "the cycle closes at a.yaml: {err}"
+        );
+        // A file extending itself is the shortest cycle.
+        fx.write("self.yaml", "extends: self.yaml\nname: s\n");
+        let err = load(&fx.dir.path().join("self.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("self.yaml → ") && err.contains("extends cycle"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn local_executable_resolves_only_when_it_is_a_path() {
         let fx = Fixture::new();
         let base = "name: t\nmodel: {name: m}\nframework: vllm\ninfrastructure:\n  provider: local\n  local: {executable: EXE}\nworkload:\n  requests: {source: prompts.jsonl, count: 1}\n";
@@ -410,19 +500,6 @@ workload:
         assert_eq!(err.issues().len(), 1, "{err}");
         assert_eq!(err.issues()[0].path, "extends");
         assert!(err.issues()[0].message.contains("nothere.yaml"));
-    }
-
-    #[test]
-    fn inheritance_is_single_level() {
-        let fx = Fixture::new();
-        fx.write("grand.yaml", "framework: vllm\n");
-        fx.write("parent.yaml", "extends: grand.yaml\nmodel: {name: m}\n");
-        let err = fx
-            .load("name: t\nextends: parent.yaml\ninfrastructure: {gpu_type: L40S}\nworkload:\n  requests: {source: prompts.jsonl, count: 1}\n")
-            .unwrap_err();
-        let paths: Vec<&str> = err.issues().iter().map(|i| i.path.as_str()).collect();
-        // The grandparent is not read, so framework is missing too.
-        assert_eq!(paths, ["extends", "framework"], "{err}");
     }
 
     #[test]

@@ -9,12 +9,15 @@ pub mod fuzzing;
 mod keys;
 pub mod loader;
 pub mod output_check;
+pub mod overrides;
+pub mod ranges;
 pub mod raw;
 pub mod request_options;
 pub mod sweep;
 pub mod tokens;
 pub mod types;
 pub mod validate;
+pub mod warnings;
 
 pub use error::{ConfigError, Issue};
 pub use loader::{load, load_raw, load_with, load_with_options};

@@ -40,7 +40,10 @@ pub fn check_output(
     } else {
         "name"
     };
-    if let Some(problem) = name_problem(&longest_run_name(experiment, iterations, target)) {
+    let base = target.run_name.unwrap_or(&experiment.name);
+    let problem = dash_problem(base)
+        .or_else(|| name_problem(&longest_run_name(experiment, iterations, target)));
+    if let Some(problem) = problem {
         issues.push(Issue::new(name_field, problem));
     }
     issues
@@ -61,6 +64,17 @@ fn longest_run_name(experiment: &Experiment, iterations: &[Iteration], t: &Outpu
         })
         .max_by_key(String::len)
         .unwrap_or_else(|| base.to_string())
+}
+
+/// `-x-2026…` would read as an option wherever the id is typed (`show`, `--resume`).
+fn dash_problem(name: &str) -> Option<String> {
+    let id = storage::new_run_id(name, chrono::Local::now());
+    id.starts_with('-').then(|| {
+        format!(
+            "'{name}' would make run ids that start with '-' (read as an option by `show`, \
+             `compare`, `--resume`); start the name with a letter or digit"
+        )
+    })
 }
 
 fn name_problem(name: &str) -> Option<String> {
@@ -148,6 +162,17 @@ mod tests {
         // /proc refuses new files even to root.
         let problem = dir_problem(Path::new("/proc/llm-inf-bench-results")).unwrap();
         assert!(problem.contains("not writable"), "{problem}");
+    }
+
+    #[test]
+    fn names_that_make_ids_starting_with_a_dash_are_refused() {
+        for bad in ["-x", "--fast", "../x", " -y"] {
+            let problem = dash_problem(bad).unwrap_or_else(|| panic!("{bad} accepted"));
+            assert!(problem.contains("start with '-'"), "{problem}");
+        }
+        for good in ["x-", "日本語", "a-b", ".hidden"] {
+            assert_eq!(dash_problem(good), None, "{good}");
+        }
     }
 
     #[test]

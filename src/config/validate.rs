@@ -70,20 +70,15 @@ impl Checker {
         }
     }
 
-    /// An integer that must be >= 1; `None` when absent without default, or invalid.
+    /// A whole number in the field's range (`config::ranges`, from 1); `None` when absent
+    /// without default, or invalid.
     fn positive(&mut self, path: &str, value: Option<i64>, default: Option<i64>) -> Option<usize> {
         let n = value.or(default)?;
-        match usize::try_from(n) {
-            Ok(n) if n >= 1 && n <= u32::MAX as usize => Some(n),
-            _ if n >= 1 => {
-                self.push(path, format!("{n} is too large"));
-                None
-            }
-            _ => {
-                self.push(path, format!("must be > 0, got {n}"));
-                None
-            }
+        let ok = super::ranges::in_range(path, n);
+        if ok.is_none() {
+            self.push(path, super::ranges::out_of_range(path, n));
         }
+        ok
     }
 
     fn choice<T: Copy>(
@@ -135,9 +130,12 @@ impl Checker {
         }
         if let Some(bad) = values
             .iter()
-            .find(|&&n| !(1..=u32::MAX as i64).contains(&n))
+            .find(|&&n| super::ranges::in_range(path, n).is_none())
         {
-            self.push(path, format!("values must be >= 1, got {bad}"));
+            self.push(
+                path,
+                format!("each value {}", super::ranges::out_of_range(path, bad)),
+            );
             return Vec::new();
         }
         values.iter().map(|&n| n as usize).collect()

@@ -5,7 +5,10 @@ use std::io::{self, Write};
 
 use comfy_table::{Cell, CellAlignment};
 
+use crate::metrics::significance::Verdict;
 use crate::output::style::{num3, Style, Tone};
+use crate::output::verdicts::{judge, regressions, render_groups, JudgedRow, Regression};
+use crate::results::groups::Group;
 use crate::results::result::{RunResult, Stats, Summary};
 use crate::text::printable;
 
@@ -242,6 +245,119 @@ pub fn render_compare(
     Ok(())
 }
 
+/// The id shown for a compare argument.
+fn group_id(g: &Group) -> String {
+    match g {
+        Group::Run(r) => r.run_id.clone(),
+        Group::Repeats { id, runs } => format!("{id} (n={})", runs.len()),
+        Group::Curve { id, .. } => id.clone(),
+    }
+}
+
+fn single_point(g: &Group) -> Option<Vec<&RunResult>> {
+    match g {
+        Group::Run(r) => Some(vec![r]),
+        Group::Repeats { runs, .. } => Some(runs.iter().collect()),
+        Group::Curve { .. } => None,
+    }
+}
+
+/// Column letters: A for the baseline, then B, C, … (AA after Z is not needed in practice).
+fn letter(i: usize) -> String {
+    let c = (b'A' + (i % 26) as u8) as char;
+    if i < 26 {
+        c.to_string()
+    } else {
+        format!("{c}{}", i / 26)
+    }
+}
+
+/// `compare A B C …`: two arguments keep the pairwise table (with curves matched by swept
+/// value); more put each run in a column with its delta against A, marked `*` when the
+/// difference is significant and `~` when it is within noise. Sweeps among more than two are
+/// compared with A pairwise, one after the other.
+pub fn render_many(
+    groups: &[Group],
+    threshold_pct: Option<f64>,
+    style: Style,
+    out: &mut dyn Write,
+) -> io::Result<Vec<Regression>> {
+    let [first, rest @ ..] = groups else {
+        return Ok(Vec::new());
+    };
+    if rest.len() == 1 {
+        return render_groups(first, &rest[0], threshold_pct, style, out);
+    }
+    let points: Option<Vec<Vec<&RunResult>>> = groups.iter().map(single_point).collect();
+    let Some(points) = points else {
+        let mut found = Vec::new();
+        for other in rest {
+            writeln!(
+                out,
+                "{}",
+                style.bold(&format!(
+                    "A: {} vs {}",
+                    printable(&group_id(first)),
+                    printable(&group_id(other))
+                ))
+            )?;
+            found.extend(render_groups(first, other, threshold_pct, style, out)?);
+        }
+        return Ok(found);
+    };
+    let judged: Vec<Vec<JudgedRow>> = points[1..].iter().map(|b| judge(&points[0], b)).collect();
+    let mut header = vec![
+        Cell::new("Metric"),
+        Cell::new(format!("A: {}", printable(&group_id(first)))),
+    ];
+    for (i, g) in rest.iter().enumerate() {
+        header.push(Cell::new(format!(
+            "{}: {}",
+            letter(i + 1),
+            printable(&group_id(g))
+        )));
+        header.push(Cell::new(format!("Δ {} - A", letter(i + 1))));
+    }
+    let mut table = style.table();
+    table.set_header(header);
+    for (r, base) in judged[0].iter().enumerate() {
+        let mut row = vec![
+            Cell::new(base.row.metric),
+            Cell::new(value(base.row.a, base.row.is_fraction)),
+        ];
+        for rows in &judged {
+            let j = &rows[r];
+            let tone = if j.verdict.is_significant() || matches!(j.verdict, Verdict::Untested) {
+                j.row.tone()
+            } else {
+                Tone::Plain
+            };
+            let mark = match j.verdict {
+                Verdict::Significant { .. } => " *",
+                Verdict::WithinNoise { .. } => " ~",
+                Verdict::Untested => "",
+            };
+            row.push(style.cell(tone, value(j.row.b, j.row.is_fraction)));
+            row.push(style.cell(tone, format!("{}{mark}", delta_text(&j.row))));
+        }
+        table.add_row(row);
+    }
+    for i in 1..2 + 2 * rest.len() {
+        if let Some(col) = table.column_mut(i) {
+            col.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    writeln!(out, "{table}")?;
+    writeln!(out, "Deltas against A; * significant, ~ within noise (two-sided Mann–Whitney U on per-request samples, α = 0.05; repeat sets: 95 % confidence intervals).")?;
+    let mut found = Vec::new();
+    if let Some(t) = threshold_pct {
+        for (g, rows) in rest.iter().zip(&judged) {
+            found.extend(regressions(rows, t, Some(&group_id(g))));
+        }
+    }
+    Ok(found)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -413,6 +529,55 @@ mod tests {
         assert_eq!(
             cells(&text, "Server gen"),
             ["Server gen throughput (tok/s)", "-", "-", "-"]
+        );
+    }
+
+    #[test]
+    fn three_runs_get_a_column_each_with_deltas_against_the_first() {
+        let groups = [
+            Group::Run(Box::new(run("a", 100.0, 50.0, 0, None))),
+            Group::Run(Box::new(run("b", 150.0, 40.0, 0, None))),
+            Group::Run(Box::new(run("c", 50.0, 100.0, 1, None))),
+        ];
+        let mut out = Vec::new();
+        let found = render_many(&groups, Some(5.0), Style::PLAIN, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            cells(&text, "Metric"),
+            ["Metric", "A: a", "B: b", "Δ B - A", "C: c", "Δ C - A"]
+        );
+        assert_eq!(
+            cells(&text, "Throughput"),
+            [
+                "Throughput (tok/s)",
+                "100",
+                "150",
+                "+50 (+50.0%)",
+                "50",
+                "-50 (-50.0%)"
+            ]
+        );
+        assert_eq!(cells(&text, "Errors"), ["Errors", "0", "0", "0", "1", "+1"]);
+        assert!(
+            text.contains("Deltas against A; * significant, ~ within noise"),
+            "{text}"
+        );
+        // No per-request samples: nothing is significant, so no regression is claimed.
+        assert!(found.is_empty(), "{found:?}");
+    }
+
+    #[test]
+    fn two_runs_keep_the_pairwise_table() {
+        let groups = [
+            Group::Run(Box::new(run("a", 100.0, 50.0, 0, None))),
+            Group::Run(Box::new(run("b", 150.0, 40.0, 0, None))),
+        ];
+        let mut out = Vec::new();
+        render_many(&groups, None, Style::PLAIN, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            cells(&text, "Metric"),
+            ["Metric", "A: a", "B: b", "Delta (B - A)", "Difference"]
         );
     }
 }

@@ -7,11 +7,13 @@ pub mod errors;
 pub mod export;
 pub mod open_loop;
 pub mod plan;
+pub mod plan_warnings;
 pub mod progress;
 pub mod results;
 pub mod server_plan;
 pub mod style;
 pub mod summary;
+pub mod sweep_table;
 pub mod verdicts;
 // ---- the live dashboard and the HTML report share one page ----
 pub mod dashboard;

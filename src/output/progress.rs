@@ -55,11 +55,9 @@ impl Live {
                 self.ttft_sum / self.ttft_n as f64
             ));
         }
-        if self.done > 0 {
-            msg.push_str(&format!(
-                " | avg latency {:.0}ms",
-                self.e2e_sum / self.done as f64
-            ));
+        let ok = self.done - self.failed;
+        if ok > 0 {
+            msg.push_str(&format!(" | avg latency {:.0}ms", self.e2e_sum / ok as f64));
         }
         if self.failed > 0 {
             msg.push_str(&format!(" | {} failed", self.failed));
@@ -255,13 +253,16 @@ impl Renderer {
         let live = &mut self.live;
         live.done += 1;
         live.tokens += tokens;
-        live.e2e_sum += e2e_ms;
-        if !ok {
+        // Averages are of successful requests: a failure's time (an instant 500, or a
+        // timeout) is not a latency, as in the summary.
+        if ok {
+            live.e2e_sum += e2e_ms;
+            if let Some(t) = ttft_ms {
+                live.ttft_sum += t;
+                live.ttft_n += 1;
+            }
+        } else {
             live.failed += 1;
-        }
-        if let Some(t) = ttft_ms {
-            live.ttft_sum += t;
-            live.ttft_n += 1;
         }
         if let Some(bar) = &self.bar {
             bar.inc(1);
@@ -332,7 +333,25 @@ mod tests {
         let msg = live.message();
         assert!(msg.contains("tok/s"), "{msg}");
         assert!(msg.contains("avg TTFT 80ms"), "{msg}");
-        assert!(msg.contains("avg latency 500ms"), "{msg}");
+        assert!(msg.contains("avg latency 1000ms"), "one ok request: {msg}");
         assert!(msg.contains("1 failed"), "{msg}");
+    }
+
+    #[test]
+    fn averages_count_successful_requests_only() {
+        let mut r = Renderer::new(ProgressOptions {
+            tty: false,
+            quiet: true,
+            color: false,
+        });
+        r.request_done(true, Some(10.0), 100.0, 5);
+        r.request_done(true, Some(30.0), 300.0, 5);
+        // A failure that still got a first token, then timed out after 60 s.
+        r.request_done(false, Some(5000.0), 60_000.0, 1);
+        r.request_done(false, None, 2.0, 0);
+        let msg = r.live.message();
+        assert!(msg.contains("avg TTFT 20ms"), "{msg}");
+        assert!(msg.contains("avg latency 200ms"), "{msg}");
+        assert!(msg.contains("2 failed"), "{msg}");
     }
 }

@@ -322,6 +322,7 @@ unreadable: results/broken.json: expected value at line 1 column 1
             resumed_at: Vec::new(),
             finished: [(1, "results/a.json".to_string())].into_iter().collect(),
             records: Default::default(),
+            interrupted: Default::default(),
         };
         let journals = vec![
             (PathBuf::from("results/exp.journal.jsonl"), Ok(state)),

@@ -109,8 +109,12 @@ fn load_beside(file: &Path, name: &str) -> Result<RunResult, StorageError> {
 pub fn resolve(reference: &str, dir: &Path) -> Result<Group, StorageError> {
     let path = match storage::resolve_run(reference, dir) {
         Ok(path) => path,
-        Err(StorageError::NotFound { .. }) if !sweep_members(reference, dir)?.is_empty() => {
-            return sweep_curve(reference, dir);
+        Err(e @ (StorageError::NotFound { .. } | StorageError::Ambiguous { .. })) => {
+            // Not one run: a sweep id, or a sweep's name (matching every iteration's id).
+            match find_sweep(reference, dir)? {
+                Some(id) => return sweep_curve(&id, dir),
+                None => return Err(e),
+            }
         }
         Err(e) => return Err(e),
     };
@@ -191,6 +195,73 @@ fn sweep_members(id: &str, dir: &Path) -> Result<Vec<PathBuf>, StorageError> {
         .collect())
 }
 
+/// A sweep's name: its id without the `-YYYYMMDD-HHMMSS` (and `-N`) the run id added.
+fn sweep_name(id: &str) -> &str {
+    let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+    let mut parts: Vec<&str> = id.rsplitn(4, '-').collect();
+    // A collision suffix `-N` after the time.
+    if parts.len() == 4
+        && digits(parts[1], 6)
+        && digits(parts[2], 8)
+        && !parts[0].is_empty()
+        && parts[0].bytes().all(|b| b.is_ascii_digit())
+    {
+        return parts[3];
+    }
+    parts = id.rsplitn(3, '-').collect();
+    match parts.as_slice() {
+        [time, date, name] if digits(time, 6) && digits(date, 8) => name,
+        _ => id,
+    }
+}
+
+/// The sweep `reference` names: a sweep id (`metadata.sweep.id`), or a sweep's name (the
+/// `--name` or config name it ran under; the newest sweep of that name). `None` otherwise.
+pub fn find_sweep(reference: &str, dir: &Path) -> Result<Option<String>, StorageError> {
+    // Oldest first, so the last hit of a name is the newest sweep.
+    let ids: Vec<String> = storage::list_results(dir)?
+        .into_iter()
+        .filter_map(|e| e.info.ok().and_then(|i| i.sweep_id))
+        .collect();
+    if ids.iter().any(|id| id == reference) {
+        return Ok(Some(reference.to_string()));
+    }
+    Ok(ids.into_iter().rev().find(|id| sweep_name(id) == reference))
+}
+
+/// The iterations of sweep `id`, in sweep order.
+pub fn sweep_runs(id: &str, dir: &Path) -> Result<Vec<RunResult>, StorageError> {
+    let mut runs = sweep_members(id, dir)?
+        .iter()
+        .map(|p| storage::load_result(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    runs.sort_by_key(|r| r.metadata.sweep.as_ref().map_or(0, |s| s.index));
+    Ok(runs)
+}
+
+/// After a sweep run: the id and every iteration of the sweep the saved runs belong to, read
+/// back from `dir` so iterations finished before a `--resume` are included. `None` when no
+/// saved run is a sweep iteration; the saved runs themselves when the folder cannot be read.
+pub fn sweep_after_run<'a>(
+    saved: impl IntoIterator<Item = &'a RunResult>,
+    dir: &Path,
+) -> Option<(String, Vec<RunResult>)> {
+    let saved: Vec<&RunResult> = saved
+        .into_iter()
+        .filter(|r| r.metadata.sweep.is_some())
+        .collect();
+    let first = saved.first()?;
+    let id = first.metadata.sweep.as_ref()?.id.clone();
+    let id = id.unwrap_or_else(|| first.run_id.clone());
+    let on_disk = sweep_runs(&id, dir).ok().filter(|runs| !runs.is_empty());
+    let runs = on_disk.unwrap_or_else(|| {
+        let mut runs: Vec<RunResult> = saved.iter().map(|r| (*r).clone()).collect();
+        runs.sort_by_key(|r| r.metadata.sweep.as_ref().map_or(0, |s| s.index));
+        runs
+    });
+    Some((id, runs))
+}
+
 fn sweep_curve(id: &str, dir: &Path) -> Result<Group, StorageError> {
     let mut points: Vec<(usize, String, Vec<RunResult>)> = Vec::new();
     for path in sweep_members(id, dir)? {
@@ -223,4 +294,76 @@ pub fn write_group<T: Serialize>(dir: &Path, id: &str, value: &T) -> std::io::Re
     serde_json::to_writer_pretty(tmp.as_file(), value).map_err(std::io::Error::from)?;
     tmp.persist(&path).map_err(|e| e.error)?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::result::{Metadata, RunStatus, Summary, SweepInfo};
+    use chrono::TimeZone;
+
+    #[test]
+    fn sweep_name_drops_the_timestamp_and_collision_suffix() {
+        assert_eq!(sweep_name("my-sweep-20261202-060000"), "my-sweep");
+        assert_eq!(sweep_name("my-sweep-20261202-060000-2"), "my-sweep");
+        assert_eq!(sweep_name("my-sweep"), "my-sweep");
+        assert_eq!(sweep_name("x-2026-0600"), "x-2026-0600");
+    }
+
+    fn write_member(dir: &Path, sweep: &str, index: usize, c: usize, minute: u32) {
+        let result = RunResult {
+            schema_version: Some(1),
+            run_id: format!("{}-c{c}-{}", sweep_name(sweep), minute),
+            status: RunStatus::Completed,
+            experiment: serde_json::json!({}),
+            metadata: Metadata {
+                started_at: Some(
+                    chrono::Utc
+                        .with_ymd_and_hms(2026, 1, 1, 0, minute, 0)
+                        .unwrap(),
+                ),
+                sweep: Some(SweepInfo {
+                    index,
+                    total: 2,
+                    values: BTreeMap::from([("concurrency".to_string(), c)]),
+                    id: Some(sweep.to_string()),
+                    request_rate: None,
+                }),
+                ..Metadata::default()
+            },
+            summary: Summary::default(),
+            requests: Vec::new(),
+            gpu_metrics: None,
+            definitions: None,
+        };
+        storage::write_result(dir, &result).unwrap();
+    }
+
+    #[test]
+    fn a_sweep_is_found_by_id_or_by_name_newest_first() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (old, new) = ("base-20260101-000100", "base-20260101-000500");
+        write_member(tmp.path(), old, 0, 1, 1);
+        write_member(tmp.path(), old, 1, 4, 2);
+        write_member(tmp.path(), new, 1, 4, 6);
+        write_member(tmp.path(), new, 0, 1, 5);
+        let find = |r: &str| find_sweep(r, tmp.path()).unwrap();
+        assert_eq!(find(old).as_deref(), Some(old));
+        assert_eq!(find("base").as_deref(), Some(new));
+        assert_eq!(find("other"), None);
+        let runs = sweep_runs(new, tmp.path()).unwrap();
+        let order: Vec<usize> = runs
+            .iter()
+            .map(|r| r.metadata.sweep.as_ref().unwrap().index)
+            .collect();
+        assert_eq!(order, [0, 1]);
+        // `compare base base~…`: a name resolves to the newest sweep's curve.
+        match resolve("base", tmp.path()).unwrap() {
+            Group::Curve { id, points } => {
+                assert_eq!(id, new);
+                assert_eq!(points.len(), 2);
+            }
+            other => panic!("not a curve: {other:?}"),
+        }
+    }
 }

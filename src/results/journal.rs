@@ -1,11 +1,12 @@
 //! Write-ahead journal: every completed request is appended (one JSON line, flushed) as it
 //! completes, so a crash (even `kill -9`) loses nothing and `run --resume <run-id>` can
-//! continue. Removed once the run finishes (normally or interrupted with its partial results
-//! saved).
+//! continue. Removed once the run finishes; kept after Ctrl-C (so the stopped iteration can be
+//! resumed).
 //!
 //! Lines: a `header` (run id, config hash, resolved config, iteration count, the `run`
 //! arguments that resume it), then per sweep iteration `iteration` (start), `record`s, and
-//! `iteration_done` (its result file written); `resumed` each time the run is resumed.
+//! `iteration_done` (its result file written) or `iteration_interrupted` (Ctrl-C: its partial
+//! file); `resumed` each time the run is resumed.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -71,6 +72,12 @@ pub enum Line {
         record: RequestRecord,
     },
     IterationDone {
+        index: usize,
+        result: String,
+    },
+    /// Ctrl-C stopped the iteration: its partial result is saved, its records stay for
+    /// `--resume`, which replaces that file with the whole iteration's.
+    IterationInterrupted {
         index: usize,
         result: String,
     },
@@ -216,6 +223,8 @@ pub struct JournalState {
     pub finished: BTreeMap<usize, String>,
     /// Records of unfinished iterations, by iteration; a request index appears once.
     pub records: BTreeMap<usize, Vec<RequestRecord>>,
+    /// Partial result files saved when Ctrl-C stopped an iteration (index → file).
+    pub interrupted: BTreeMap<usize, String>,
 }
 
 impl JournalState {
@@ -282,6 +291,7 @@ pub fn read(path: &Path) -> Result<JournalState, JournalError> {
         resumed_at: Vec::new(),
         finished: BTreeMap::new(),
         records: BTreeMap::new(),
+        interrupted: BTreeMap::new(),
     };
     let mut by_index: BTreeMap<usize, BTreeMap<usize, RequestRecord>> = BTreeMap::new();
     for line in lines {
@@ -302,6 +312,9 @@ pub fn read(path: &Path) -> Result<JournalState, JournalError> {
             Ok(Line::IterationDone { index, result }) => {
                 state.finished.insert(index, result);
                 by_index.remove(&index);
+            }
+            Ok(Line::IterationInterrupted { index, result }) => {
+                state.interrupted.insert(index, result);
             }
             Ok(Line::Resumed { at }) => state.resumed_at.push(at),
             Ok(_) => {}
@@ -485,6 +498,7 @@ mod tests {
             resumed_at: Vec::new(),
             finished: BTreeMap::new(),
             records: BTreeMap::new(),
+            interrupted: BTreeMap::new(),
         };
         assert_eq!(
             state.resume_command(),

@@ -4,6 +4,7 @@
 
 pub mod build;
 pub mod groups;
+pub mod ids;
 pub mod journal;
 pub mod result;
 pub mod run_journal;

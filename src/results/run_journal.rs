@@ -83,6 +83,15 @@ impl RunJournal {
         });
     }
 
+    /// Ctrl-C stopped iteration `index`; its partial result is `result` (see
+    /// [`Line::IterationInterrupted`]).
+    pub fn iteration_interrupted(&self, index: usize, result: &Path) {
+        self.append(&Line::IterationInterrupted {
+            index,
+            result: result.display().to_string(),
+        });
+    }
+
     /// A callback journaling each record of `iteration` (for the workload's collector).
     pub fn recorder(&self, iteration: usize) -> Box<dyn FnMut(&RequestRecord) + Send> {
         let journal = self.clone();

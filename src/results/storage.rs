@@ -48,6 +48,12 @@ pub enum StorageError {
     },
     #[error("no run matches '{reference}': it is not a file, and no result id in {} contains it; run `llm-inf-bench list --dir {}` to see the runs", dir.display(), dir.display())]
     NotFound { reference: String, dir: PathBuf },
+    #[error("'{reference}' needs more runs than {} has (only {count} runs); run `llm-inf-bench list --dir {}` to see them", dir.display(), dir.display())]
+    NotEnoughRuns {
+        reference: String,
+        count: usize,
+        dir: PathBuf,
+    },
     #[error("'{reference}' matches {} runs: {}; give more of the run id", matches.len(), matches.join(", "))]
     Ambiguous {
         reference: String,
@@ -56,15 +62,19 @@ pub enum StorageError {
 }
 
 /// `{name}-{YYYYMMDD-HHMMSS}` in local time (SPEC §8). Characters that do not belong in a
-/// file name (path separators, spaces, …) become `-`, so the id is always one plain file.
+/// file name (path separators, characters Windows forbids, control characters, whitespace)
+/// become `-`, so the id is always one plain file; letters of any script are kept.
 pub fn new_run_id(name: &str, now: DateTime<Local>) -> String {
     let safe: String = name
         .chars()
         .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
-                c
-            } else {
+            let invalid = c.is_control()
+                || c.is_whitespace()
+                || matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|');
+            if invalid {
                 '-'
+            } else {
+                c
             }
         })
         .collect();
@@ -263,6 +273,9 @@ pub fn resolve_run(reference: &str, dir: &Path) -> Result<PathBuf, StorageError>
     if as_path.is_file() {
         return Ok(as_path.to_path_buf());
     }
+    if let Some(path) = super::ids::resolve_latest(reference, dir)? {
+        return Ok(path);
+    }
     let files = result_files(dir)?;
     let id = reference.strip_suffix(".json").unwrap_or(reference);
     if let Some((_, path)) = files.iter().find(|(stem, _)| stem == id) {
@@ -343,6 +356,15 @@ mod tests {
         assert_eq!(new_run_id("a/b c", now), "a-b-c-20261127-070809");
         assert_eq!(new_run_id("../x", now), "-x-20261127-070809");
         assert_eq!(new_run_id("", now), "run-20261127-070809");
+        // Unicode is kept; only characters file names cannot hold are replaced.
+        assert_eq!(
+            new_run_id("qwen-日本語-ü+é", now),
+            "qwen-日本語-ü+é-20261127-070809"
+        );
+        assert_eq!(
+            new_run_id("a:b*c?\"d<e>f|g\\h\tz", now),
+            "a-b-c--d-e-f-g-h-z-20261127-070809"
+        );
     }
 
     #[test]

@@ -38,12 +38,21 @@ pub(super) async fn run_plan(plan: RunPlan, bench: Bench) -> Result<(), RunError
                 .collect(),
         });
         if let Some(saved) = run_iteration(&plan, iteration, &bench, &journal).await? {
-            journal.iteration_done(iteration.index, &saved.path);
+            if bench.cancel_token().is_cancelled() {
+                journal.iteration_interrupted(iteration.index, &saved.path);
+            } else {
+                journal.iteration_done(iteration.index, &saved.path);
+            }
+            // The new file holds every request of a partial one an earlier session saved.
+            resume::drop_replaced_partial(plan.resume.as_ref(), iteration.index, &events);
         }
     }
-    // Every iteration's result is written (interrupted ones as `partial`): the journal is done.
-    if let Err(e) = journal.finish() {
-        events.warn(e.to_string());
+    // Ctrl-C: the journal stays so `--resume` continues at the iteration it stopped in.
+    // Otherwise every iteration's result is written: the journal is done.
+    if !bench.cancel_token().is_cancelled() {
+        if let Err(e) = journal.finish() {
+            events.warn(e.to_string());
+        }
     }
     events.send(Event::PhaseFinished {
         phase: Phase::Benchmark,

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::WorkloadKind;
 use crate::metrics::request::RequestRecord;
+use crate::results::journal::JournalState;
 
 /// Records of an iteration measured before the interruption that are kept. For multi-turn
 /// only whole conversations count (a half-done conversation is run again from its first turn).
@@ -41,6 +42,26 @@ pub fn done_units(kind: &WorkloadKind, earlier: &[RequestRecord]) -> HashSet<usi
             .filter_map(|r| r.conversation_index)
             .collect(),
         _ => earlier.iter().map(|r| r.request_index).collect(),
+    }
+}
+
+/// `--resume` finished iteration `index`, which Ctrl-C had stopped before: its partial result
+/// file holds a subset of the new file's requests, so it is removed (each iteration is then
+/// present once). A file that cannot be removed is reported, not fatal.
+pub fn drop_replaced_partial(
+    resume: Option<&JournalState>,
+    index: usize,
+    events: &crate::events::EventSink,
+) {
+    let Some(file) = resume.and_then(|r| r.interrupted.get(&index)) else {
+        return;
+    };
+    match std::fs::remove_file(file) {
+        Ok(()) => tracing::info!("replaced the partial result {file}"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => events.warn(format!(
+            "cannot remove the partial result {file} that the resumed iteration replaces: {e}"
+        )),
     }
 }
 
