@@ -8,6 +8,7 @@ pub mod dashboard;
 mod doctor;
 pub mod results;
 mod run;
+mod run_report;
 mod runpod;
 mod settings;
 pub mod simulate;

@@ -99,6 +99,16 @@ impl JournalWriter {
     /// Create the journal of a new run in `dir`. Another run may have started in the same second
     /// with the same name: then the id gets a `-2`, `-3`… suffix. Returns the run id used.
     pub fn create(dir: &Path, run_id: &str) -> Result<(String, Self), JournalError> {
+        Self::create_unless(dir, run_id, &|_| false)
+    }
+
+    /// [`JournalWriter::create`], also skipping ids for which `taken` says a file of that
+    /// run exists already (a sweep's results carry the run's time stamp in their own names).
+    pub fn create_unless(
+        dir: &Path,
+        run_id: &str,
+        taken: &dyn Fn(&str) -> bool,
+    ) -> Result<(String, Self), JournalError> {
         std::fs::create_dir_all(dir).map_err(|source| JournalError::Write {
             path: dir.to_path_buf(),
             source,
@@ -111,6 +121,10 @@ impl JournalWriter {
                 format!("{run_id}-{n}")
             };
             let path = journal_path(dir, &id);
+            // A finished run of that id left its result file: the id is taken too.
+            if dir.join(format!("{id}.json")).exists() || taken(&id) {
+                continue;
+            }
             match private_new_file(&path) {
                 Ok(file) => return Ok((id, Self { path, file })),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last_err = Some(e),
@@ -225,15 +239,20 @@ impl JournalState {
 
     /// The command that continues this run.
     pub fn resume_command(&self) -> String {
-        let mut parts = vec!["llm-inf-bench".to_string(), "run".to_string()];
-        if self.resume_args.is_empty() {
-            parts.push("<config>".into());
-        }
-        parts.extend(self.resume_args.iter().map(|a| shell_quote(a)));
-        parts.push("--resume".into());
-        parts.push(shell_quote(&self.run_id));
-        parts.join(" ")
+        resume_command(&self.resume_args, &self.run_id)
     }
+}
+
+/// `llm-inf-bench run <resume_args> --resume <run_id>`, quoted for a shell.
+pub fn resume_command(resume_args: &[String], run_id: &str) -> String {
+    let mut parts = vec!["llm-inf-bench".to_string(), "run".to_string()];
+    if resume_args.is_empty() {
+        parts.push("<config>".into());
+    }
+    parts.extend(resume_args.iter().map(|a| shell_quote(a)));
+    parts.push("--resume".into());
+    parts.push(shell_quote(run_id));
+    parts.join(" ")
 }
 
 /// `arg` as one shell word (single-quoted when it holds anything but safe characters).
@@ -461,6 +480,10 @@ mod tests {
         assert_eq!(a, "exp-1");
         assert_eq!(b, "exp-1-2");
         assert_eq!(list(dir.path()).len(), 2);
+        // A finished run's result file holds its id as well.
+        std::fs::write(dir.path().join("exp-1-3.json"), "{}").unwrap();
+        let (c, _wc) = JournalWriter::create(dir.path(), "exp-1").unwrap();
+        assert_eq!(c, "exp-1-4");
     }
 
     #[cfg(unix)]

@@ -7,4 +7,5 @@ pub mod groups;
 pub mod journal;
 pub mod result;
 pub mod run_journal;
+pub mod run_lock;
 pub mod storage;
