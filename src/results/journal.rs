@@ -90,6 +90,16 @@ pub fn journal_path(dir: &Path, run_id: &str) -> PathBuf {
 pub struct JournalWriter {
     path: PathBuf,
     file: File,
+    /// Lines this writer may still write before failing (the [`FAIL_AFTER_ENV`] hook).
+    budget: Option<usize>,
+}
+
+/// Test hook: a journal writer fails every line after this many, as on a full disk (ENOSPC).
+/// Not for normal use.
+pub const FAIL_AFTER_ENV: &str = "LLM_INF_BENCH_FAIL_JOURNAL_AFTER";
+
+fn write_budget() -> Option<usize> {
+    std::env::var(FAIL_AFTER_ENV).ok()?.parse().ok()
 }
 
 /// Most `-N` suffixes tried for a new journal's run id.
@@ -126,7 +136,10 @@ impl JournalWriter {
                 continue;
             }
             match private_new_file(&path) {
-                Ok(file) => return Ok((id, Self { path, file })),
+                Ok(file) => {
+                    let budget = write_budget();
+                    return Ok((id, Self { path, file, budget }));
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last_err = Some(e),
                 Err(source) => return Err(JournalError::Write { path, source }),
             }
@@ -155,6 +168,7 @@ impl JournalWriter {
         Ok(Self {
             path: path.to_path_buf(),
             file,
+            budget: write_budget(),
         })
     }
 
@@ -168,6 +182,15 @@ impl JournalWriter {
             source: std::io::Error::other(e),
         })?;
         text.push('\n');
+        if let Some(budget) = self.budget.as_mut() {
+            if *budget == 0 {
+                return Err(JournalError::Write {
+                    path: self.path.clone(),
+                    source: std::io::Error::from_raw_os_error(28), // ENOSPC
+                });
+            }
+            *budget -= 1;
+        }
         // One write per line: a crash leaves at most one torn last line, skipped on read.
         self.file
             .write_all(text.as_bytes())
