@@ -67,7 +67,7 @@ fn handled(error: &RunError) -> bool {
 }
 
 fn is_closed_pipe(e: &CliError) -> bool {
-    matches!(e, CliError::Io(io) if io.kind() == io::ErrorKind::BrokenPipe)
+    super::caused_by_closed_pipe(e)
 }
 
 /// One panel per result (a search prints its probe table instead), an unsaved result too,
