@@ -198,10 +198,10 @@ fn write_unsaved(u: &UnsavedResult, style: Style, err: &mut dyn Write) -> io::Re
 
 /// Always on stderr, whatever happened to stdout: a server may still be costing money.
 fn write_teardown_failure(teardown: &str, style: Style, err: &mut dyn Write) -> io::Result<()> {
+    // `teardown` ends with the command that stops that very server.
     let msg = format!(
-        "TEARDOWN FAILED: {}\nThe server may still be running and costing money. Stop it with \
-         `llm-inf-bench server stop <pod-id>` (see `llm-inf-bench server status`).",
-        printable(teardown)
+        "TEARDOWN FAILED: {}\nIt may be costing money until it is stopped.",
+        crate::text::printable_lines(teardown)
     );
     writeln!(err, "{}", style.red(&msg))
 }
@@ -214,9 +214,9 @@ mod tests {
     fn saved(status: RunStatus, stopped: Option<&str>, errors: &[&str]) -> SavedRun {
         let requests = errors
             .iter()
-            .map(|e| RequestResult {
-                error: Some(e.to_string()),
-                ..RequestResult::default()
+            .map(|e| {
+                let row = serde_json::json!({"request_index": 0, "error": e});
+                serde_json::from_value::<RequestResult>(row).unwrap()
             })
             .collect();
         SavedRun {

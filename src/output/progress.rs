@@ -124,8 +124,11 @@ impl Renderer {
                 "The benchmark client used {:.0}% of the CPU: its own delay may be in the numbers",
                 cpu_utilization * 100.0
             )),
-            Event::Teardown(TeardownOutcome::Kept { provider }) => self.warning(&format!(
-                "--keep-server: the {provider} server is still running; stop it with `llm-inf-bench server stop <pod-id>` (or end the process)"
+            Event::Teardown(TeardownOutcome::Kept {
+                provider,
+                how_to_stop,
+            }) => self.warning(&format!(
+                "--keep-server: the {provider} server is still running; {how_to_stop}"
             )),
             // Remembered even when quiet: phase 4 lists them.
             Event::ResultSaved {
@@ -159,7 +162,9 @@ impl Renderer {
                 index,
                 total,
                 result,
-            } => self.line(&format!("  Iteration {index}/{total} already finished: {result}")),
+            } => self.line(&format!(
+                "  Iteration {index}/{total} already finished: {result}"
+            )),
             Event::Resuming { kept } => self.line(&format!(
                 "  Resuming: {kept} request(s) measured before the interruption are kept"
             )),
