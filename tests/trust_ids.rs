@@ -104,7 +104,7 @@ fn two_runs_started_in_the_same_second_keep_one_id_each_everywhere() {
         assert!(out.status.success(), "{stderr}");
         let id = printed_run_id(&stderr);
         assert!(id.starts_with("ids-20261202-010203"), "{id}");
-        assert_eq!(panel_ids(&stdout), [id.clone()], "{stdout}");
+        assert_eq!(panel_ids(&stdout), std::slice::from_ref(&id), "{stdout}");
         let file = sb.results().join(format!("{id}.json"));
         assert_eq!(result_id(&file), id);
         assert!(listed.contains(&id), "{id} not in\n{listed}");
@@ -130,7 +130,7 @@ fn a_second_run_in_the_same_second_does_not_reuse_a_finished_runs_id() {
     );
     let (a, b) = (printed_run_id(&first.1), printed_run_id(&second.1));
     assert_ne!(a, b);
-    assert_eq!(panel_ids(&second.0), [b.clone()]);
+    assert_eq!(panel_ids(&second.0), std::slice::from_ref(&b));
     assert_eq!(result_id(&sb.results().join(format!("{b}.json"))), b);
 }
 
@@ -190,7 +190,7 @@ fn a_resumed_run_keeps_its_id() {
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
     assert_eq!(printed_run_id(&stderr), id);
-    assert_eq!(panel_ids(&stdout), [id.clone()]);
+    assert_eq!(panel_ids(&stdout), std::slice::from_ref(&id));
     let files = sb.result_files();
     assert_eq!(files, [sb.results().join(format!("{id}.json"))]);
     assert_eq!(result_id(&files[0]), id);
