@@ -106,21 +106,31 @@ async fn run_iteration(
         status: result.status,
         summary: Box::new(result.summary.clone()),
     });
+    save(plan, iteration, bench, journal, result).map(Some)
+}
+
+/// Write the result; when that fails the run ends with the result and how to resume it (the
+/// journal stays).
+fn save(
+    plan: &RunPlan,
+    iteration: &Iteration,
+    bench: &Bench,
+    journal: &RunJournal,
+    result: crate::results::result::RunResult,
+) -> Result<SavedRun, RunError> {
     let at = (iteration.index, iteration.total);
-    match bench.try_save(&plan.output_dir, result, at) {
-        Ok(saved) => Ok(Some(saved)),
-        // The journal stays (the run ends here with this error): the run can be resumed.
-        Err((result, source)) => {
+    bench
+        .try_save(&plan.output_dir, result, at)
+        .map_err(|(result, source)| {
             journal.report_failures();
-            Err(RunError::ResultNotSaved(Box::new(UnsavedResult {
+            RunError::ResultNotSaved(Box::new(UnsavedResult {
                 result: *result,
                 source,
                 journal: journal.path(),
                 resume_command: journal.resume_command(),
                 journal_failures: journal.failed_writes(),
-            })))
-        }
-    }
+            }))
+        })
 }
 
 /// `--resume`: the result file of an iteration finished before the interruption.
