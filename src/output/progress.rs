@@ -86,6 +86,39 @@ struct Renderer {
     last_wait_line: Option<Instant>,
     /// Result files written so far, listed when phase 4 starts.
     saved: Vec<(PathBuf, Option<usize>)>,
+    warnings: WarningLog,
+}
+
+/// Identical warnings are shown once, then once more at the end with how often they came
+/// (a full disk fails every journal line the same way).
+#[derive(Debug, Default)]
+struct WarningLog {
+    seen: Vec<(String, usize)>,
+}
+
+impl WarningLog {
+    /// Counts `msg`; true the first time it is seen.
+    fn first_time(&mut self, msg: &str) -> bool {
+        match self.seen.iter_mut().find(|(m, _)| m == msg) {
+            Some((_, n)) => {
+                *n += 1;
+                false
+            }
+            None => {
+                self.seen.push((msg.to_string(), 1));
+                true
+            }
+        }
+    }
+
+    /// `msg (repeated N times)` for each warning that came more than once.
+    fn repeated(&self) -> Vec<String> {
+        self.seen
+            .iter()
+            .filter(|(_, n)| *n > 1)
+            .map(|(m, n)| format!("{m} (repeated {n} times)"))
+            .collect()
+    }
 }
 
 impl Renderer {
@@ -97,6 +130,7 @@ impl Renderer {
             live: Live::default(),
             last_wait_line: None,
             saved: Vec::new(),
+            warnings: WarningLog::default(),
         }
     }
 
@@ -184,7 +218,10 @@ impl Renderer {
         }
     }
 
-    fn warning(&self, msg: &str) {
+    fn warning(&mut self, msg: &str) {
+        if !self.warnings.first_time(msg) {
+            return;
+        }
         let text = self.paint(&format!("  warning: {msg}"), "33");
         self.line(&text);
     }
@@ -310,6 +347,10 @@ impl Renderer {
     }
 
     fn finish(&mut self) {
+        for msg in self.warnings.repeated() {
+            let text = self.paint(&format!("  warning: {msg}"), "33");
+            self.line(&text);
+        }
         self.clear_spinner();
         if let Some(bar) = self.bar.take() {
             bar.abandon();
@@ -320,6 +361,17 @@ impl Renderer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identical_warnings_are_shown_once_then_counted() {
+        let mut log = WarningLog::default();
+        assert!(log.first_time("disk full"));
+        assert!(log.first_time("other"));
+        for _ in 0..36 {
+            assert!(!log.first_time("disk full"));
+        }
+        assert_eq!(log.repeated(), ["disk full (repeated 37 times)"]);
+    }
 
     #[test]
     fn live_message_shows_throughput_ttft_latency_failures() {
