@@ -187,6 +187,11 @@ impl AppConfig {
         Ok(())
     }
 
+    /// Whether `RUNPOD_API_KEY` is set: it is used instead of the app config's key.
+    pub fn api_key_from_env() -> bool {
+        std::env::var(API_KEY_ENV).is_ok_and(|k| !k.trim().is_empty())
+    }
+
     /// API key: `RUNPOD_API_KEY` env, then the app config. `None` when neither is set.
     pub fn api_key(&self) -> Option<String> {
         std::env::var(API_KEY_ENV)

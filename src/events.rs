@@ -51,7 +51,11 @@ pub enum TeardownOutcome {
     /// Everything the provider created is gone.
     Done,
     /// `--keep-server`: the server is still running on purpose.
-    Kept { provider: &'static str },
+    Kept {
+        provider: &'static str,
+        /// The command that stops that server (or why none is needed).
+        how_to_stop: String,
+    },
     /// Teardown failed: the server may still be running (and costing money).
     Failed {
         provider: &'static str,

@@ -486,7 +486,9 @@ fn binary_against_a_raw_server_resetting_every_stream() {
         End::Reset,
     ))));
     let (code, result, stderr) = run_binary(&server.base_url, 4);
-    assert_eq!(code, Some(0), "stderr: {stderr}");
+    // No request succeeded: the run fails (issue 11 item 12), saying why.
+    assert_eq!(code, Some(1), "stderr: {stderr}");
+    assert!(stderr.contains("connection lost mid-stream"), "{stderr}");
     assert_eq!(result["status"], "failed");
     // The circuit breaker stops the run once half the planned requests failed.
     let errors = errors_by_prompt(&result);

@@ -454,12 +454,15 @@ fn context_length_error(sb: &Sandbox, e: &Env, url: &str) {
     );
     let all = format!("{stdout}\n{stderr}");
     eprintln!("{all}");
-    assert_eq!(code, Some(0), "{all}");
-    assert_eq!(
-        all.matches("context length (1024 tokens)").count(),
-        1,
-        "one message for the three failures: {all}"
-    );
+    // Every request failed: exit 1 (issue 11 item 12), the error once on each stream.
+    assert_eq!(code, Some(1), "{all}");
+    for text in [&stdout, &stderr] {
+        assert_eq!(
+            text.matches("context length (1024 tokens)").count(),
+            1,
+            "one message for the three failures: {all}"
+        );
+    }
     assert!(all.contains("3 requests"), "{all}");
     assert!(all.contains("HTTP 400"), "{all}");
     assert!(!all.contains("\"object\""), "raw JSON shown: {all}");

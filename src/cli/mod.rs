@@ -8,6 +8,7 @@ pub mod dashboard;
 mod doctor;
 pub mod results;
 mod run;
+mod run_report;
 mod runpod;
 mod settings;
 pub mod simulate;
@@ -91,26 +92,24 @@ async fn dispatch(command: args::Command, globals: &Globals) -> Result<u8, CliEr
     let out = &mut std::io::stdout().lock();
     match command {
         Command::Run(a) => run::run(&a, globals).await,
-        Command::List(a) | Command::Results(ResultsCommand::List(a)) => {
-            results::list(&a, &default_results_dir()?, globals.style, out)?;
-            Ok(exit::SUCCESS)
-        }
-        Command::Show(a) | Command::Results(ResultsCommand::Show(a)) => {
-            results::show(&a, &default_results_dir()?, globals.style, out)?;
-            Ok(exit::SUCCESS)
-        }
-        Command::Compare(a) | Command::Results(ResultsCommand::Compare(a)) => {
-            let regressed = results::compare(&a, &default_results_dir()?, globals.style, out)?;
-            Ok(if regressed {
-                exit::FAILURE
-            } else {
-                exit::SUCCESS
-            })
-        }
-        Command::Export(a) | Command::Results(ResultsCommand::Export(a)) => {
-            results::export(&a, &default_results_dir()?, out)?;
-            Ok(exit::SUCCESS)
-        }
+        Command::List(a) | Command::Results(ResultsCommand::List(a)) => reader_gone_is_fine(
+            results::list(&a, &default_results_dir()?, globals.style, out).map(|_| exit::SUCCESS),
+        ),
+        Command::Show(a) | Command::Results(ResultsCommand::Show(a)) => reader_gone_is_fine(
+            results::show(&a, &default_results_dir()?, globals.style, out).map(|_| exit::SUCCESS),
+        ),
+        Command::Compare(a) | Command::Results(ResultsCommand::Compare(a)) => reader_gone_is_fine(
+            results::compare(&a, &default_results_dir()?, globals.style, out).map(|regressed| {
+                if regressed {
+                    exit::FAILURE
+                } else {
+                    exit::SUCCESS
+                }
+            }),
+        ),
+        Command::Export(a) | Command::Results(ResultsCommand::Export(a)) => reader_gone_is_fine(
+            results::export(&a, &default_results_dir()?, out).map(|_| exit::SUCCESS),
+        ),
         Command::Init => settings::init(out),
         Command::Config(c) => settings::config(c, out),
         Command::Doctor => doctor::doctor(globals, out).await,
@@ -121,6 +120,27 @@ async fn dispatch(command: args::Command, globals: &Globals) -> Result<u8, CliEr
         Command::Server(c) => runpod::server(c, globals, out).await,
         Command::UpdatePricing => runpod::update_pricing(out).await,
     }
+}
+
+/// `list | head`: the reader closing the pipe early ends the command quietly, with 0.
+fn reader_gone_is_fine(result: Result<u8, results::ReportError>) -> Result<u8, CliError> {
+    match result {
+        Err(e) if caused_by_closed_pipe(&e) => Ok(exit::SUCCESS),
+        other => Ok(other?),
+    }
+}
+
+/// Whether a broken pipe is anywhere in `err`'s cause chain.
+pub fn caused_by_closed_pipe(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(err);
+    while let Some(e) = cause {
+        let io = e.downcast_ref::<std::io::Error>();
+        if io.is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 /// Where result commands look by default: the app config's `defaults.output_dir`.

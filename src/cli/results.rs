@@ -27,6 +27,8 @@ pub enum ReportError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{} is not a folder: no results to list there (check --dir)", path.display())]
+    NoSuchDir { path: PathBuf },
     #[error("cannot write output: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -48,6 +50,12 @@ pub fn list(
     out: &mut dyn Write,
 ) -> Result<(), ReportError> {
     let dir = dir(&args.dir, default_dir);
+    // A folder named on the command line must exist (a typo is not "no runs yet").
+    if args.dir.is_some() && !dir.is_dir() {
+        return Err(ReportError::NoSuchDir {
+            path: dir.to_path_buf(),
+        });
+    }
     let entries = storage::list_results(dir)?;
     results_out::render_list(&entries, dir, style, out)?;
     results_out::render_interrupted(&crate::results::journal::list(dir), style, out)?;
@@ -78,6 +86,24 @@ pub fn show(
     let result = storage::load_result(&path)?;
     let shown = super::args::Percentiles::shown(args.percentiles.as_ref());
     results_out::render_show_with(&result, &path, style, shown, out)?;
+    render_experiment(&result.experiment, style, out)?;
+    Ok(())
+}
+
+/// The whole resolved experiment the run used, as YAML (secrets were redacted when saved).
+fn render_experiment(
+    experiment: &serde_json::Value,
+    style: Style,
+    out: &mut dyn Write,
+) -> Result<(), ReportError> {
+    if experiment.is_null() {
+        return Ok(());
+    }
+    let yaml = serde_yaml::to_string(experiment).unwrap_or_else(|e| format!("({e})\n"));
+    writeln!(out, "\n{}", style.bold("Experiment (resolved)"))?;
+    for line in crate::text::printable_lines(&yaml).lines() {
+        writeln!(out, "  {line}")?;
+    }
     Ok(())
 }
 

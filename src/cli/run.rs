@@ -1,30 +1,86 @@
 //! `run <config>`: load and validate, then either print the plan (`--dry-run`) or run the
 //! four phases with progress on stderr and the summary on stdout.
+//!
+//! load → plan → execute → report (`run_report.rs`: summaries, teardown, exit code).
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use tokio_util::sync::CancellationToken;
 
+use super::answers::RunAnswers;
 use super::args::RunArgs;
+use super::run_report::{self, Ran};
 use super::{CliError, Globals};
 use crate::app_config::{self, AppConfig};
 use crate::config::{self, ProviderKind};
 use crate::output::{self, progress};
 use crate::providers::{self, runpod::pricing::PriceTable, Provider};
-use crate::run::{self as engine, RunPlan};
+use crate::results::journal::JournalState;
+use crate::results::run_lock::RunLock;
+use crate::run::{self as engine, RunHandle, RunPlan};
 
+/// `run`: load → plan → execute → report.
 pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
+    let loaded = load(args)?;
+    if args.dry_run {
+        return dry_run(args, &loaded, globals);
+    }
+    if !globals.quiet {
+        let mut stderr = std::io::stderr().lock();
+        output::plan_warnings::render_plan_warnings(
+            &loaded.warnings,
+            globals.err_style,
+            &mut stderr,
+        )?;
+    }
+    let planned = plan(args, loaded)?;
+    let ran = execute(planned.handle, planned.signals, globals).await;
+    // Held until here: no other process resumes this run before it is reported.
+    let _lock = planned.lock;
+    let shown = super::args::Percentiles::shown(args.percentiles.as_ref());
+    run_report::report(ran, &planned.answers, &planned.output_dir, shown, globals)
+}
+
+/// The app settings a run reads.
+struct Settings {
+    app_dir: PathBuf,
+    app: AppConfig,
+    prices: PriceTable,
+    today: chrono::NaiveDate,
+}
+
+/// What `run` knows before anything is started: settings, the validated experiment, its
+/// iterations, and where results go.
+struct Loaded {
+    settings: Settings,
+    experiment: config::Experiment,
+    iterations: Vec<config::Iteration>,
+    answers: RunAnswers,
+    output_dir: PathBuf,
+    /// What the plan should warn about (printed with the plan, or before a real run).
+    warnings: Vec<config::warnings::PlanWarning>,
+}
+
+/// A started run and what reporting it needs.
+struct Planned {
+    handle: RunHandle,
+    signals: SignalStreams,
+    answers: RunAnswers,
+    output_dir: PathBuf,
+    /// `--resume`: the run's lock, taken before anything was provisioned.
+    lock: Option<RunLock>,
+}
+
+/// Settings, config and output checks: everything that can fail before anything starts.
+fn load(args: &RunArgs) -> Result<Loaded, CliError> {
     let app_dir = app_config::app_dir()?;
     let app = AppConfig::load(&app_dir)?;
     let prices = PriceTable::load(&app_dir);
-    let mut experiment = config::load_with_options(
-        &args.config,
-        &prices,
-        config::ValidateOptions {
-            external_server: args.server_url.is_some(),
-        },
-    )?;
+    let options = config::ValidateOptions {
+        external_server: args.server_url.is_some(),
+    };
+    let mut experiment = config::load_with_options(&args.config, &prices, options)?;
     experiment.request.api_key = app.server_api_key(args.api_key.as_deref());
     if let Some(model) = &args.model {
         config::overrides::set_model(&mut experiment, model);
@@ -36,40 +92,76 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
         args.name.as_deref(),
         args.resume.is_some(),
     )?;
+    let (output_dir, dir_field) = output_dir(args, &app)?;
+    check_output(args, &experiment, &iterations, (&output_dir, dir_field))?;
     let today = chrono::Local::now().date_naive();
-    let output_dir: PathBuf = args
-        .output_dir
-        .clone()
-        .unwrap_or_else(|| experiment.metrics.output_dir.clone());
-    check_output(args, &experiment, &iterations, &output_dir)?;
     let warnings =
         config::warnings::plan_warnings(&experiment, &iterations, crate::sys::nofile_limit());
+    Ok(Loaded {
+        settings: Settings {
+            app_dir,
+            app,
+            prices,
+            today,
+        },
+        experiment,
+        iterations,
+        answers,
+        output_dir,
+        warnings,
+    })
+}
 
+/// `--dry-run`: the plan, the server and the cost; nothing is provisioned.
+fn dry_run(args: &RunArgs, loaded: &Loaded, globals: &Globals) -> Result<u8, CliError> {
     let mut stdout = std::io::stdout().lock();
-    if args.dry_run {
-        output::plan::render_plan(&experiment, &iterations, &prices, today, &mut stdout)?;
-        output::plan_warnings::render_plan_warnings(&warnings, globals.style, &mut stdout)?;
-        output::server_plan::render_server(&experiment, args.server_url.as_deref(), &mut stdout)?;
-        if let Some(est) = providers::runpod::cost::estimate(&experiment, &prices) {
-            writeln!(stdout, "{}", super::runpod::describe_estimate(&est))?;
-        }
-        writeln!(stdout, "Dry run: nothing was provisioned.")?;
-        return Ok(super::exit::SUCCESS);
+    let (exp, prices) = (&loaded.experiment, &loaded.settings.prices);
+    output::plan::render_plan(
+        exp,
+        &loaded.iterations,
+        prices,
+        loaded.settings.today,
+        &mut stdout,
+    )?;
+    output::plan_warnings::render_plan_warnings(&loaded.warnings, globals.style, &mut stdout)?;
+    output::server_plan::render_server(exp, args.server_url.as_deref(), &mut stdout)?;
+    let (exp, prices) = (&loaded.experiment, &loaded.settings.prices);
+    if let Some(est) = providers::runpod::cost::estimate(exp, prices) {
+        writeln!(stdout, "{}", super::runpod::describe_estimate(&est))?;
     }
-    drop(stdout);
-    if !globals.quiet {
-        let mut stderr = std::io::stderr().lock();
-        output::plan_warnings::render_plan_warnings(&warnings, globals.err_style, &mut stderr)?;
-    }
+    writeln!(stdout, "Dry run: nothing was provisioned.")?;
+    Ok(super::exit::SUCCESS)
+}
 
-    let resume = match &args.resume {
-        Some(run_id) => Some(load_journal(run_id, &output_dir, &experiment)?),
-        None => None,
-    };
+fn print_plan(args: &RunArgs, loaded: &Loaded, out: &mut dyn Write) -> std::io::Result<()> {
+    let (exp, prices) = (&loaded.experiment, &loaded.settings.prices);
+    let today = loaded.settings.today;
+    output::plan::render_plan(exp, &loaded.iterations, prices, today, out)?;
+    output::server_plan::render_server(exp, args.server_url.as_deref(), out)
+}
+
+/// The run plan and its provider (a RunPod run shows the plan, then asks about the cost),
+/// then the engine started with the Ctrl-C handlers already installed.
+fn plan(args: &RunArgs, loaded: Loaded) -> Result<Planned, CliError> {
+    let (lock, resume) = resume_state(args, &loaded)?;
+    if args.server_url.is_none()
+        && loaded.experiment.infrastructure.provider == ProviderKind::Runpod
+    {
+        // What is about to be paid for, before the cost question (on stderr: not a result).
+        print_plan(args, &loaded, &mut std::io::stderr().lock())?;
+    }
     let health_timeout = match args.health_timeout {
         Some(s) => std::time::Duration::from_secs(s),
-        None => health_timeout(&experiment, args.server_url.as_deref()),
+        None => health_timeout(&loaded.experiment, args.server_url.as_deref()),
     };
+    let Loaded {
+        settings,
+        experiment,
+        iterations,
+        answers,
+        output_dir,
+        ..
+    } = loaded;
     let plan = RunPlan {
         experiment,
         iterations,
@@ -83,16 +175,48 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
     };
     let provider = match &args.server_url {
         Some(_) => None,
-        None => Some(provider_for(&plan, &prices, &app, &app_dir, args, today)?),
+        None => Some(provider_for(&plan, &settings, args)?),
     };
-
-    let streams = SignalStreams::install()?;
+    // Before anything is provisioned: no signal may kill the process with the default
+    // handler (and leak a server).
+    let signals = SignalStreams::install()?;
     let handle = match &answers.search {
         Some(search) => search.start(plan, provider),
         None => engine::start(plan, provider, CancellationToken::new()),
     };
+    Ok(Planned {
+        handle,
+        signals,
+        answers,
+        output_dir,
+        lock,
+    })
+}
+
+/// `--resume`: the run's lock (refused while another process has it), then its journal.
+fn resume_state(
+    args: &RunArgs,
+    loaded: &Loaded,
+) -> Result<(Option<RunLock>, Option<JournalState>), CliError> {
+    let Some(run_id) = &args.resume else {
+        return Ok((None, None));
+    };
+    let dir = &loaded.output_dir;
+    let journal = crate::results::journal::journal_path(dir, run_id);
+    // An unknown run is "no journal", not a lock file left behind for it.
+    if !journal.exists() {
+        load_journal(run_id, dir, &loaded.experiment)?;
+    }
+    let lock = crate::results::run_journal::lock_for_resume(run_id, dir)
+        .map_err(|e| CliError::Message(e.to_string()))?;
+    let state = load_journal(run_id, dir, &loaded.experiment)?;
+    Ok((Some(lock), Some(state)))
+}
+
+/// Run to the end, rendering progress on stderr; Ctrl-C stops gracefully, twice stops waiting.
+async fn execute(handle: RunHandle, signals: SignalStreams, globals: &Globals) -> Ran {
     let signal_task = tokio::spawn(watch_signals(
-        streams,
+        signals,
         handle.control.cancel_token(),
         handle.control.stop_waiting_token(),
     ));
@@ -108,77 +232,49 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
     signal_task.abort();
     // The run has ended and dropped its sink: the renderer drains and ends.
     let _ = renderer.await;
+    match result {
+        Ok(outcome) => Ran {
+            outcome,
+            error: None,
+        },
+        Err(failed) => Ran {
+            outcome: failed.outcome,
+            error: Some(failed.error),
+        },
+    }
+}
 
-    let (outcome, error) = match result {
-        Ok(outcome) => (outcome, None),
-        Err(failed) => (failed.outcome, Some(failed.error)),
-    };
-    let mut stdout = std::io::stdout().lock();
-    // A search prints its probe table instead of one panel per probe.
-    let panels = if answers.search.is_some() {
-        &[][..]
-    } else {
-        &outcome.saved[..]
-    };
-    for saved in panels {
-        let r = &saved.result;
-        writeln!(
-            stdout,
-            "\n{}  ({})",
-            globals.style.bold(&r.run_id),
-            r.status.as_str()
-        )?;
-        let shown = super::args::Percentiles::shown(args.percentiles.as_ref());
-        output::summary::render_summary_with(&r.summary, None, globals.style, shown, &mut stdout)?;
-        output::errors::render_errors(&r.requests, globals.style, &mut stdout)?;
+/// Where results go: `--output-dir`, else the experiment's `metrics.output_dir`, else the
+/// app config's `defaults.output_dir`. Returns the folder and the setting it came from.
+fn output_dir(args: &RunArgs, app: &AppConfig) -> Result<(PathBuf, &'static str), CliError> {
+    if let Some(dir) = &args.output_dir {
+        return Ok((dir.clone(), "--output-dir"));
     }
-    let saved = outcome.saved.iter().map(|s| &s.result);
-    if answers.search.is_none() && answers.repeat <= 1 {
-        if let Some((id, runs)) = crate::results::groups::sweep_after_run(saved, &output_dir) {
-            output::sweep_table::render_after_run(&id, &runs, globals.style, &mut stdout)?;
-        }
-    }
-    answers.report(&outcome, &output_dir, globals.style, &mut stdout)?;
-    stdout.flush()?;
-    drop(stdout);
-    if let Some(teardown) = &outcome.teardown_error {
-        let msg = format!(
-            "TEARDOWN FAILED: {teardown}\nThe server may still be running and costing money. Stop it with `llm-inf-bench server stop <pod-id>` (see `llm-inf-bench server status`)."
-        );
-        eprintln!("{}", globals.err_style.red(&msg));
-    }
-    match error {
-        None if outcome.teardown_error.is_some() => Ok(super::exit::FAILURE),
-        None => Ok(super::exit::SUCCESS),
-        Some(engine::RunError::Interrupted) => {
-            eprintln!(
-                "Interrupted: {} result file(s) saved with every completed request; `llm-inf-bench list` shows the command that resumes the run.",
-                outcome.saved.len()
-            );
-            Ok(super::exit::INTERRUPTED)
-        }
-        Some(e) => Err(CliError::Run(e)),
+    let (raw, _) = config::load_raw(&args.config)?;
+    match raw.metrics.and_then(|m| m.output_dir) {
+        Some(dir) => Ok((PathBuf::from(dir), "metrics.output_dir")),
+        None => Ok((
+            PathBuf::from(&app.defaults.output_dir),
+            "defaults.output_dir (app config)",
+        )),
     }
 }
 
 /// The provider of `plan`'s experiment. RunPod asks about the cost first.
 fn provider_for(
     plan: &RunPlan,
-    prices: &PriceTable,
-    app: &AppConfig,
-    app_dir: &std::path::Path,
+    settings: &Settings,
     args: &RunArgs,
-    today: chrono::NaiveDate,
 ) -> Result<Box<dyn Provider>, CliError> {
     let kind = plan.experiment.infrastructure.provider;
     let runpod = match kind {
         ProviderKind::Runpod => Some(super::runpod::provider_for_run(
             &plan.experiment,
-            prices,
-            app,
-            app_dir,
+            &settings.prices,
+            &settings.app,
+            &settings.app_dir,
             args,
-            today,
+            settings.today,
         )?),
         _ => None,
     };
@@ -197,16 +293,12 @@ fn check_output(
     args: &RunArgs,
     experiment: &config::Experiment,
     iterations: &[config::Iteration],
-    output_dir: &std::path::Path,
+    (dir, dir_field): (&Path, &'static str),
 ) -> Result<(), CliError> {
     use config::output_check::{check_output, OutputTarget};
     let target = OutputTarget {
-        dir: output_dir,
-        dir_field: if args.output_dir.is_some() {
-            "--output-dir"
-        } else {
-            "metrics.output_dir"
-        },
+        dir,
+        dir_field,
         run_name: args.name.as_deref(),
     };
     let issues = check_output(experiment, iterations, &target);

@@ -27,9 +27,16 @@ pub fn config(command: ConfigCommand, out: &mut dyn Write) -> Result<u8, CliErro
         ConfigCommand::Path => writeln!(out, "{}", app_config::config_path(&dir).display())?,
         ConfigCommand::Get { key } => {
             let cfg = AppConfig::load(&dir)?;
-            match cfg.get(&key)? {
-                Some(value) => writeln!(out, "{value}")?,
-                None => writeln!(out, "(not set)")?,
+            let value = cfg.get(&key)?.unwrap_or_else(|| "(not set)".into());
+            // The key in use comes from the environment: say so, showing none of it.
+            if app_config::is_secret_key(&key) && AppConfig::api_key_from_env() {
+                writeln!(
+                    out,
+                    "(hidden) from the environment: {} is set and is used instead of the app config's value ({value})",
+                    app_config::API_KEY_ENV
+                )?;
+            } else {
+                writeln!(out, "{value}")?;
             }
         }
         ConfigCommand::Set { key, value } => {

@@ -84,6 +84,39 @@ struct Renderer {
     last_wait_line: Option<Instant>,
     /// Result files written so far, listed when phase 4 starts.
     saved: Vec<(PathBuf, Option<usize>)>,
+    warnings: WarningLog,
+}
+
+/// Identical warnings are shown once, then once more at the end with how often they came
+/// (a full disk fails every journal line the same way).
+#[derive(Debug, Default)]
+struct WarningLog {
+    seen: Vec<(String, usize)>,
+}
+
+impl WarningLog {
+    /// Counts `msg`; true the first time it is seen.
+    fn first_time(&mut self, msg: &str) -> bool {
+        match self.seen.iter_mut().find(|(m, _)| m == msg) {
+            Some((_, n)) => {
+                *n += 1;
+                false
+            }
+            None => {
+                self.seen.push((msg.to_string(), 1));
+                true
+            }
+        }
+    }
+
+    /// `msg (repeated N times)` for each warning that came more than once.
+    fn repeated(&self) -> Vec<String> {
+        self.seen
+            .iter()
+            .filter(|(_, n)| *n > 1)
+            .map(|(m, n)| format!("{m} (repeated {n} times)"))
+            .collect()
+    }
 }
 
 impl Renderer {
@@ -95,6 +128,7 @@ impl Renderer {
             live: Live::default(),
             last_wait_line: None,
             saved: Vec::new(),
+            warnings: WarningLog::default(),
         }
     }
 
@@ -122,8 +156,11 @@ impl Renderer {
                 "The benchmark client used {:.0}% of the CPU: its own delay may be in the numbers",
                 cpu_utilization * 100.0
             )),
-            Event::Teardown(TeardownOutcome::Kept { provider }) => self.warning(&format!(
-                "--keep-server: the {provider} server is still running; stop it with `llm-inf-bench server stop <pod-id>` (or end the process)"
+            Event::Teardown(TeardownOutcome::Kept {
+                provider,
+                how_to_stop,
+            }) => self.warning(&format!(
+                "--keep-server: the {provider} server is still running; {how_to_stop}"
             )),
             // Remembered even when quiet: phase 4 lists them.
             Event::ResultSaved {
@@ -157,7 +194,9 @@ impl Renderer {
                 index,
                 total,
                 result,
-            } => self.line(&format!("  Iteration {index}/{total} already finished: {result}")),
+            } => self.line(&format!(
+                "  Iteration {index}/{total} already finished: {result}"
+            )),
             Event::Resuming { kept } => self.line(&format!(
                 "  Resuming: {kept} request(s) measured before the interruption are kept"
             )),
@@ -177,7 +216,10 @@ impl Renderer {
         }
     }
 
-    fn warning(&self, msg: &str) {
+    fn warning(&mut self, msg: &str) {
+        if !self.warnings.first_time(msg) {
+            return;
+        }
         let text = self.paint(&format!("  warning: {msg}"), "33");
         self.line(&text);
     }
@@ -306,6 +348,10 @@ impl Renderer {
     }
 
     fn finish(&mut self) {
+        for msg in self.warnings.repeated() {
+            let text = self.paint(&format!("  warning: {msg}"), "33");
+            self.line(&text);
+        }
         self.clear_spinner();
         if let Some(bar) = self.bar.take() {
             bar.abandon();
@@ -316,6 +362,17 @@ impl Renderer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identical_warnings_are_shown_once_then_counted() {
+        let mut log = WarningLog::default();
+        assert!(log.first_time("disk full"));
+        assert!(log.first_time("other"));
+        for _ in 0..36 {
+            assert!(!log.first_time("disk full"));
+        }
+        assert_eq!(log.repeated(), ["disk full (repeated 37 times)"]);
+    }
 
     #[test]
     fn live_message_shows_throughput_ttft_latency_failures() {

@@ -161,10 +161,12 @@ fn details(result: &RunResult, path: &Path) -> Vec<(&'static str, String)> {
     let m = &result.metadata;
     let e = &result.experiment;
     let time = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| t.to_rfc3339());
+    // A `--server-url` run used no GPU of the config's: show none rather than a wrong one.
+    let external = m.provider.as_deref() == Some("external");
     let gpu = m
         .gpu_type
         .clone()
-        .or_else(|| config_value(e, "/infrastructure/gpu_type"))
+        .or_else(|| config_value(e, "/infrastructure/gpu_type").filter(|_| !external))
         .map(|g| {
             let count = m
                 .gpu_count

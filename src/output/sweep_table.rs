@@ -153,6 +153,7 @@ mod tests {
             mean: p50,
             min: 0.0,
             max: p50 * 3.0,
+            ..Default::default()
         }
     }
 

@@ -193,6 +193,14 @@ impl Provider for LocalProvider {
         "local"
     }
 
+    fn how_to_stop(&self) -> String {
+        match self.pgid {
+            // The server runs in a process group of its own (its workers too).
+            Some(pgid) => format!("stop it with `kill -TERM -- -{pgid}` (its process group)"),
+            None => "no local server process is running".to_string(),
+        }
+    }
+
     async fn provision(
         &mut self,
         experiment: &Experiment,
@@ -500,6 +508,17 @@ mod tests {
     use super::*;
     use crate::config::ProviderKind;
     use crate::providers::runpod::templates::tests::experiment;
+
+    #[test]
+    fn how_to_stop_names_the_servers_process_group() {
+        let mut p = LocalProvider::new(PathBuf::from("server.log"), true);
+        assert!(p.how_to_stop().contains("no local server"));
+        p.pgid = Some(4242);
+        assert_eq!(
+            p.how_to_stop(),
+            "stop it with `kill -TERM -- -4242` (its process group)"
+        );
+    }
 
     fn local_exp(framework: Framework) -> Experiment {
         let mut e = experiment(framework);

@@ -130,6 +130,10 @@ pub fn create_provider(
 pub trait Provider: Send {
     fn name(&self) -> &'static str;
 
+    /// How the user stops the server this provider started, for `--keep-server` and a
+    /// failed teardown: the command for that very server, or why none is needed.
+    fn how_to_stop(&self) -> String;
+
     /// Create and start the server; returns once it can be health-checked.
     async fn provision(
         &mut self,

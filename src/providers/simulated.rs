@@ -44,6 +44,10 @@ impl Provider for SimulatedProvider {
         "simulated"
     }
 
+    fn how_to_stop(&self) -> String {
+        "the simulator runs inside llm-inf-bench and stops when it exits".to_string()
+    }
+
     async fn provision(
         &mut self,
         experiment: &Experiment,

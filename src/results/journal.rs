@@ -97,6 +97,16 @@ pub fn journal_path(dir: &Path, run_id: &str) -> PathBuf {
 pub struct JournalWriter {
     path: PathBuf,
     file: File,
+    /// Lines this writer may still write before failing (the [`FAIL_AFTER_ENV`] hook).
+    budget: Option<usize>,
+}
+
+/// Test hook: a journal writer fails every line after this many, as on a full disk (ENOSPC).
+/// Not for normal use.
+pub const FAIL_AFTER_ENV: &str = "LLM_INF_BENCH_FAIL_JOURNAL_AFTER";
+
+fn write_budget() -> Option<usize> {
+    std::env::var(FAIL_AFTER_ENV).ok()?.parse().ok()
 }
 
 /// Most `-N` suffixes tried for a new journal's run id.
@@ -106,6 +116,16 @@ impl JournalWriter {
     /// Create the journal of a new run in `dir`. Another run may have started in the same second
     /// with the same name: then the id gets a `-2`, `-3`… suffix. Returns the run id used.
     pub fn create(dir: &Path, run_id: &str) -> Result<(String, Self), JournalError> {
+        Self::create_unless(dir, run_id, &|_| false)
+    }
+
+    /// [`JournalWriter::create`], also skipping ids for which `taken` says a file of that
+    /// run exists already (a sweep's results carry the run's time stamp in their own names).
+    pub fn create_unless(
+        dir: &Path,
+        run_id: &str,
+        taken: &dyn Fn(&str) -> bool,
+    ) -> Result<(String, Self), JournalError> {
         std::fs::create_dir_all(dir).map_err(|source| JournalError::Write {
             path: dir.to_path_buf(),
             source,
@@ -118,8 +138,15 @@ impl JournalWriter {
                 format!("{run_id}-{n}")
             };
             let path = journal_path(dir, &id);
+            // A finished run of that id left its result file: the id is taken too.
+            if dir.join(format!("{id}.json")).exists() || taken(&id) {
+                continue;
+            }
             match private_new_file(&path) {
-                Ok(file) => return Ok((id, Self { path, file })),
+                Ok(file) => {
+                    let budget = write_budget();
+                    return Ok((id, Self { path, file, budget }));
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last_err = Some(e),
                 Err(source) => return Err(JournalError::Write { path, source }),
             }
@@ -148,6 +175,7 @@ impl JournalWriter {
         Ok(Self {
             path: path.to_path_buf(),
             file,
+            budget: write_budget(),
         })
     }
 
@@ -161,6 +189,15 @@ impl JournalWriter {
             source: std::io::Error::other(e),
         })?;
         text.push('\n');
+        if let Some(budget) = self.budget.as_mut() {
+            if *budget == 0 {
+                return Err(JournalError::Write {
+                    path: self.path.clone(),
+                    source: std::io::Error::from_raw_os_error(28), // ENOSPC
+                });
+            }
+            *budget -= 1;
+        }
         // One write per line: a crash leaves at most one torn last line, skipped on read.
         self.file
             .write_all(text.as_bytes())
@@ -234,15 +271,20 @@ impl JournalState {
 
     /// The command that continues this run.
     pub fn resume_command(&self) -> String {
-        let mut parts = vec!["llm-inf-bench".to_string(), "run".to_string()];
-        if self.resume_args.is_empty() {
-            parts.push("<config>".into());
-        }
-        parts.extend(self.resume_args.iter().map(|a| shell_quote(a)));
-        parts.push("--resume".into());
-        parts.push(shell_quote(&self.run_id));
-        parts.join(" ")
+        resume_command(&self.resume_args, &self.run_id)
     }
+}
+
+/// `llm-inf-bench run <resume_args> --resume <run_id>`, quoted for a shell.
+pub fn resume_command(resume_args: &[String], run_id: &str) -> String {
+    let mut parts = vec!["llm-inf-bench".to_string(), "run".to_string()];
+    if resume_args.is_empty() {
+        parts.push("<config>".into());
+    }
+    parts.extend(resume_args.iter().map(|a| shell_quote(a)));
+    parts.push("--resume".into());
+    parts.push(shell_quote(run_id));
+    parts.join(" ")
 }
 
 /// `arg` as one shell word (single-quoted when it holds anything but safe characters).
@@ -474,6 +516,10 @@ mod tests {
         assert_eq!(a, "exp-1");
         assert_eq!(b, "exp-1-2");
         assert_eq!(list(dir.path()).len(), 2);
+        // A finished run's result file holds its id as well.
+        std::fs::write(dir.path().join("exp-1-3.json"), "{}").unwrap();
+        let (c, _wc) = JournalWriter::create(dir.path(), "exp-1").unwrap();
+        assert_eq!(c, "exp-1-4");
     }
 
     #[cfg(unix)]

@@ -8,4 +8,5 @@ pub mod ids;
 pub mod journal;
 pub mod result;
 pub mod run_journal;
+pub mod run_lock;
 pub mod storage;

@@ -61,10 +61,73 @@ pub enum StorageError {
     },
 }
 
+/// Test hook: the time run ids are made from (`YYYYMMDD-HHMMSS`, local), so tests can start
+/// two runs "in the same second". Not for normal use.
+pub const ID_TIME_ENV: &str = "LLM_INF_BENCH_ID_TIME";
+/// Test hook: writing a result file fails as on a full disk (ENOSPC). Not for normal use.
+pub const FAIL_WRITE_ENV: &str = "LLM_INF_BENCH_FAIL_RESULT_WRITE";
+
+/// The time new run ids are made from: now, or the [`ID_TIME_ENV`] hook.
+pub fn id_time() -> DateTime<Local> {
+    std::env::var(ID_TIME_ENV)
+        .ok()
+        .and_then(|v| chrono::NaiveDateTime::parse_from_str(&v, "%Y%m%d-%H%M%S").ok())
+        .and_then(|t| t.and_local_timezone(Local).earliest())
+        .unwrap_or_else(Local::now)
+}
+
 /// `{name}-{YYYYMMDD-HHMMSS}` in local time (SPEC §8). Characters that do not belong in a
 /// file name (path separators, characters Windows forbids, control characters, whitespace)
 /// become `-`, so the id is always one plain file; letters of any script are kept.
 pub fn new_run_id(name: &str, now: DateTime<Local>) -> String {
+    format!("{}-{}", file_safe_name(name), now.format("%Y%m%d-%H%M%S"))
+}
+
+/// The id of one iteration of the run `run_id` (a sweep names each iteration): `name` with
+/// the run's own time stamp and collision suffix, so every file of a run carries its id.
+pub fn iteration_run_id(name: &str, run_id: &str) -> String {
+    match id_stamp(run_id) {
+        Some(stamp) => format!("{}{stamp}", file_safe_name(name)),
+        None => format!("{}-{run_id}", file_safe_name(name)),
+    }
+}
+
+/// `-YYYYMMDD-HHMMSS[-N]` at the end of a run id.
+fn id_stamp(run_id: &str) -> Option<&str> {
+    // Where `-YYYYMMDD-HHMMSS` starts, when `s` ends with one.
+    let time_at = |s: &str| -> Option<usize> {
+        let start = s.len().checked_sub(16)?;
+        let t = s.get(start..)?.as_bytes();
+        let digits = |r: &[u8]| r.iter().all(u8::is_ascii_digit);
+        (t[0] == b'-' && t[9] == b'-' && digits(&t[1..9]) && digits(&t[10..])).then_some(start)
+    };
+    if let Some(start) = time_at(run_id) {
+        return Some(&run_id[start..]);
+    }
+    let (head, n) = run_id.rsplit_once('-')?;
+    if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    time_at(head).map(|start| &run_id[start..])
+}
+
+/// `run_id`, or `run_id-2`, `-3`, … : the first with no result file in `dir` yet.
+pub fn free_run_id(dir: &Path, run_id: &str) -> String {
+    (1..=MAX_SUFFIX)
+        .map(|n| suffixed(run_id, n))
+        .find(|id| !dir.join(format!("{id}.json")).exists())
+        .unwrap_or_else(|| run_id.to_string())
+}
+
+fn suffixed(run_id: &str, n: usize) -> String {
+    if n == 1 {
+        run_id.to_string()
+    } else {
+        format!("{run_id}-{n}")
+    }
+}
+
+fn file_safe_name(name: &str) -> String {
     let safe: String = name
         .chars()
         .map(|c| {
@@ -79,8 +142,7 @@ pub fn new_run_id(name: &str, now: DateTime<Local>) -> String {
         })
         .collect();
     let safe = safe.trim_start_matches('.');
-    let safe = if safe.is_empty() { "run" } else { safe };
-    format!("{safe}-{}", now.format("%Y%m%d-%H%M%S"))
+    if safe.is_empty() { "run" } else { safe }.to_string()
 }
 
 /// Writes `{dir}/{run_id}.json` (pretty JSON), creating `dir`. Never overwrites: when the name
@@ -88,30 +150,39 @@ pub fn new_run_id(name: &str, now: DateTime<Local>) -> String {
 /// a temp file in the same folder is written, fsynced and renamed without clobbering, so a
 /// reader never sees half a file. Returns the path written.
 pub fn write_result(dir: &Path, result: &RunResult) -> Result<PathBuf, StorageError> {
+    write_result_as(dir, &mut result.clone())
+}
+
+/// [`write_result`], leaving in `result.run_id` the id it was written under (the file name),
+/// so what is printed afterwards is what `list` shows.
+pub fn write_result_as(dir: &Path, result: &mut RunResult) -> Result<PathBuf, StorageError> {
     fs::create_dir_all(dir).map_err(|source| StorageError::CreateDir {
         dir: dir.to_path_buf(),
         source,
     })?;
-    let mut result = result.clone();
     let base_id = result.run_id.clone();
     for n in 1..=MAX_SUFFIX {
-        let run_id = if n == 1 {
-            base_id.clone()
-        } else {
-            format!("{base_id}-{n}")
-        };
+        let run_id = suffixed(&base_id, n);
         let path = dir.join(format!("{run_id}.json"));
         if path.exists() {
             continue;
         }
+        if std::env::var_os(FAIL_WRITE_ENV).is_some() {
+            let source = std::io::Error::from_raw_os_error(28); // ENOSPC
+            return Err(StorageError::Write { path, source });
+        }
         result.run_id = run_id;
-        match persist_new(dir, &path, &result) {
+        match persist_new(dir, &path, result) {
             Ok(()) => return Ok(path),
             // Another writer took the name between the check and the rename: next suffix.
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(source) => return Err(StorageError::Write { path, source }),
+            Err(source) => {
+                result.run_id = base_id;
+                return Err(StorageError::Write { path, source });
+            }
         }
     }
+    result.run_id = base_id.clone();
     Err(StorageError::NoFreeName {
         dir: dir.to_path_buf(),
         run_id: base_id,
@@ -365,6 +436,42 @@ mod tests {
             new_run_id("a:b*c?\"d<e>f|g\\h\tz", now),
             "a-b-c--d-e-f-g-h-z-20261127-070809"
         );
+    }
+
+    #[test]
+    fn iteration_ids_carry_the_run_stamp_and_suffix() {
+        assert_eq!(
+            iteration_run_id("s-c2", "s-20261202-053926"),
+            "s-c2-20261202-053926"
+        );
+        assert_eq!(
+            iteration_run_id("s c4", "s-20261202-053926-2"),
+            "s-c4-20261202-053926-2"
+        );
+        // An id from elsewhere (no stamp) is kept whole after the name.
+        assert_eq!(iteration_run_id("s-c2", "odd"), "s-c2-odd");
+        assert_eq!(id_stamp("x-20261202-05392"), None);
+        assert_eq!(id_stamp("x-20261202-053926-"), None);
+    }
+
+    #[test]
+    fn free_run_id_skips_taken_names() {
+        let tmp = tempfile::tempdir().unwrap();
+        assert_eq!(free_run_id(tmp.path(), "a"), "a");
+        write_result(tmp.path(), &result("a", 0)).unwrap();
+        write_result(tmp.path(), &result("a", 0)).unwrap();
+        assert_eq!(free_run_id(tmp.path(), "a"), "a-3");
+    }
+
+    #[test]
+    fn write_result_as_reports_the_id_it_wrote() {
+        let tmp = tempfile::tempdir().unwrap();
+        write_result(tmp.path(), &result("r", 0)).unwrap();
+        let mut second = result("r", 0);
+        let path = write_result_as(tmp.path(), &mut second).unwrap();
+        assert_eq!(second.run_id, "r-2");
+        assert_eq!(path, tmp.path().join("r-2.json"));
+        assert_eq!(load_result(&path).unwrap().run_id, "r-2");
     }
 
     #[test]

@@ -85,7 +85,22 @@ impl Bench {
         result: RunResult,
         iteration: (usize, usize),
     ) -> Result<SavedRun, RunError> {
-        let path = storage::write_result(dir, &result)?;
+        self.try_save(dir, result, iteration)
+            .map_err(|(_, e)| RunError::Storage(e))
+    }
+
+    /// [`Bench::save`], handing the result back when it could not be written (so its summary
+    /// can still be shown). The saved result's `run_id` is the file's name.
+    pub fn try_save(
+        &self,
+        dir: &Path,
+        mut result: RunResult,
+        iteration: (usize, usize),
+    ) -> Result<SavedRun, (Box<RunResult>, storage::StorageError)> {
+        let path = match storage::write_result_as(dir, &mut result) {
+            Ok(path) => path,
+            Err(e) => return Err((Box::new(result), e)),
+        };
         self.events.send(Event::ResultSaved {
             path: path.clone(),
             run_id: result.run_id.clone(),

@@ -82,13 +82,19 @@ async fn teardown(
     let mut guard = provider.lock().await;
     let provider = guard.as_mut()?;
     let name = provider.name();
+    let how_to_stop = provider.how_to_stop();
     let (outcome, error) = if plan.keep_server {
-        (TeardownOutcome::Kept { provider: name }, None)
+        let outcome = TeardownOutcome::Kept {
+            provider: name,
+            how_to_stop,
+        };
+        (outcome, None)
     } else {
         match provider.teardown(events).await {
             Ok(()) => (TeardownOutcome::Done, None),
             Err(e) => {
-                let error = e.to_string();
+                // The command that stops this very server, with the failure.
+                let error = format!("{e}\nThe server may still be running: {how_to_stop}");
                 let outcome = TeardownOutcome::Failed {
                     provider: name,
                     error: error.clone(),

@@ -99,7 +99,7 @@ impl RunPlan {
             Some(state) => state.run_id.clone(),
             None => storage::new_run_id(
                 self.run_name.as_deref().unwrap_or(&self.experiment.name),
-                chrono::Local::now(),
+                storage::id_time(),
             ),
         }
     }
@@ -153,6 +153,9 @@ pub enum RunError {
     Journal(#[from] journal::JournalError),
     #[error(transparent)]
     Result(#[from] crate::results::build::BuildError),
+    /// A result file could not be written (full disk, permissions); the journal keeps the run.
+    #[error("the result of {} could not be saved", .0.result.run_id)]
+    ResultNotSaved(#[source] Box<UnsavedResult>),
     #[error("interrupted")]
     Interrupted,
     /// The server died during the run (the simulator reports its panics).
@@ -160,6 +163,22 @@ pub enum RunError {
     ServerFailed(String),
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// A measured iteration whose result file could not be written, and how to get it back.
+#[derive(Debug, thiserror::Error)]
+#[error("{source}")]
+pub struct UnsavedResult {
+    /// The result as it would have been written (its summary is still worth showing).
+    pub result: RunResult,
+    #[source]
+    pub source: storage::StorageError,
+    /// The journal that still holds the run's requests.
+    pub journal: PathBuf,
+    /// The command that continues the run from the journal.
+    pub resume_command: String,
+    /// Journal lines that could not be written either (their requests are measured again).
+    pub journal_failures: usize,
 }
 
 /// A run's outcome when a phase failed: the error, plus what was saved and how teardown went.

@@ -4,9 +4,9 @@
 use std::time::Instant;
 
 use super::bench::{Bench, IterationOptions};
-use super::{resume, RunError, RunPlan, SavedRun};
+use super::{resume, RunError, RunPlan, SavedRun, UnsavedResult};
 use crate::config::{Experiment, Iteration};
-use crate::events::{Event, Phase};
+use crate::events::{Event, EventSink, Phase};
 use crate::results::build::{build_result, ResultContext};
 use crate::results::run_journal::{NewJournal, RunJournal};
 use crate::results::storage;
@@ -15,7 +15,9 @@ pub(super) async fn run_plan(plan: RunPlan, bench: Bench) -> Result<(), RunError
     let events = bench.events().clone();
     let started = Instant::now();
     events.send(Event::PhaseStarted(Phase::Benchmark));
-    let journal = open_journal(&plan)?;
+    let journal = open_journal(&plan, &events)?;
+    // The id `--resume`, the journal, the result files and `list` all use.
+    events.info(format!("Run id {}", journal.run_id()));
     for iteration in &plan.iterations {
         if bench.cancel_token().is_cancelled() {
             break;
@@ -93,9 +95,12 @@ async fn run_iteration(
     else {
         return Ok(None);
     };
+    // The run's id (the journal's), with the iteration's name: one id per file, decided
+    // before the result is built so the summary shows the id the file gets.
     let name = run_name(plan, &iteration.experiment);
+    let run_id = storage::iteration_run_id(&name, journal.run_id());
     let context = ResultContext {
-        run_id: storage::new_run_id(&name, chrono::Local::now()),
+        run_id: storage::free_run_id(&plan.output_dir, &run_id),
         iteration,
         server: &bench.server().handle,
         provider: &bench.server().provider_label,
@@ -110,8 +115,31 @@ async fn run_iteration(
         status: result.status,
         summary: Box::new(result.summary.clone()),
     });
-    let saved = bench.save(&plan.output_dir, result, (iteration.index, iteration.total))?;
-    Ok(Some(saved))
+    save(plan, iteration, bench, journal, result).map(Some)
+}
+
+/// Write the result; when that fails the run ends with the result and how to resume it (the
+/// journal stays).
+fn save(
+    plan: &RunPlan,
+    iteration: &Iteration,
+    bench: &Bench,
+    journal: &RunJournal,
+    result: crate::results::result::RunResult,
+) -> Result<SavedRun, RunError> {
+    let at = (iteration.index, iteration.total);
+    bench
+        .try_save(&plan.output_dir, result, at)
+        .map_err(|(result, source)| {
+            journal.report_failures();
+            RunError::ResultNotSaved(Box::new(UnsavedResult {
+                result: *result,
+                source,
+                journal: journal.path(),
+                resume_command: journal.resume_command(),
+                journal_failures: journal.failed_writes(),
+            }))
+        })
 }
 
 /// `--resume`: the result file of an iteration finished before the interruption.
@@ -122,19 +150,27 @@ fn finished_before<'a>(plan: &'a RunPlan, iteration: &Iteration) -> Option<&'a S
 }
 
 /// A new run creates its journal (header first); a resumed one appends to its own.
-fn open_journal(plan: &RunPlan) -> Result<RunJournal, RunError> {
+fn open_journal(plan: &RunPlan, events: &EventSink) -> Result<RunJournal, RunError> {
     if let Some(state) = &plan.resume {
-        return Ok(RunJournal::resume(&plan.output_dir, state)?);
+        return Ok(RunJournal::resume(&plan.output_dir, state, events.clone())?);
     }
     let config = serde_json::to_value(&plan.experiment.resolved)
         .map_err(crate::results::build::BuildError)?;
-    Ok(RunJournal::create(NewJournal {
-        dir: &plan.output_dir,
-        run_id: &plan.base_run_id(),
-        config,
-        iterations: plan.iterations.len(),
-        resume_args: plan.resume_args.clone(),
-    })?)
+    Ok(RunJournal::create(
+        NewJournal {
+            dir: &plan.output_dir,
+            run_id: &plan.base_run_id(),
+            config,
+            iterations: plan.iterations.len(),
+            resume_args: plan.resume_args.clone(),
+            result_names: plan
+                .iterations
+                .iter()
+                .map(|it| run_name(plan, &it.experiment))
+                .collect(),
+        },
+        events.clone(),
+    )?)
 }
 
 /// The name in the run id: `--name` replaces the config's name, keeping a sweep suffix.

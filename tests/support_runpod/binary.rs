@@ -101,7 +101,7 @@ impl World {
         }
     }
 
-    fn envs(&self) -> Vec<(&'static str, String)> {
+    pub fn envs(&self) -> Vec<(&'static str, String)> {
         vec![
             ("LLM_INF_BENCH_HOME", self.sb.home().display().to_string()),
             ("NO_COLOR", "1".into()),

@@ -403,9 +403,12 @@ impl Translator {
                 vec![log_msg("info", &format!("result saved: {}{extra}", path.display()))]
             }
             Event::Teardown(TeardownOutcome::Done) => vec![log_msg("info", "server torn down")],
-            Event::Teardown(TeardownOutcome::Kept { provider }) => vec![log_msg(
+            Event::Teardown(TeardownOutcome::Kept {
+                provider,
+                how_to_stop,
+            }) => vec![log_msg(
                 "warning",
-                &format!("the {provider} server is still running (kept on purpose)"),
+                &format!("the {provider} server is still running (kept on purpose); {how_to_stop}"),
             )],
             Event::Teardown(TeardownOutcome::Failed { provider, error }) => vec![log_msg(
                 "error",

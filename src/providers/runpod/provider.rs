@@ -256,6 +256,20 @@ impl Provider for RunpodProvider {
         "runpod"
     }
 
+    fn how_to_stop(&self) -> String {
+        let pods = self.pods.lock().map(|p| p.clone()).unwrap_or_default();
+        match pods.as_slice() {
+            [] => "stop it with `llm-inf-bench server stop <pod-id>` (see `llm-inf-bench server status`)".to_string(),
+            ids => {
+                let cmds: Vec<String> = ids
+                    .iter()
+                    .map(|id| format!("`llm-inf-bench server stop {id}`"))
+                    .collect();
+                format!("stop it with {}", cmds.join(" and "))
+            }
+        }
+    }
+
     async fn provision(
         &mut self,
         experiment: &Experiment,
