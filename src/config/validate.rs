@@ -205,6 +205,7 @@ pub fn validate_with(
         metrics,
         answers,
         resolved,
+        matrix: None,
     })
 }
 

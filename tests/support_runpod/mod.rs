@@ -485,5 +485,6 @@ pub fn experiment(framework: Framework) -> Experiment {
         },
         answers: Default::default(),
         resolved: Default::default(),
+        matrix: None,
     }
 }

@@ -263,6 +263,7 @@ pub(crate) mod tests {
             },
             answers: Default::default(),
             resolved: Default::default(),
+            matrix: None,
         }
     }
 
