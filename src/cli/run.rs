@@ -15,6 +15,9 @@ use crate::providers::{self, runpod::pricing::PriceTable, Provider};
 use crate::run::{self as engine, RunPlan};
 
 pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
+    if super::matrix::is_matrix(args) {
+        return super::matrix::run(args, globals).await;
+    }
     let app_dir = app_config::app_dir()?;
     let app = AppConfig::load(&app_dir)?;
     let prices = PriceTable::load(&app_dir);

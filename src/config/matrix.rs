@@ -31,11 +31,11 @@ pub enum Axis {
     GpuType,
     GpuCount,
     CloudType,
+    Simulation,
+    LocalGpus,
     Framework,
     ModelName,
     Quantization,
-    Simulation,
-    LocalGpus,
 }
 
 impl Axis {
@@ -43,11 +43,11 @@ impl Axis {
         Axis::GpuType,
         Axis::GpuCount,
         Axis::CloudType,
+        Axis::Simulation,
+        Axis::LocalGpus,
         Axis::Framework,
         Axis::ModelName,
         Axis::Quantization,
-        Axis::Simulation,
-        Axis::LocalGpus,
     ];
 
     /// The name used in `matrix:` (the field path also works, e.g. `infrastructure.gpu_type`).

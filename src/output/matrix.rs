@@ -1,0 +1,291 @@
+//! Matrix output: the dry-run plan (every cell, its server, its command line, the total cost),
+//! the ranked table, and the per-cell progress lines (indicatif's MultiProgress on a
+//! terminal, plain lines otherwise).
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::time::Instant;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use super::style::{num3, Style};
+use crate::config::{Experiment, ProviderKind};
+use crate::events::{Event, Phase, TeardownOutcome};
+use crate::matrix::{CellStatus, Column, MatrixEvent, MatrixFile};
+use crate::providers::runpod::{self, templates::SERVER_PORT, PriceTable};
+use crate::text::printable;
+
+/// One cell of the dry-run plan.
+pub struct PlannedCell<'a> {
+    pub name: &'a str,
+    pub experiment: &'a Experiment,
+    pub iterations: usize,
+}
+
+/// Every cell with its server and command line, and the whole matrix's cost range.
+pub fn render_dry_run(
+    name: &str,
+    max_parallel: usize,
+    cells: &[PlannedCell<'_>],
+    prices: &PriceTable,
+    style: Style,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{}",
+        style.bold(&format!(
+            "Matrix {name}: {} cell(s), at most {max_parallel} at once",
+            cells.len()
+        ))
+    )?;
+    let (mut low, mut high, mut priced) = (0.0, 0.0, false);
+    for cell in cells {
+        let exp = cell.experiment;
+        writeln!(
+            out,
+            "\n  {}  {} × {} iteration(s)",
+            style.bold(cell.name),
+            server_of(exp),
+            cell.iterations
+        )?;
+        let argv = runpod::server_command(exp, "0.0.0.0", SERVER_PORT).argv();
+        writeln!(out, "    server: {}", printable(&argv.join(" ")))?;
+        if let Some(est) = runpod::estimate(exp, prices) {
+            writeln!(
+                out,
+                "    cost:   ${:.2}–${:.2} at ${:.2}/hr",
+                est.low_usd, est.high_usd, est.per_hr
+            )?;
+            (low, high, priced) = (low + est.low_usd, high + est.high_usd, true);
+        }
+    }
+    if priced {
+        writeln!(
+            out,
+            "\nEstimated total cost: ${low:.2}–${high:.2} (one confirmation covers the whole matrix)"
+        )?;
+    }
+    Ok(())
+}
+
+/// `RunPod A100-80GB ×1 (community), vllm, model` / `simulator, vllm, model` / `local …`.
+fn server_of(exp: &Experiment) -> String {
+    let i = &exp.infrastructure;
+    let place = match i.provider {
+        ProviderKind::Runpod => format!(
+            "RunPod pod {} ×{} ({})",
+            i.gpu_type.as_deref().unwrap_or("?"),
+            i.gpu_count,
+            i.cloud_type.as_str()
+        ),
+        ProviderKind::Simulated => "simulated server".to_string(),
+        ProviderKind::Local => {
+            let gpus = i
+                .local
+                .env
+                .iter()
+                .find(|(k, _)| k == "CUDA_VISIBLE_DEVICES")
+                .map(|(_, v)| format!(" (CUDA_VISIBLE_DEVICES={v})"))
+                .unwrap_or_default();
+            format!("local server{gpus}")
+        }
+    };
+    format!(
+        "{place}, {}, {}",
+        exp.framework.as_str(),
+        printable(&exp.model.name)
+    )
+}
+
+/// The ranked table; the best value of each column is marked with `*`.
+pub fn render_table(file: &MatrixFile, style: Style, out: &mut dyn Write) -> std::io::Result<()> {
+    let columns = file.columns();
+    let mut table = style.table();
+    let mut header = vec!["#".to_string(), "cell".into(), "status".into()];
+    header.extend(columns.iter().map(|c| title(*c, file.slo).to_string()));
+    header.push("note".into());
+    table.set_header(header);
+    for (rank, row) in file.cells.iter().enumerate() {
+        let mut cells = vec![
+            (rank + 1).to_string(),
+            printable(&row.cell).into_owned(),
+            status_text(row.status, style),
+        ];
+        for c in &columns {
+            let text = c.value(row).map(|v| figure(*c, v)).unwrap_or_else(|| "—".into());
+            let best = file.best.get(c.key()) == Some(&row.cell);
+            cells.push(if best {
+                style.green(&format!("{text} *"))
+            } else {
+                text
+            });
+        }
+        cells.push(row.error.as_deref().map(short).unwrap_or_default());
+        table.add_row(cells);
+    }
+    writeln!(out, "{table}")?;
+    writeln!(out, "* best in its column")
+}
+
+fn title(c: Column, slo: bool) -> &'static str {
+    match c {
+        Column::Throughput => "output tok/s",
+        Column::Goodput => "goodput tok/s",
+        Column::SearchAnswer => "capacity (search)",
+        Column::UsdPerMillion if slo => "$/M good out tok",
+        Column::UsdPerMillion => "$/M out tok",
+    }
+}
+
+fn figure(c: Column, v: f64) -> String {
+    match c {
+        Column::UsdPerMillion => format!("${v:.2}"),
+        _ => num3(v),
+    }
+}
+
+fn status_text(s: CellStatus, style: Style) -> String {
+    match s {
+        CellStatus::Completed => s.as_str().to_string(),
+        CellStatus::Failed => style.red(&format!("{} ✗", s.as_str())),
+        _ => style.yellow(s.as_str()),
+    }
+}
+
+/// The first line of an error, at most 80 characters.
+fn short(e: &str) -> String {
+    let line = printable(e.lines().next().unwrap_or_default()).into_owned();
+    match line.char_indices().nth(80) {
+        Some((i, _)) => format!("{}…", &line[..i]),
+        None => line,
+    }
+}
+
+/// What the progress line of a cell shows.
+struct CellLine {
+    phase: &'static str,
+    done: usize,
+    total: usize,
+    tokens: u64,
+    bench_start: Option<Instant>,
+    last_tenth: usize,
+}
+
+impl CellLine {
+    fn text(&self, name: &str, width: usize) -> String {
+        let mut t = format!("{name:<width$}  {:<12}", self.phase);
+        if self.total > 0 {
+            t.push_str(&format!("  {}/{}", self.done, self.total));
+        }
+        if let Some(s) = self.bench_start.map(|s| s.elapsed().as_secs_f64()) {
+            if s > 0.0 && self.tokens > 0 {
+                t.push_str(&format!("  {} tok/s", num3(self.tokens as f64 / s)));
+            }
+        }
+        t
+    }
+
+    /// Apply an event; `true` when a plain-text line is due.
+    fn apply(&mut self, event: &Event) -> bool {
+        match event {
+            Event::PhaseStarted(p) => {
+                self.phase = match p {
+                    Phase::Provision => "provisioning",
+                    Phase::Load => "loading",
+                    Phase::Benchmark => "benchmark",
+                    Phase::Collect => "collecting",
+                };
+                true
+            }
+            Event::BenchmarkStarted { total } => {
+                (self.done, self.total, self.last_tenth) = (0, *total, 0);
+                self.bench_start = Some(Instant::now());
+                false
+            }
+            Event::RequestCompleted(r) => {
+                self.done += 1;
+                self.tokens += r.completion_tokens.unwrap_or(0);
+                let tenth = (self.done * 10).checked_div(self.total).unwrap_or(0);
+                let due = tenth > self.last_tenth;
+                self.last_tenth = tenth;
+                due
+            }
+            Event::Teardown(outcome) => {
+                self.phase = match outcome {
+                    TeardownOutcome::Failed { .. } => "teardown failed",
+                    _ => "torn down",
+                };
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Render matrix events until the channel closes: bars on a terminal, plain lines otherwise.
+pub async fn render_progress(
+    mut events: UnboundedReceiver<MatrixEvent>,
+    names: Vec<String>,
+    tty: bool,
+    quiet: bool,
+) {
+    let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(4);
+    let mut lines: HashMap<usize, CellLine> = HashMap::new();
+    let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+    let bars: Vec<ProgressBar> = if tty && !quiet {
+        let style = ProgressStyle::with_template("{msg}").unwrap_or_else(|_| ProgressStyle::default_bar());
+        names
+            .iter()
+            .map(|n| {
+                let b = multi.add(ProgressBar::new_spinner().with_style(style.clone()));
+                b.set_message(format!("{n:<width$}  queued"));
+                b
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    while let Some(ev) = events.recv().await {
+        let (cell, due) = match &ev {
+            MatrixEvent::Started { cell } => (*cell, false),
+            MatrixEvent::Run { cell, event } => {
+                let line = lines.entry(*cell).or_insert_with(new_line);
+                (*cell, line.apply(event))
+            }
+            MatrixEvent::Finished { cell, report } => {
+                let line = lines.entry(*cell).or_insert_with(new_line);
+                line.phase = match report.status {
+                    CellStatus::Completed => "done",
+                    CellStatus::Failed => "failed",
+                    CellStatus::Interrupted => "interrupted",
+                    CellStatus::NotStarted => "not started",
+                };
+                (*cell, true)
+            }
+        };
+        let name = names.get(cell).map(String::as_str).unwrap_or("?");
+        let line = lines.entry(cell).or_insert_with(new_line);
+        if let Some(bar) = bars.get(cell) {
+            bar.set_message(line.text(name, width));
+        } else if due && !quiet {
+            // One whole line per write: cells never interleave mid-line.
+            eprintln!("[matrix] {}", line.text(name, width));
+        }
+    }
+    for b in &bars {
+        b.finish();
+    }
+}
+
+fn new_line() -> CellLine {
+    CellLine {
+        phase: "queued",
+        done: 0,
+        total: 0,
+        tokens: 0,
+        bench_start: None,
+        last_tenth: 0,
+    }
+}
