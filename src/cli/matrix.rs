@@ -30,9 +30,10 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
     let app = AppConfig::load(&app_dir)?;
     let prices = PriceTable::load(&app_dir);
     let config = load_matrix(&args.config, &prices, Default::default())?;
-    let output_dir: PathBuf = args.output_dir.clone().unwrap_or_else(|| {
-        config.cells[0].experiment.metrics.output_dir.clone()
-    });
+    let output_dir: PathBuf = args
+        .output_dir
+        .clone()
+        .unwrap_or_else(|| config.cells[0].experiment.metrics.output_dir.clone());
     check_output(args, &config, &output_dir)?;
     let previous = match &args.resume {
         Some(id) => Some(load_previous(id, &output_dir)?),
@@ -67,14 +68,27 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
         return Ok(exit::SUCCESS);
     }
     let factory = provider_factory(&config, &plan, &prices, &app, &app_dir, args)?;
-    execute(args, globals, &config, plan, factory, previous, &output_dir, &app_dir).await
+    execute(
+        args,
+        globals,
+        &config,
+        plan,
+        factory,
+        previous,
+        &output_dir,
+        &app_dir,
+    )
+    .await
 }
 
 fn refuse_flags(args: &RunArgs) -> Result<(), CliError> {
     let refused = [
         (args.server_url.is_some(), "--server-url"),
         (args.name.is_some(), "--name"),
-        (args.repeat.is_some(), "--repeat (use `repeat:` in the config)"),
+        (
+            args.repeat.is_some(),
+            "--repeat (use `repeat:` in the config)",
+        ),
     ];
     match refused.iter().find(|(set, _)| *set) {
         Some((_, flag)) => Err(CliError::Message(format!(
@@ -251,7 +265,9 @@ fn provider_factory(
         };
         let options = ProviderOptions {
             keep_server: keep,
-            server_log: plan.output_dir.join(format!("{}-server.log", plan.base_run_id())),
+            server_log: plan
+                .output_dir
+                .join(format!("{}-server.log", plan.base_run_id())),
         };
         providers::create_provider(kind, options, runpod)
     }))
@@ -291,7 +307,12 @@ async fn execute(
         handle.control.stop_waiting_token(),
     ));
     let tty = std::io::stderr().is_terminal() && !globals.quiet;
-    let renderer = tokio::spawn(out::render_progress(handle.events, names, tty, globals.quiet));
+    let renderer = tokio::spawn(out::render_progress(
+        handle.events,
+        names,
+        tty,
+        globals.quiet,
+    ));
     let outcome = handle.control.join().await;
     signals.abort();
     let _ = renderer.await;
@@ -308,7 +329,11 @@ async fn execute(
     let file = matrix::summarize(&outcome, header, previous.as_ref());
     let path = file.write(output_dir)?;
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "\n{}", globals.style.bold(&format!("Matrix {}", file.id)))?;
+    writeln!(
+        stdout,
+        "\n{}",
+        globals.style.bold(&format!("Matrix {}", file.id))
+    )?;
     out::render_table(&file, globals.style, &mut stdout)?;
     writeln!(stdout, "Matrix summary: {}", path.display())?;
     if file.cells.iter().any(|c| c.status.unfinished()) {
@@ -367,9 +392,9 @@ fn exit_code(
         };
         eprintln!(
             "{}",
-            globals
-                .err_style
-                .yellow(&format!("Interrupted: {saved} result file(s) saved{servers}."))
+            globals.err_style.yellow(&format!(
+                "Interrupted: {saved} result file(s) saved{servers}."
+            ))
         );
         return exit::INTERRUPTED;
     }

@@ -60,7 +60,13 @@ pub fn show(
     style: Style,
     out: &mut dyn Write,
 ) -> Result<(), ReportError> {
-    let (path, result) = load(&args.run, dir(&args.dir, default_dir))?;
+    let folder = dir(&args.dir, default_dir);
+    if let Some((path, file)) = crate::matrix::summary::find(&args.run, folder) {
+        return Ok(crate::output::matrix::render_show(
+            &file, &path, style, out,
+        )?);
+    }
+    let (path, result) = load(&args.run, folder)?;
     results_out::render_show(&result, &path, style, out)?;
     Ok(())
 }

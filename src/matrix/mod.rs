@@ -41,7 +41,10 @@ pub enum MatrixEvent {
     /// An event of the cell's run.
     Run { cell: usize, event: Event },
     /// The cell has ended (its server torn down).
-    Finished { cell: usize, report: Box<CellReport> },
+    Finished {
+        cell: usize,
+        report: Box<CellReport>,
+    },
 }
 
 /// How one cell ended.
@@ -155,7 +158,8 @@ pub fn start(plan: MatrixPlan, providers: ProviderFactory) -> MatrixHandle {
             tx.clone(),
         );
         let task = tokio::spawn(async move {
-            let report = scheduler::run_cell(index, cell, providers, permits, stop, tx.clone()).await;
+            let report =
+                scheduler::run_cell(index, cell, providers, permits, stop, tx.clone()).await;
             let _ = tx.send(MatrixEvent::Finished {
                 cell: index,
                 report: Box::new(CellReport {
@@ -216,12 +220,21 @@ pub fn summarize(
     previous: Option<&MatrixFile>,
 ) -> MatrixFile {
     let mut rows: Vec<CellRow> = previous
-        .map(|p| p.cells.iter().filter(|c| !c.status.unfinished()).cloned().collect())
+        .map(|p| {
+            p.cells
+                .iter()
+                .filter(|c| !c.status.unfinished())
+                .cloned()
+                .collect()
+        })
         .unwrap_or_default();
     for (name, values, report) in &outcome.cells {
         let mut row = CellRow::new(name, values);
         row.status = report.status;
-        row.error = report.error.clone().or_else(|| report.teardown_error.clone());
+        row.error = report
+            .error
+            .clone()
+            .or_else(|| report.teardown_error.clone());
         let results: Vec<(String, &crate::results::result::RunResult)> = report
             .saved
             .iter()

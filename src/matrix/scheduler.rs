@@ -47,7 +47,10 @@ pub async fn run_cell(
         Err(e) => return CellReport::failed(super::chain(&e)),
     };
     let search = cell.search.clone();
-    let RunHandle { mut events, control } = match &search {
+    let RunHandle {
+        mut events,
+        control,
+    } = match &search {
         Some(s) => s.start(cell.plan, provider),
         None => run::start(cell.plan, provider, CancellationToken::new()),
     };
@@ -60,10 +63,7 @@ pub async fn run_cell(
     });
     let forward = async {
         while let Some(event) = events.recv().await {
-            let _ = tx.send(MatrixEvent::Run {
-                cell: index,
-                event,
-            });
+            let _ = tx.send(MatrixEvent::Run { cell: index, event });
         }
     };
     let (result, ()) = tokio::join!(control.join(), forward);

@@ -203,7 +203,11 @@ impl MatrixFile {
     pub fn rank(&mut self) {
         let columns = self.columns();
         let first = columns[0];
-        let key = |r: &CellRow| first.value(r).map(|v| if first.lower_is_better() { v } else { -v });
+        let key = |r: &CellRow| {
+            first
+                .value(r)
+                .map(|v| if first.lower_is_better() { v } else { -v })
+        };
         self.cells.sort_by(|a, b| match (key(a), key(b)) {
             (Some(x), Some(y)) => x.total_cmp(&y),
             (Some(_), None) => std::cmp::Ordering::Less,
@@ -254,13 +258,46 @@ fn best_cell(cells: &[CellRow], column: Column) -> Option<String> {
         .map(|(_, r)| r.cell.clone())
 }
 
-/// The matrix summary `reference` names (an id or a path), when it is one.
+/// The matrix summary `reference` names (a path, an id or a unique part of one), when it is one.
 pub fn find(reference: &str, dir: &Path) -> Option<(PathBuf, MatrixFile)> {
-    let candidates = [PathBuf::from(reference), dir.join(format!("{reference}.json"))];
+    let resolved = crate::results::storage::resolve_run(reference, dir).ok();
+    let candidates = [
+        Some(PathBuf::from(reference)),
+        Some(dir.join(format!("{reference}.json"))),
+        resolved,
+    ];
     candidates
         .into_iter()
+        .flatten()
         .filter(|p| p.is_file())
-        .find_map(|p| MatrixFile::load(&p).ok().filter(|m| m.kind == MATRIX_KIND).map(|m| (p, m)))
+        .find_map(|p| {
+            MatrixFile::load(&p)
+                .ok()
+                .filter(|m| m.kind == MATRIX_KIND)
+                .map(|m| (p, m))
+        })
+}
+
+/// `references` with each matrix id replaced by the paths of its cells' result files (for
+/// `report`); other references are kept as they are.
+pub fn expand_references(references: &[String], dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for r in references {
+        match find(r, dir) {
+            Some((path, file)) => {
+                let folder = path.parent().unwrap_or(dir);
+                for cell in &file.cells {
+                    out.extend(
+                        cell.results
+                            .iter()
+                            .map(|f| folder.join(f).display().to_string()),
+                    );
+                }
+            }
+            None => out.push(r.clone()),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -314,7 +351,10 @@ mod tests {
 
     #[test]
     fn search_answer_comes_first_when_a_search_is_set() {
-        let mut f = file(vec![row("a", Some(300.0), None), row("b", Some(100.0), None)]);
+        let mut f = file(vec![
+            row("a", Some(300.0), None),
+            row("b", Some(100.0), None),
+        ]);
         f.search = true;
         f.cells[1].search_answer = Some(16.0);
         f.cells[0].search_answer = Some(8.0);

@@ -114,7 +114,10 @@ pub fn render_table(file: &MatrixFile, style: Style, out: &mut dyn Write) -> std
             status_text(row.status, style),
         ];
         for c in &columns {
-            let text = c.value(row).map(|v| figure(*c, v)).unwrap_or_else(|| "—".into());
+            let text = c
+                .value(row)
+                .map(|v| figure(*c, v))
+                .unwrap_or_else(|| "—".into());
             let best = file.best.get(c.key()) == Some(&row.cell);
             cells.push(if best {
                 style.green(&format!("{text} *"))
@@ -127,6 +130,43 @@ pub fn render_table(file: &MatrixFile, style: Style, out: &mut dyn Write) -> std
     }
     writeln!(out, "{table}")?;
     writeln!(out, "* best in its column")
+}
+
+/// `show <matrix id>`: the table, then each cell's result files.
+pub fn render_show(
+    file: &MatrixFile,
+    path: &std::path::Path,
+    style: Style,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    let state = if file.interrupted {
+        " (interrupted)"
+    } else {
+        ""
+    };
+    writeln!(
+        out,
+        "{}{state}",
+        style.bold(&format!(
+            "Matrix {}: {}",
+            file.id,
+            printable(&file.experiment_name)
+        ))
+    )?;
+    writeln!(
+        out,
+        "axes: {}; at most {} at once; {}",
+        file.axes.join(" × "),
+        file.max_parallel_pods,
+        path.display()
+    )?;
+    render_table(file, style, out)?;
+    for cell in &file.cells {
+        for r in &cell.results {
+            writeln!(out, "  {}: {}", printable(&cell.cell), printable(r))?;
+        }
+    }
+    Ok(())
 }
 
 fn title(c: Column, slo: bool) -> &'static str {
@@ -235,7 +275,8 @@ pub async fn render_progress(
     let mut lines: HashMap<usize, CellLine> = HashMap::new();
     let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
     let bars: Vec<ProgressBar> = if tty && !quiet {
-        let style = ProgressStyle::with_template("{msg}").unwrap_or_else(|_| ProgressStyle::default_bar());
+        let style =
+            ProgressStyle::with_template("{msg}").unwrap_or_else(|_| ProgressStyle::default_bar());
         names
             .iter()
             .map(|n| {
