@@ -206,3 +206,31 @@ fn a_gpu_without_capacity_fails_its_cells_and_the_others_complete() {
     assert!(l40s.contains("failed ✗"), "{stdout}");
     assert!(l40s.contains("no"), "{stdout}");
 }
+
+#[test]
+fn a_failed_terminate_lists_every_pod_left_with_its_stop_command() {
+    let w = World::new();
+    w.fake.fail_terminate(true);
+    let cfg = matrix_config(&w, "mxstuck", 2, 1);
+    let (code, stdout, stderr) = w.run(&["run", cfg.to_str().unwrap(), "-y"]);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    let created = w.fake.created_pods();
+    assert_eq!(created.len(), 6);
+    assert!(stderr.contains("TEARDOWN FAILED for 6 cell(s)"), "{stderr}");
+    for pod in &created {
+        assert!(
+            stderr.contains(&format!("llm-inf-bench server stop {pod}")),
+            "{pod}:\n{stderr}"
+        );
+    }
+    // The ledger keeps every pod until it is gone.
+    let mut ledger = w.ledger_ids();
+    ledger.sort();
+    assert_eq!(ledger, created);
+    w.fake.fail_terminate(false);
+    for pod in &created {
+        let (code, _, err) = w.run(&["server", "stop", pod]);
+        assert_eq!(code, 0, "{err}");
+    }
+    w.assert_no_pod_left();
+}

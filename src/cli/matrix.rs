@@ -345,12 +345,17 @@ async fn execute(
     }
     stdout.flush()?;
     drop(stdout);
-    let left = pods_left(&outcome, app_dir, &run_names);
+    let left = pods_left(&outcome, app_dir, &run_names, globals);
     Ok(exit_code(&outcome, &file, left, globals))
 }
 
 /// Every pod still in the ledger for one of this matrix's cells, printed with its stop command.
-fn pods_left(outcome: &matrix::MatrixOutcome, app_dir: &Path, run_names: &[String]) -> usize {
+fn pods_left(
+    outcome: &matrix::MatrixOutcome,
+    app_dir: &Path,
+    run_names: &[String],
+    globals: &Globals,
+) -> usize {
     let failures: Vec<&str> = outcome
         .cells
         .iter()
@@ -366,14 +371,16 @@ fn pods_left(outcome: &matrix::MatrixOutcome, app_dir: &Path, run_names: &[Strin
     if failures.is_empty() && pods.is_empty() {
         return 0;
     }
-    eprintln!(
-        "TEARDOWN FAILED for {} cell(s): {}\nThese pods may still be running and costing money:",
+    let head = format!(
+        "TEARDOWN FAILED for {} cell(s): {}\nThese pods may still be running and costing money; stop each one:",
         failures.len(),
         failures.join(", ")
     );
+    eprintln!("{}", globals.err_style.red(&head));
     for pod in &pods {
         eprintln!("  llm-inf-bench server stop {pod}");
     }
+    eprintln!("(`llm-inf-bench server status` lists them.)");
     failures.len().max(pods.len())
 }
 

@@ -483,3 +483,7 @@ mod tests {
         assert!(!format!("{c:?}").contains("DEBUGKEY"));
     }
 }
+
+#[cfg(test)]
+#[path = "client_gate_tests.rs"]
+mod gate_tests;
