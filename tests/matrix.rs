@@ -212,3 +212,110 @@ workload: {requests: {source: prompts.jsonl, count: 2}}
         assert!(err.contains(part), "{part}:\n{err}");
     }
 }
+
+#[test]
+fn a_sweep_and_a_search_still_work_inside_each_cell() {
+    let sb = Sandbox::new();
+    sb.write("prompts.jsonl", PROMPTS);
+    let base = r#"model: {name: "m"}
+framework: vllm
+infrastructure: {provider: simulated, simulation: {prefill_ms_per_token: 0, max_num_seqs: 64}}
+matrix:
+  simulation: [{name: a, decode_step_ms: 2, decode_step_ms_per_seq: 2}, {name: b, decode_step_ms: 2, decode_step_ms_per_seq: 1}]
+metrics: {output_dir: results}
+"#;
+    let sweep = sb.write(
+        "sweep.yaml",
+        &format!(
+            "name: sw\n{base}workload:\n  type: concurrent\n  concurrency: 1\n  requests: {{source: prompts.jsonl, count: 4}}\n  parameters: {{max_tokens: 4}}\n  sweep: {{concurrency: [1, 2]}}\n"
+        ),
+    );
+    let (code, out, err) = run(&sb, &["run", sweep.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let (runs, summaries) = files(&sb);
+    assert_eq!(runs.len(), 4, "2 cells × 2 sweep points");
+    for cell in summaries[0]["cells"].as_array().unwrap() {
+        assert_eq!(cell["results"].as_array().unwrap().len(), 2, "{cell}");
+        assert!(cell["best_result"].is_string());
+    }
+
+    let search = sb.write(
+        "search.yaml",
+        &format!(
+            "name: se\n{base}workload:\n  type: concurrent\n  concurrency: 1\n  requests: {{source: prompts.jsonl, count: 8}}\n  parameters: {{max_tokens: 6, ignore_eos: true}}\nslo:\n  tpot_ms: {{p: 99, max: 20}}\nsearch: {{over: concurrency, min: 1, max: 16, precision: 0.25}}\n"
+        ),
+    );
+    let (code, out, err) = run(&sb, &["run", search.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("capacity (search)"), "{out}");
+    let summary = files(&sb)
+        .1
+        .into_iter()
+        .find(|s| s["experiment_name"] == "se")
+        .expect("search matrix summary");
+    assert_eq!(summary["search"], true);
+    for cell in summary["cells"].as_array().unwrap() {
+        let answer = cell["search_answer"].as_f64().unwrap_or(0.0);
+        assert!(answer >= 1.0, "{cell}");
+    }
+}
+
+/// Stands in for `vllm serve`: says which GPUs it was given, then serves the simulator.
+#[cfg(target_os = "linux")]
+const FAKE_VLLM: &str = r#"#!/bin/sh
+port=""; prev=""
+for a in "$@"; do
+  case "$prev" in --port) port=$a;; esac
+  prev=$a
+done
+echo "visible gpus: [$CUDA_VISIBLE_DEVICES]"
+exec "$SIM_BIN" simulate --port "$port" --model sim-model
+"#;
+
+#[cfg(target_os = "linux")]
+#[test]
+fn local_cells_each_get_their_gpu_set() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new();
+    sb.write("prompts.jsonl", PROMPTS);
+    let exe = sb.write("fake-vllm.sh", FAKE_VLLM);
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let sim = assert_cmd::cargo::cargo_bin("llm-inf-bench");
+    let cfg = sb.write(
+        "local.yaml",
+        &format!(
+            r#"name: lm
+model: {{name: sim-model}}
+framework: vllm
+infrastructure:
+  provider: local
+  local: {{executable: {}, startup_timeout_s: 60, env: {{SIM_BIN: {}}}}}
+matrix:
+  local.gpus: [[0], [1, 2]]
+max_parallel_pods: 2
+workload: {{requests: {{source: prompts.jsonl, count: 2}}, parameters: {{max_tokens: 4}}}}
+metrics: {{output_dir: results}}
+"#,
+            exe.display(),
+            sim.display()
+        ),
+    );
+    let (code, out, err) = run(&sb, &["run", cfg.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let logs: Vec<String> = std::fs::read_dir(sb.results())
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().ends_with("-server.log"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    assert_eq!(logs.len(), 2, "one server per cell");
+    let text = logs.join("\n");
+    assert!(text.contains("visible gpus: [0]"), "{text}");
+    assert!(text.contains("visible gpus: [1,2]"), "{text}");
+    let (runs, _) = files(&sb);
+    let cells: std::collections::BTreeSet<&str> = runs
+        .iter()
+        .filter_map(|r| r["metadata"]["matrix"]["cell"].as_str())
+        .collect();
+    assert_eq!(cells, ["gpu0", "gpu1+2"].into());
+}

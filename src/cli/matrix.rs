@@ -359,7 +359,8 @@ fn pods_left(
     let failures: Vec<&str> = outcome
         .cells
         .iter()
-        .filter_map(|(name, _, r)| r.teardown_error.as_deref().map(|_| name.as_str()))
+        .filter(|c| c.report.teardown_error.is_some())
+        .map(|c| c.name.as_str())
         .collect();
     let pods: Vec<String> = Ledger::new(app_dir)
         .load()
@@ -391,7 +392,7 @@ fn exit_code(
     globals: &Globals,
 ) -> u8 {
     if outcome.interrupted {
-        let saved: usize = outcome.cells.iter().map(|(_, _, r)| r.saved.len()).sum();
+        let saved: usize = outcome.cells.iter().map(|c| c.report.saved.len()).sum();
         let servers = if pods_left == 0 {
             "; every server was torn down"
         } else {

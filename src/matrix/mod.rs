@@ -78,11 +78,20 @@ impl CellReport {
     }
 }
 
+/// One cell of a finished matrix.
+#[derive(Debug)]
+pub struct CellOutcome {
+    pub name: String,
+    /// (axis, value label).
+    pub values: Vec<(String, String)>,
+    pub report: CellReport,
+}
+
 /// What the whole matrix left behind, cells in plan order.
 #[derive(Debug)]
 pub struct MatrixOutcome {
     pub id: String,
-    pub cells: Vec<(String, Vec<(String, String)>, CellReport)>,
+    pub cells: Vec<CellOutcome>,
     pub interrupted: bool,
     pub started_at: DateTime<Utc>,
 }
@@ -126,11 +135,11 @@ impl MatrixControl {
             // the cells it spawned still tear down on their own.
             Err(e) => MatrixOutcome {
                 id: String::new(),
-                cells: vec![(
-                    "matrix".into(),
-                    Vec::new(),
-                    CellReport::failed(format!("internal error: {e}")),
-                )],
+                cells: vec![CellOutcome {
+                    name: "matrix".into(),
+                    values: Vec::new(),
+                    report: CellReport::failed(format!("internal error: {e}")),
+                }],
                 interrupted: false,
                 started_at: Utc::now(),
             },
@@ -182,7 +191,11 @@ pub fn start(plan: MatrixPlan, providers: ProviderFactory) -> MatrixHandle {
             let report = task
                 .await
                 .unwrap_or_else(|e| CellReport::failed(format!("internal error: {e}")));
-            cells.push((name, values, report));
+            cells.push(CellOutcome {
+                name,
+                values,
+                report,
+            });
         }
         MatrixOutcome {
             id,
@@ -228,7 +241,12 @@ pub fn summarize(
                 .collect()
         })
         .unwrap_or_default();
-    for (name, values, report) in &outcome.cells {
+    for CellOutcome {
+        name,
+        values,
+        report,
+    } in &outcome.cells
+    {
         let mut row = CellRow::new(name, values);
         row.status = report.status;
         row.error = report
