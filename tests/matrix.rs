@@ -175,7 +175,7 @@ fn dry_run_shows_every_cell_its_pod_its_command_and_the_total_cost() {
     }
     assert!(out.contains("RunPod pod L40S ×1 (community)"), "{out}");
     assert!(
-        out.contains("vllm serve") && out.contains("sglang.launch_server"),
+        out.contains("Server command: vllm serve") && out.contains("sglang.launch_server"),
         "{out}"
     );
     assert_eq!(out.matches("    cost:").count(), 6, "{out}");

@@ -234,3 +234,40 @@ fn a_failed_terminate_lists_every_pod_left_with_its_stop_command() {
     }
     w.assert_no_pod_left();
 }
+
+#[test]
+fn a_second_sigint_while_teardowns_wait_still_terminates_every_pod() {
+    let w = World::with(binary::PodServer::Sim(SimProfile {
+        decode_step_ms: 5.0,
+        base_ttft_ms: 5.0,
+        ..SimProfile::default()
+    }));
+    w.fake.hang_terminate(true);
+    let cfg = matrix_config(&w, "mxtwice", 1000, 4);
+    let mut p = w.spawn(&["run", cfg.to_str().unwrap(), "-y"]);
+    let mut measuring = BTreeSet::new();
+    while measuring.len() < 3 {
+        let line = p.wait_for(|l| l.starts_with("[matrix]") && l.contains("00/1000"));
+        if let Some(cell) = line.split_whitespace().nth(1) {
+            measuring.insert(cell.to_string());
+        }
+    }
+    p.signal(libc::SIGINT);
+    // A teardown's DELETE is now held by the fake; interrupt again while it waits.
+    w.rt.block_on(w.fake.terminate_seen());
+    p.signal(libc::SIGINT);
+    p.wait_for(|l| l.contains("teardown of every server still runs"));
+    assert!(!w.fake.live_pods().is_empty(), "not yet terminated");
+    w.fake.hang_terminate(false);
+    // Let every held DELETE go on (each release wakes one; polling the fake's state).
+    while !w.fake.live_pods().is_empty() {
+        w.fake.release_terminate();
+        std::thread::yield_now();
+    }
+    let (status, out) = p.finish();
+    assert_eq!(status.code(), Some(130), "{out}");
+    assert_eq!(w.fake.create_bodies().len(), 3);
+    w.assert_no_pod_left();
+    let (results, _) = files(&w);
+    assert_eq!(results.len(), 3, "partial results saved:\n{out}");
+}

@@ -13,7 +13,7 @@ use super::style::{num3, Style};
 use crate::config::{Experiment, ProviderKind};
 use crate::events::{Event, Phase, TeardownOutcome};
 use crate::matrix::{CellStatus, Column, MatrixEvent, MatrixFile};
-use crate::providers::runpod::{self, templates::SERVER_PORT, PriceTable};
+use crate::providers::runpod::{self, PriceTable};
 use crate::text::printable;
 
 /// One cell of the dry-run plan.
@@ -50,8 +50,12 @@ pub fn render_dry_run(
             server_of(exp),
             cell.iterations
         )?;
-        let argv = runpod::server_command(exp, "0.0.0.0", SERVER_PORT).argv();
-        writeln!(out, "    server: {}", printable(&argv.join(" ")))?;
+        // The single-run dry run's server lines (image, command line, secrets hidden).
+        let mut server = Vec::new();
+        super::server_plan::render_server(exp, None, &mut server)?;
+        for line in String::from_utf8_lossy(&server).lines() {
+            writeln!(out, "    {line}")?;
+        }
         if let Some(est) = runpod::estimate(exp, prices) {
             writeln!(
                 out,
@@ -328,5 +332,91 @@ fn new_line() -> CellLine {
         tokens: 0,
         bench_start: None,
         last_tenth: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::matrix::{CellRow, MATRIX_KIND};
+    use crate::metrics::request::RequestRecord;
+
+    fn file() -> MatrixFile {
+        let mut ok = CellRow::new("A100-80GB-vllm", &[]);
+        ok.status = CellStatus::Completed;
+        ok.tokens_per_second = Some(1234.5);
+        ok.usd_per_million_tokens = Some(0.5);
+        let mut bad = CellRow::new("L40S-vllm", &[]);
+        bad.status = CellStatus::Failed;
+        bad.error = Some("no capacity for L40S\nsecond line".into());
+        let mut f = MatrixFile {
+            kind: MATRIX_KIND.into(),
+            id: "m-matrix-1".into(),
+            experiment_name: "m".into(),
+            config: "m.yaml".into(),
+            max_parallel_pods: 2,
+            axes: vec!["gpu_type".into()],
+            slo: false,
+            search: false,
+            started_at: chrono::Utc::now(),
+            finished_at: chrono::Utc::now(),
+            interrupted: false,
+            cells: vec![bad, ok],
+            best: Default::default(),
+        };
+        f.rank();
+        f
+    }
+
+    #[test]
+    fn table_marks_the_best_and_the_failed_cell_with_its_reason() {
+        let mut out = Vec::new();
+        render_table(&file(), Style::PLAIN, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let rows: Vec<&str> = text.lines().filter(|l| l.contains("-vllm")).collect();
+        assert!(
+            rows[0].contains("A100-80GB-vllm") && rows[0].contains("1234 *"),
+            "{text}"
+        );
+        assert!(rows[0].contains("$0.50 *"), "{text}");
+        assert!(rows[1].contains("failed ✗") && rows[1].contains("no capacity for L40S"));
+        assert!(!text.contains("second line"), "{text}");
+        assert!(
+            !text.contains("goodput"),
+            "no SLO, no goodput column:\n{text}"
+        );
+    }
+
+    #[test]
+    fn a_cell_line_shows_phase_progress_and_throughput_every_tenth() {
+        let mut line = new_line();
+        assert!(line.apply(&Event::PhaseStarted(Phase::Benchmark)));
+        assert!(!line.apply(&Event::BenchmarkStarted { total: 20 }));
+        let record = |tokens| {
+            let at = chrono::Utc::now();
+            Event::RequestCompleted(Arc::new(RequestRecord {
+                request_index: 0,
+                conversation_index: None,
+                turn_index: None,
+                started_at: at,
+                finished_at: at,
+                send_delay_us: 0,
+                pacing: Default::default(),
+                timings: Default::default(),
+                prompt_tokens: None,
+                completion_tokens: Some(tokens),
+                token_count_source: None,
+                error: None,
+                requested_input_tokens: None,
+                requested_output_tokens: None,
+            }))
+        };
+        assert!(!line.apply(&record(8)), "1/20 is not a tenth yet");
+        assert!(line.apply(&record(8)), "2/20 is");
+        let text = line.text("cell", 6);
+        assert!(text.starts_with("cell    benchmark"), "{text}");
+        assert!(text.contains("2/20"), "{text}");
     }
 }
