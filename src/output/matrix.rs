@@ -84,7 +84,10 @@ fn server_of(exp: &Experiment) -> String {
             i.gpu_count,
             i.cloud_type.as_str()
         ),
-        ProviderKind::Simulated => "simulated server".to_string(),
+        ProviderKind::Simulated => format!(
+            "simulated server (decode step {} ms + {} ms/seq, {} seqs)",
+            i.simulation.decode_step_ms, i.simulation.decode_step_ms_per_seq, i.simulation.max_num_seqs
+        ),
         ProviderKind::Local => {
             let gpus = i
                 .local
