@@ -345,8 +345,38 @@ async fn execute(
     }
     stdout.flush()?;
     drop(stdout);
-    let left = pods_left(&outcome, app_dir, &run_names, globals);
+    let left = if args.keep_server {
+        pods_kept(app_dir, &run_names);
+        0
+    } else {
+        pods_left(&outcome, app_dir, &run_names, globals)
+    };
     Ok(exit_code(&outcome, &file, left, globals))
+}
+
+/// The ledger's pods of this matrix's cells.
+fn matrix_pods(app_dir: &Path, run_names: &[String]) -> Vec<String> {
+    Ledger::new(app_dir)
+        .load()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| run_names.contains(&p.run_name))
+        .map(|p| p.pod_id)
+        .collect()
+}
+
+/// `--keep-server`: the pods left running on purpose, with their stop commands.
+fn pods_kept(app_dir: &Path, run_names: &[String]) {
+    let pods = matrix_pods(app_dir, run_names);
+    if !pods.is_empty() {
+        eprintln!(
+            "Kept {} pod(s) running (--keep-server); stop each one:",
+            pods.len()
+        );
+        for pod in &pods {
+            eprintln!("  llm-inf-bench server stop {pod}");
+        }
+    }
 }
 
 /// Every pod still in the ledger for one of this matrix's cells, printed with its stop command.
@@ -362,13 +392,7 @@ fn pods_left(
         .filter(|c| c.report.teardown_error.is_some())
         .map(|c| c.name.as_str())
         .collect();
-    let pods: Vec<String> = Ledger::new(app_dir)
-        .load()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|p| run_names.contains(&p.run_name))
-        .map(|p| p.pod_id)
-        .collect();
+    let pods = matrix_pods(app_dir, run_names);
     if failures.is_empty() && pods.is_empty() {
         return 0;
     }

@@ -86,7 +86,9 @@ fn server_of(exp: &Experiment) -> String {
         ),
         ProviderKind::Simulated => format!(
             "simulated server (decode step {} ms + {} ms/seq, {} seqs)",
-            i.simulation.decode_step_ms, i.simulation.decode_step_ms_per_seq, i.simulation.max_num_seqs
+            i.simulation.decode_step_ms,
+            i.simulation.decode_step_ms_per_seq,
+            i.simulation.max_num_seqs
         ),
         ProviderKind::Local => {
             let gpus = i
@@ -314,6 +316,19 @@ pub async fn render_progress(
             }
         };
         let name = names.get(cell).map(String::as_str).unwrap_or("?");
+        // Provider status and warnings (pod ids, termination), once each, named by cell.
+        if let MatrixEvent::Run {
+            event: Event::Info(msg) | Event::Warn(msg),
+            ..
+        } = &ev
+        {
+            let text = format!("[{name}] {}", printable(msg));
+            match bars.is_empty() {
+                true if !quiet => eprintln!("{text}"),
+                false => multi.println(text).unwrap_or_default(),
+                _ => {}
+            }
+        }
         let line = lines.entry(cell).or_insert_with(new_line);
         if let Some(bar) = bars.get(cell) {
             bar.set_message(line.text(name, width));
