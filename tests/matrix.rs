@@ -248,16 +248,43 @@ metrics: {output_dir: results}
     let (code, out, err) = run(&sb, &["run", search.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("capacity (search)"), "{out}");
-    let summary = files(&sb)
-        .1
-        .into_iter()
-        .find(|s| s["experiment_name"] == "se")
+    let groups = files(&sb).1;
+    let summary = groups
+        .iter()
+        .find(|s| s["kind"] == "matrix" && s["experiment_name"] == "se")
         .expect("search matrix summary");
+    // Each cell also wrote its own search summary, as a single run does.
+    let searches = groups
+        .iter()
+        .filter(|s| s["kind"] == "capacity_search")
+        .count();
+    assert_eq!(searches, 2);
     assert_eq!(summary["search"], true);
     for cell in summary["cells"].as_array().unwrap() {
         let answer = cell["search_answer"].as_f64().unwrap_or(0.0);
         assert!(answer >= 1.0, "{cell}");
     }
+
+    let repeat = sb.write(
+        "repeat.yaml",
+        &format!(
+            "name: rp\n{base}workload:\n  requests: {{source: prompts.jsonl, count: 2}}\n  parameters: {{max_tokens: 4}}\nrepeat: 2\n"
+        ),
+    );
+    let (code, out, err) = run(&sb, &["run", repeat.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let (runs, groups) = files(&sb);
+    let repeats = runs
+        .iter()
+        .filter(|r| {
+            r["metadata"]["matrix"]["id"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("rp-matrix-"))
+        })
+        .count();
+    assert_eq!(repeats, 4, "2 cells × 2 repeats");
+    let sets = groups.iter().filter(|s| s["kind"] == "repeat_set").count();
+    assert_eq!(sets, 2, "one repeat set per cell");
 }
 
 /// Stands in for `vllm serve`: says which GPUs it was given, then serves the simulator.

@@ -271,3 +271,19 @@ fn a_second_sigint_while_teardowns_wait_still_terminates_every_pod() {
     let (results, _) = files(&w);
     assert_eq!(results.len(), 3, "partial results saved:\n{out}");
 }
+
+#[test]
+fn an_expensive_matrix_asks_once_and_without_a_terminal_refuses_before_any_api_call() {
+    let w = World::new();
+    let cfg = matrix_config(&w, "mxdear", 20000, 1);
+    let (code, stdout, stderr) = w.run(&["run", cfg.to_str().unwrap()]);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(stderr.contains("Estimated matrix cost"), "{stderr}");
+    assert_eq!(
+        stderr.matches("Estimated").count(),
+        1,
+        "one estimate for all cells:\n{stderr}"
+    );
+    assert!(stderr.contains("rerun with --confirm"), "{stderr}");
+    assert!(w.fake.calls().is_empty(), "nothing was provisioned");
+}

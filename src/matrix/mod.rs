@@ -10,6 +10,7 @@
 //! Like the run engine, no process-wide state: the caller owns signals, the terminal and the
 //! provider settings (it hands a [`ProviderFactory`]).
 
+mod groups;
 pub mod plan;
 pub mod scheduler;
 pub mod summary;

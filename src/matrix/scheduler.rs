@@ -42,11 +42,14 @@ pub async fn run_cell(
         return CellReport::status(CellStatus::NotStarted);
     }
     let _ = tx.send(MatrixEvent::Started { cell: index });
+    let cell_name = cell.name.clone();
     let provider = match providers(&cell.plan) {
         Ok(p) => Some(p),
         Err(e) => return CellReport::failed(super::chain(&e)),
     };
     let search = cell.search.clone();
+    let (dir, run_name) = (cell.plan.output_dir.clone(), cell.plan.run_name.clone());
+    let repeat = cell.plan.experiment.answers.repeat;
     let RunHandle {
         mut events,
         control,
@@ -78,7 +81,20 @@ pub async fn run_cell(
         Some(RunError::Interrupted) => CellStatus::Interrupted,
         Some(_) => CellStatus::Failed,
     };
-    let search_answer = search.as_ref().and_then(|s| s.summary("", false).answer);
+    let (search_answer, warnings) = super::groups::write(super::groups::CellAnswers {
+        dir: &dir,
+        run_name: run_name.as_deref().unwrap_or(&cell_name),
+        repeat,
+        search: search.as_deref(),
+        saved: &outcome.saved,
+        interrupted: status == CellStatus::Interrupted,
+    });
+    for w in warnings {
+        let _ = tx.send(MatrixEvent::Run {
+            cell: index,
+            event: crate::events::Event::Warn(w),
+        });
+    }
     CellReport {
         status,
         error: error
