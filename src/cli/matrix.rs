@@ -301,18 +301,14 @@ async fn execute(
         plan.max_parallel
     );
     let handle = matrix::start(plan, factory);
+    let term = out::MatrixTerminal::new(std::io::stderr().is_terminal(), globals.quiet);
     let signals = tokio::spawn(watch_signals(
         streams,
         handle.control.cancel_token(),
         handle.control.stop_waiting_token(),
+        term.clone(),
     ));
-    let tty = std::io::stderr().is_terminal() && !globals.quiet;
-    let renderer = tokio::spawn(out::render_progress(
-        handle.events,
-        names,
-        tty,
-        globals.quiet,
-    ));
+    let renderer = tokio::spawn(out::render_progress(handle.events, names, term));
     let outcome = handle.control.join().await;
     signals.abort();
     let _ = renderer.await;
@@ -441,11 +437,12 @@ async fn watch_signals(
     mut streams: super::run::SignalStreams,
     graceful: CancellationToken,
     hard: CancellationToken,
+    term: out::MatrixTerminal,
 ) {
     streams.next_signal().await;
-    eprintln!("\nStopping every cell: saving partial results, tearing down every server (press Ctrl-C again to skip waiting)...");
+    term.notice("Stopping every cell: saving partial results, tearing down every server (press Ctrl-C again to skip waiting)...");
     graceful.cancel();
     streams.next_signal().await;
-    eprintln!("\nStopping now; teardown of every server still runs.");
+    term.notice("Stopping now; teardown of every server still runs.");
     hard.cancel();
 }

@@ -249,7 +249,7 @@ impl CellLine {
                 true
             }
             Event::BenchmarkStarted { total } => {
-                (self.done, self.total, self.last_tenth) = (0, *total, 0);
+                (self.done, self.total, self.last_tenth, self.tokens) = (0, *total, 0, 0);
                 self.bench_start = Some(Instant::now());
                 false
             }
@@ -273,17 +273,45 @@ impl CellLine {
     }
 }
 
+/// Where progress goes: live bars on a terminal, plain lines otherwise. Other stderr lines
+/// while the matrix runs (the Ctrl-C notice) go through [`MatrixTerminal::notice`] so they
+/// never tear a bar.
+#[derive(Clone)]
+pub struct MatrixTerminal {
+    multi: MultiProgress,
+    bars: bool,
+    quiet: bool,
+}
+
+impl MatrixTerminal {
+    pub fn new(tty: bool, quiet: bool) -> Self {
+        Self {
+            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+            bars: tty && !quiet,
+            quiet,
+        }
+    }
+
+    /// One whole line on stderr, above the bars when they are shown.
+    pub fn notice(&self, text: &str) {
+        if self.bars {
+            let _ = self.multi.println(text);
+        } else {
+            eprintln!("{text}");
+        }
+    }
+}
+
 /// Render matrix events until the channel closes: bars on a terminal, plain lines otherwise.
 pub async fn render_progress(
     mut events: UnboundedReceiver<MatrixEvent>,
     names: Vec<String>,
-    tty: bool,
-    quiet: bool,
+    term: MatrixTerminal,
 ) {
+    let (multi, quiet) = (&term.multi, term.quiet);
     let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(4);
     let mut lines: HashMap<usize, CellLine> = HashMap::new();
-    let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
-    let bars: Vec<ProgressBar> = if tty && !quiet {
+    let bars: Vec<ProgressBar> = if term.bars {
         let style =
             ProgressStyle::with_template("{msg}").unwrap_or_else(|_| ProgressStyle::default_bar());
         names
@@ -322,11 +350,8 @@ pub async fn render_progress(
             ..
         } = &ev
         {
-            let text = format!("[{name}] {}", printable(msg));
-            match bars.is_empty() {
-                true if !quiet => eprintln!("{text}"),
-                false => multi.println(text).unwrap_or_default(),
-                _ => {}
+            if !quiet {
+                term.notice(&format!("[{name}] {}", printable(msg)));
             }
         }
         let line = lines.entry(cell).or_insert_with(new_line);
