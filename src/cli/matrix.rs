@@ -313,34 +313,16 @@ async fn execute(
     signals.abort();
     let _ = renderer.await;
 
-    let config_arg = args.config.display().to_string();
     let header = matrix::SummaryHeader {
         name: &config.name,
-        config: &config_arg,
+        config: &args.config.display().to_string(),
         max_parallel: config.max_parallel,
         axes: config.axes.iter().map(|a| a.name().to_string()).collect(),
         slo,
         search,
     };
     let file = matrix::summarize(&outcome, header, previous.as_ref());
-    let path = file.write(output_dir)?;
-    let mut stdout = std::io::stdout().lock();
-    writeln!(
-        stdout,
-        "\n{}",
-        globals.style.bold(&format!("Matrix {}", file.id))
-    )?;
-    out::render_table(&file, globals.style, &mut stdout)?;
-    writeln!(stdout, "Matrix summary: {}", path.display())?;
-    if file.cells.iter().any(|c| c.status.unfinished()) {
-        writeln!(
-            stdout,
-            "Re-run the unfinished cells: llm-inf-bench run {config_arg} --resume {}",
-            file.id
-        )?;
-    }
-    stdout.flush()?;
-    drop(stdout);
+    print_summary(args, globals, &file, output_dir)?;
     let left = if args.keep_server {
         pods_kept(app_dir, &run_names);
         0
@@ -348,6 +330,34 @@ async fn execute(
         pods_left(&outcome, app_dir, &run_names, globals)
     };
     Ok(exit_code(&outcome, &file, left, globals))
+}
+
+/// Write the summary file, print the ranked table and how to resume.
+fn print_summary(
+    args: &RunArgs,
+    globals: &Globals,
+    file: &MatrixFile,
+    output_dir: &Path,
+) -> Result<(), CliError> {
+    let path = file.write(output_dir)?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(
+        stdout,
+        "\n{}",
+        globals.style.bold(&format!("Matrix {}", file.id))
+    )?;
+    out::render_table(file, globals.style, &mut stdout)?;
+    writeln!(stdout, "Matrix summary: {}", path.display())?;
+    if file.cells.iter().any(|c| c.status.unfinished()) {
+        writeln!(
+            stdout,
+            "Re-run the unfinished cells: llm-inf-bench run {} --resume {}",
+            args.config.display(),
+            file.id
+        )?;
+    }
+    stdout.flush()?;
+    Ok(())
 }
 
 /// The ledger's pods of this matrix's cells.

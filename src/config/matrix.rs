@@ -169,27 +169,51 @@ pub fn expand(
     if raw.matrix.as_ref().is_some_and(Mapping::is_empty) {
         issues.push(Issue::new("matrix", "needs at least one axis"));
     }
-    let max_parallel = match raw.max_parallel_pods {
-        None => None,
-        Some(n) if n >= 1 => Some(n as usize),
-        Some(n) => {
+    let max_parallel = max_parallel(raw.max_parallel_pods, &mut issues);
+    let cells = build_cells(raw, &axes, prices, opts, &mut issues);
+    if !issues.is_empty() {
+        return Err(issues);
+    }
+    let count = cells.len();
+    Ok(MatrixConfig {
+        name: raw.name.clone().unwrap_or_default().trim().to_string(),
+        max_parallel: max_parallel.unwrap_or(count.clamp(1, DEFAULT_MAX_PARALLEL)),
+        axes: axes.iter().map(|(a, _)| *a).collect(),
+        cells,
+    })
+}
+
+fn max_parallel(value: Option<i64>, issues: &mut Vec<Issue>) -> Option<usize> {
+    match value {
+        Some(n) if n < 1 => {
             issues.push(Issue::new(
                 "max_parallel_pods",
                 format!("must be at least 1 (found {n})"),
             ));
             None
         }
-    };
+        n => n.map(|n| n as usize),
+    }
+}
+
+/// Every combination validated as an experiment of its own; its problems go to `issues`.
+fn build_cells(
+    raw: &RawExperiment,
+    axes: &[(Axis, Vec<AxisValue>)],
+    prices: &PriceTable,
+    opts: ValidateOptions,
+    issues: &mut Vec<Issue>,
+) -> Vec<MatrixCell> {
+    // An axis already reported wrong is not reported again by each cell.
     let bad_axes: Vec<Axis> = axes
         .iter()
         .filter(|(axis, _)| issues.iter().any(|i| i.path.starts_with(&path_of(*axis))))
         .map(|(axis, _)| *axis)
         .collect();
     let mut cells = Vec::new();
-    for combo in combinations(&axes) {
+    for combo in combinations(axes) {
         let name = cell_name(&combo, &cells);
-        let cell_raw = apply(raw, &combo);
-        match validate_with(cell_raw, prices, opts) {
+        match validate_with(apply(raw, &combo), prices, opts) {
             Ok(experiment) => cells.push(MatrixCell {
                 values: combo
                     .iter()
@@ -208,16 +232,7 @@ pub fn expand(
             }
         }
     }
-    if !issues.is_empty() {
-        return Err(issues);
-    }
-    let count = cells.len();
-    Ok(MatrixConfig {
-        name: raw.name.clone().unwrap_or_default().trim().to_string(),
-        max_parallel: max_parallel.unwrap_or(count.clamp(1, DEFAULT_MAX_PARALLEL)),
-        axes: axes.iter().map(|(a, _)| *a).collect(),
-        cells,
-    })
+    cells
 }
 
 fn path_of(axis: Axis) -> String {

@@ -42,18 +42,40 @@ pub async fn run_cell(
         return CellReport::status(CellStatus::NotStarted);
     }
     let _ = tx.send(MatrixEvent::Started { cell: index });
-    let cell_name = cell.name.clone();
+    run_started(index, cell, providers, stop, &tx).await
+}
+
+/// The cell's answers files need these after its plan has moved into the engine.
+struct Kept {
+    name: String,
+    dir: std::path::PathBuf,
+    run_name: Option<String>,
+    repeat: usize,
+    search: Option<Arc<crate::capacity::probe::SearchSource>>,
+}
+
+async fn run_started(
+    index: usize,
+    cell: CellPlan,
+    providers: ProviderFactory,
+    stop: Stop,
+    tx: &UnboundedSender<MatrixEvent>,
+) -> CellReport {
     let provider = match providers(&cell.plan) {
         Ok(p) => Some(p),
         Err(e) => return CellReport::failed(super::chain(&e)),
     };
-    let search = cell.search.clone();
-    let (dir, run_name) = (cell.plan.output_dir.clone(), cell.plan.run_name.clone());
-    let repeat = cell.plan.experiment.answers.repeat;
+    let kept = Kept {
+        name: cell.name.clone(),
+        dir: cell.plan.output_dir.clone(),
+        run_name: cell.plan.run_name.clone(),
+        repeat: cell.plan.experiment.answers.repeat,
+        search: cell.search.clone(),
+    };
     let RunHandle {
         mut events,
         control,
-    } = match &search {
+    } = match &kept.search {
         Some(s) => s.start(cell.plan, provider),
         None => run::start(cell.plan, provider, CancellationToken::new()),
     };
@@ -75,6 +97,17 @@ pub async fn run_cell(
         Ok(outcome) => (outcome, None),
         Err(failed) => (failed.outcome, Some(failed.error)),
     };
+    finish(index, &kept, outcome, error, tx)
+}
+
+/// The cell's status and report; its search summary and repeat set written.
+fn finish(
+    index: usize,
+    kept: &Kept,
+    outcome: run::RunOutcome,
+    error: Option<RunError>,
+    tx: &UnboundedSender<MatrixEvent>,
+) -> CellReport {
     let status = match &error {
         None if outcome.interrupted => CellStatus::Interrupted,
         None => CellStatus::Completed,
@@ -82,10 +115,10 @@ pub async fn run_cell(
         Some(_) => CellStatus::Failed,
     };
     let (search_answer, warnings) = super::groups::write(super::groups::CellAnswers {
-        dir: &dir,
-        run_name: run_name.as_deref().unwrap_or(&cell_name),
-        repeat,
-        search: search.as_deref(),
+        dir: &kept.dir,
+        run_name: kept.run_name.as_deref().unwrap_or(&kept.name),
+        repeat: kept.repeat,
+        search: kept.search.as_deref(),
         saved: &outcome.saved,
         interrupted: status == CellStatus::Interrupted,
     });
