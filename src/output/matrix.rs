@@ -9,7 +9,9 @@ use std::time::Instant;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use super::style::{num3, Style};
+use comfy_table::Cell;
+
+use super::style::{num3, Style, Tone};
 use crate::config::{Experiment, ProviderKind};
 use crate::events::{Event, Phase, TeardownOutcome};
 use crate::matrix::{CellStatus, Column, MatrixEvent, MatrixFile};
@@ -118,23 +120,24 @@ pub fn render_table(file: &MatrixFile, style: Style, out: &mut dyn Write) -> std
     table.set_header(header);
     for (rank, row) in file.cells.iter().enumerate() {
         let mut cells = vec![
-            (rank + 1).to_string(),
-            printable(&row.cell).into_owned(),
-            status_text(row.status, style),
+            Cell::new(rank + 1),
+            Cell::new(printable(&row.cell)),
+            status_cell(row.status, style),
         ];
         for c in &columns {
             let text = c
                 .value(row)
                 .map(|v| figure(*c, v))
                 .unwrap_or_else(|| "—".into());
-            let best = file.best.get(c.key()) == Some(&row.cell);
-            cells.push(if best {
-                style.green(&format!("{text} *"))
+            cells.push(if file.best.get(c.key()) == Some(&row.cell) {
+                style.cell(Tone::Good, format!("{text} *"))
             } else {
-                text
+                Cell::new(text)
             });
         }
-        cells.push(row.error.as_deref().map(short).unwrap_or_default());
+        cells.push(Cell::new(
+            row.error.as_deref().map(short).unwrap_or_default(),
+        ));
         table.add_row(cells);
     }
     writeln!(out, "{table}")?;
@@ -195,11 +198,11 @@ fn figure(c: Column, v: f64) -> String {
     }
 }
 
-fn status_text(s: CellStatus, style: Style) -> String {
+fn status_cell(s: CellStatus, style: Style) -> Cell {
     match s {
-        CellStatus::Completed => s.as_str().to_string(),
-        CellStatus::Failed => style.red(&format!("{} ✗", s.as_str())),
-        _ => style.yellow(s.as_str()),
+        CellStatus::Completed => Cell::new(s.as_str()),
+        CellStatus::Failed => style.cell(Tone::Bad, format!("{} ✗", s.as_str())),
+        _ => style.cell(Tone::Bad, s.as_str()),
     }
 }
 
