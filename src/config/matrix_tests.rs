@@ -146,3 +146,23 @@ fn has_matrix_tells_matrix_files_apart() {
     assert!(has_matrix(&m));
     assert!(!has_matrix(&fx.dir.path().join("missing.yaml")));
 }
+
+#[test]
+fn model_axes_and_aliases() {
+    let m =
+        load("matrix:\n  model.name: [org/a-7b, org/b-8b]\n  quantization: [awq, null]\n").unwrap();
+    let names: Vec<&str> = m.cells.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["a-7b-awq", "a-7b-noquant", "b-8b-awq", "b-8b-noquant"]
+    );
+    assert_eq!(m.cells[2].experiment.model.name, "org/b-8b");
+    assert_eq!(
+        m.cells[2].experiment.model.quantization.as_deref(),
+        Some("awq")
+    );
+    assert_eq!(m.cells[3].experiment.model.quantization, None);
+    let text =
+        issues("matrix:\n  gpu_type: [A100-80GB]\n  infrastructure.gpu_type: [L40S]\n").join("\n");
+    assert!(text.contains("matrix.gpu_type: given twice"), "{text}");
+}
