@@ -14,6 +14,7 @@ pub mod cli;
 pub mod config;
 pub mod events;
 pub mod input_file;
+pub mod matrix;
 pub mod metrics;
 pub mod output;
 pub mod providers;

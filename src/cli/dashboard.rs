@@ -142,7 +142,7 @@ pub fn report(args: &ReportArgs, default_dir: &Path, out: &mut dyn Write) -> Res
         .clone()
         .unwrap_or_else(|| default_dir.to_path_buf());
     let mut results = Vec::new();
-    for reference in &args.runs {
+    for reference in &crate::matrix::summary::expand_references(&args.runs, &dir) {
         let path = crate::results::storage::resolve_run(reference, &dir)
             .map_err(|e| CliError::Message(super::format_error(&e)))?;
         results.push(

@@ -6,6 +6,7 @@ pub mod args;
 mod bench;
 pub mod dashboard;
 mod doctor;
+mod matrix;
 pub mod results;
 mod run;
 mod run_report;

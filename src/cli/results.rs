@@ -69,6 +69,11 @@ pub fn show(
     out: &mut dyn Write,
 ) -> Result<(), ReportError> {
     let dir = dir(&args.dir, default_dir);
+    if let Some((path, file)) = crate::matrix::summary::find(&args.run, dir) {
+        return Ok(crate::output::matrix::render_show(
+            &file, &path, style, out,
+        )?);
+    }
     let path = match storage::resolve_run(&args.run, dir) {
         Ok(path) => path,
         Err(e @ (StorageError::NotFound { .. } | StorageError::Ambiguous { .. })) => {

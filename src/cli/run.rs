@@ -22,6 +22,9 @@ use crate::run::{self as engine, RunHandle, RunPlan};
 
 /// `run`: load → plan → execute → report.
 pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
+    if super::matrix::is_matrix(args) {
+        return super::matrix::run(args, globals).await;
+    }
     let loaded = load(args)?;
     if args.dry_run {
         return dry_run(args, &loaded, globals);

@@ -36,7 +36,7 @@ pub fn settings(app: &AppConfig) -> Result<RunpodSettings, CliError> {
     Ok(settings)
 }
 
-fn poll_settings() -> PollSettings {
+pub(super) fn poll_settings() -> PollSettings {
     let mut poll = PollSettings::default();
     if let Some(ms) = std::env::var(POLL_MS_ENV)
         .ok()
@@ -95,7 +95,7 @@ pub fn provider_for_run(
     Ok(provider)
 }
 
-fn confirm_cost(est: &CostEstimate) -> Result<(), CliError> {
+pub(super) fn confirm_cost(est: &CostEstimate) -> Result<(), CliError> {
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
         return Err(CliError::Message(format!(

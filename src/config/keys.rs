@@ -26,6 +26,8 @@ enum Node {
     Sim,
     /// `slo`: metric name → a number (per-request limit) or `{p, max}`.
     Slo,
+    /// A mapping checked by its own module (`matrix`: axes of mixed shapes, `matrix.rs`).
+    Any,
     /// A token length: a whole number or `{dist, value, mean, std, min, max}`; with `true`,
     /// also a word (`from_dataset`).
     Length(bool),
@@ -188,6 +190,8 @@ fn schema() -> Node {
             ]),
         ),
         ("repeat", Int),
+        ("matrix", Any),
+        ("max_parallel_pods", Int),
         (
             "metrics",
             map(vec![
@@ -257,6 +261,7 @@ fn check(value: &mut Value, node: &Node, path: &str, issues: &mut Vec<Issue>) {
         Node::AnyMap => matches!(value, Value::Mapping(m) if m.keys().all(Value::is_string)),
         Node::Map(fields) => return check_map(value, fields, path, issues),
         Node::Sim => return check_sim(value, path, issues),
+        Node::Any => value.is_mapping(),
         Node::Slo => return check_slo(value, path, issues),
         Node::Length(word) => match value {
             Value::Mapping(_) => return check_map(value, &length_fields(), path, issues),
@@ -517,7 +522,7 @@ fn expected(node: &Node) -> &'static str {
         Node::StrList => "a list of strings",
         Node::IntList => "a list of integers",
         Node::FloatList => "a list of numbers",
-        Node::StrMap | Node::Map(_) | Node::Sim | Node::Slo => "a mapping",
+        Node::StrMap | Node::Map(_) | Node::Sim | Node::Slo | Node::Any => "a mapping",
         Node::StrOrStrList => "a string or a list of strings",
         Node::AnyMap => "a mapping of names to values",
         Node::Length(false) => "a whole number or {dist: fixed|uniform|normal, ...}",

@@ -8,6 +8,7 @@ pub mod error;
 pub mod fuzzing;
 mod keys;
 pub mod loader;
+pub mod matrix;
 pub mod output_check;
 pub mod overrides;
 pub mod ranges;

@@ -39,6 +39,11 @@ pub struct RawExperiment {
     pub search: Option<super::answers::RawSearch>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repeat: Option<i64>,
+    // ---- experiment matrix (issue 17): see `matrix.rs` ----
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matrix: Option<serde_yaml::Mapping>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_parallel_pods: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -291,6 +291,8 @@ pub struct Experiment {
     /// The fully resolved raw config (after `extends`, with absolute paths and, for a sweep
     /// iteration, the swept value applied): written as `experiment` in the result file.
     pub resolved: RawExperiment,
+    /// The matrix cell this experiment is (issue 17): `metadata.matrix` of its results.
+    pub matrix: Option<crate::results::result::MatrixTag>,
 }
 
 /// One iteration of a (possibly trivial) sweep.

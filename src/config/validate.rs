@@ -205,6 +205,7 @@ pub fn validate_with(
         answers,
         request,
         resolved,
+        matrix: None,
     })
 }
 

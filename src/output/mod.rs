@@ -5,6 +5,7 @@ pub mod answers;
 pub mod compare;
 pub mod errors;
 pub mod export;
+pub mod matrix;
 pub mod open_loop;
 pub mod plan;
 pub mod plan_warnings;

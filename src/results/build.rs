@@ -118,6 +118,7 @@ fn metadata(ctx: &ResultContext<'_>, m: &Measurement) -> Metadata {
         resumed_at: ctx.resumed_at.clone(),
         server_log: server.server_log.as_ref().map(|p| p.display().to_string()),
         client: Some(m.client.clone()),
+        matrix: exp.matrix.clone(),
     }
 }
 

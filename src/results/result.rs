@@ -78,6 +78,16 @@ pub struct Metadata {
     pub server_log: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client: Option<ClientHealth>,
+    /// The experiment matrix this run is a cell of (issue 17).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matrix: Option<MatrixTag>,
+}
+
+/// `metadata.matrix`: which matrix (its summary file's id) and which cell.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatrixTag {
+    pub id: String,
+    pub cell: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -307,7 +307,7 @@ fn is_group_file(path: &Path) -> bool {
     fs::read_to_string(path)
         .ok()
         .and_then(|t| serde_json::from_str::<Kind>(&t).ok())
-        .is_some_and(|k| k.kind == "repeat_set" || k.kind == "capacity_search")
+        .is_some_and(|k| matches!(k.kind.as_str(), "repeat_set" | "capacity_search" | "matrix"))
 }
 
 /// `(id, path)` of every visible `*.json` file in `dir`, sorted by id.

@@ -45,6 +45,9 @@ pub enum CreateScript {
 #[derive(Debug, Clone, Copy)]
 pub enum Lifecycle {
     RunningAfter(u32),
+    /// RUNNING (after its first poll) only once at least this many pods have been alive at
+    /// the same time: a test of parallel pods cannot pass by running them one by one.
+    RunningOncePeak(usize),
     NeverRunning,
     ErrorAfter(u32),
 }
@@ -80,6 +83,10 @@ struct Inner {
     /// Ids of every pod ever created (through the API or `add_pod`).
     created: Vec<String>,
     next_id: u32,
+    /// Most pods alive (created, not terminated) at once.
+    peak_alive: usize,
+    /// Creates for a GPU id containing one of these answer "no instances available".
+    no_capacity: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -118,6 +125,8 @@ impl FakeRunpod {
                 served: Vec::new(),
                 created: Vec::new(),
                 next_id: 1,
+                peak_alive: 0,
+                no_capacity: Vec::new(),
             })),
             create_seen: Arc::new(Notify::new()),
             release: Arc::new(Notify::new()),
@@ -153,6 +162,16 @@ impl FakeRunpod {
 
     pub fn set_lifecycle(&self, l: Lifecycle) {
         self.with(|i| i.lifecycle = l)
+    }
+
+    /// Every create for a GPU whose id contains `gpu` answers 400 "no instances available".
+    pub fn no_capacity_for(&self, gpu: &str) {
+        self.with(|i| i.no_capacity.push(gpu.to_string()))
+    }
+
+    /// The most pods that were alive at the same time.
+    pub fn peak_alive(&self) -> usize {
+        self.with(|i| i.peak_alive)
     }
 
     pub fn fail_terminate(&self, fail: bool) {
@@ -291,9 +310,10 @@ fn pod_json(p: &FakePod, status: &str) -> Value {
     })
 }
 
-fn status_of(p: &FakePod, l: Lifecycle) -> &'static str {
+fn status_of(p: &FakePod, l: Lifecycle, peak: usize) -> &'static str {
     match l {
         Lifecycle::RunningAfter(n) if p.polls >= n => "RUNNING",
+        Lifecycle::RunningOncePeak(n) if p.polls >= 1 && peak >= n => "RUNNING",
         Lifecycle::ErrorAfter(n) if p.polls >= n => "ERROR",
         _ if p.polls == 0 => "PROVISIONING",
         _ => "STARTING",
@@ -325,7 +345,15 @@ async fn handle(
             return problem(401, "Unauthorized", "invalid bearer token", None);
         }
         if method == Method::POST && path == "/v2/pods" {
-            i.create_script.pop_front().unwrap_or(CreateScript::Created)
+            let gpu = body_json
+                .as_ref()
+                .and_then(|b| b["gpu"]["id"].as_str())
+                .unwrap_or_default();
+            if i.no_capacity.iter().any(|g| gpu.contains(g.as_str())) {
+                CreateScript::NoCapacity
+            } else {
+                i.create_script.pop_front().unwrap_or(CreateScript::Created)
+            }
         } else {
             CreateScript::Created
         }
@@ -336,16 +364,16 @@ async fn handle(
         ("GET", ["v2", "pods"]) => {
             let i = st.inner.lock().unwrap();
             let pods: Vec<Value> =
-                i.pods.values().map(|p| pod_json(p, status_of(p, i.lifecycle))).collect();
+                i.pods.values().map(|p| pod_json(p, status_of(p, i.lifecycle, i.peak_alive))).collect();
             axum::Json(json!({ "pods": pods })).into_response()
         }
         ("GET", ["v2", "pods", id]) => {
             let mut guard = st.inner.lock().unwrap();
             let i = &mut *guard;
-            let l = i.lifecycle;
+            let (l, peak) = (i.lifecycle, i.peak_alive);
             match i.pods.get_mut(*id) {
                 Some(p) => {
-                    let status = status_of(p, l);
+                    let status = status_of(p, l, peak);
                     let v = pod_json(p, status);
                     p.polls += 1;
                     i.served.push((id.to_string(), status));
@@ -396,6 +424,7 @@ async fn create(st: &AppState, script: CreateScript, body: Value) -> Response {
         };
         let v = pod_json(&p, "PROVISIONING");
         i.pods.insert(id, p);
+        i.peak_alive = i.peak_alive.max(i.pods.len());
         st.pod_created.notify_one();
         v
     };
@@ -486,5 +515,6 @@ pub fn experiment(framework: Framework) -> Experiment {
         answers: Default::default(),
         request: Default::default(),
         resolved: Default::default(),
+        matrix: None,
     }
 }

@@ -1,9 +1,13 @@
 //! RunPod REST v2 client: pods (create, get, list, terminate) and the GPU catalog.
 //!
 //! Every call retries 429 (honouring `Retry-After`), 5xx and connection failures with bounded
-//! exponential backoff. Create is special: a 5xx or a lost answer may still have created a
+//! exponential backoff. One client is shared by every pod of a process (a matrix runs several):
+//! at most [`MAX_CONCURRENT_CALLS`] calls are in flight, a 429 pauses every call for its
+//! `Retry-After`, and creates are spaced [`CREATE_SPACING`] apart so a burst of cells does not
+//! trip the rate limit. Create is special: a 5xx or a lost answer may still have created a
 //! billing pod (seen in the wild), so before retrying we list pods and adopt ours by name.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -34,6 +38,60 @@ pub enum Termination {
 /// Pods created this long before our create call are not ours to adopt (clock-skew slack).
 const ADOPT_SLACK: Duration = Duration::from_secs(120);
 
+/// Calls in flight at once on one client.
+pub const MAX_CONCURRENT_CALLS: usize = 4;
+/// Creates are spaced this many base retry delays apart (2 s by default).
+pub const CREATE_SPACING: u32 = 2;
+
+/// Shared by every clone of a client: the call limit, a 429 pause, the create spacing.
+#[derive(Debug)]
+struct Gate {
+    calls: tokio::sync::Semaphore,
+    /// No call starts before this (set by a 429's `Retry-After`).
+    paused_until: Mutex<Option<tokio::time::Instant>>,
+    /// The earliest time the next create may be sent.
+    next_create: tokio::sync::Mutex<tokio::time::Instant>,
+    spacing: Duration,
+}
+
+impl Gate {
+    fn new(spacing: Duration) -> Self {
+        Self {
+            calls: tokio::sync::Semaphore::new(MAX_CONCURRENT_CALLS),
+            paused_until: Mutex::new(None),
+            next_create: tokio::sync::Mutex::new(tokio::time::Instant::now()),
+            spacing,
+        }
+    }
+
+    fn paused_until(&self) -> Option<tokio::time::Instant> {
+        *self.paused_until.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Hold every call until `wait` from now (never shortening a pause already set).
+    fn pause(&self, wait: Duration) {
+        let until = tokio::time::Instant::now() + wait;
+        let mut p = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
+        if p.is_none_or(|t| t < until) {
+            *p = Some(until);
+        }
+    }
+
+    /// Wait for this create's slot; `false` when cancelled first.
+    async fn create_slot(&self, cancel: &CancellationToken) -> bool {
+        let mut next = tokio::select! {
+            n = self.next_create.lock() => n,
+            _ = cancel.cancelled() => return false,
+        };
+        tokio::select! {
+            _ = tokio::time::sleep_until(*next) => {}
+            _ = cancel.cancelled() => return false,
+        }
+        *next = tokio::time::Instant::now() + self.spacing;
+        true
+    }
+}
+
 /// One HTTP attempt's result, before the retry decision.
 enum Attempt {
     Done {
@@ -54,6 +112,7 @@ pub struct RunpodClient {
     base: String,
     key: Secret,
     retry: RetryPolicy,
+    gate: Arc<Gate>,
 }
 
 impl RunpodClient {
@@ -84,6 +143,9 @@ impl RunpodClient {
             base,
             key: settings.api_key.clone(),
             retry: settings.retry,
+            gate: Arc::new(Gate::new(
+                settings.retry.base_delay.saturating_mul(CREATE_SPACING),
+            )),
         })
     }
 
@@ -101,6 +163,9 @@ impl RunpodClient {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            if !self.gate.create_slot(cancel).await {
+                return Err(RunpodError::Cancelled);
+            }
             let started = Utc::now();
             let (error, retry_after, maybe_created) =
                 match self.once(Method::POST, "/v2/pods", Some(&body)).await {
@@ -227,6 +292,15 @@ impl RunpodClient {
 
     async fn once(&self, method: Method, path: &str, body: Option<&serde_json::Value>) -> Attempt {
         let url = format!("{}{}", self.base, path);
+        while let Some(until) = self.gate.paused_until() {
+            if until <= tokio::time::Instant::now() {
+                break;
+            }
+            tokio::time::sleep_until(until).await;
+        }
+        let Ok(_permit) = self.gate.calls.acquire().await else {
+            return Attempt::Fatal(RunpodError::Cancelled);
+        };
         let mut auth = match HeaderValue::from_str(&format!("Bearer {}", self.key.expose())) {
             Ok(v) => v,
             Err(_) => {
@@ -278,6 +352,9 @@ impl RunpodClient {
             }
         };
         if status == StatusCode::TOO_MANY_REQUESTS {
+            // Every call of this client waits, not only this one.
+            self.gate
+                .pause(self.retry.delay(1, retry_after).max(self.retry.base_delay));
             Attempt::Retryable {
                 error: RunpodError::RateLimited { attempts: 1 },
                 retry_after,
@@ -406,3 +483,7 @@ mod tests {
         assert!(!format!("{c:?}").contains("DEBUGKEY"));
     }
 }
+
+#[cfg(test)]
+#[path = "client_gate_tests.rs"]
+mod gate_tests;

@@ -56,6 +56,9 @@ pub enum RunpodError {
          `llm-inf-bench config set runpod.api_key <key>`"
     )]
     MissingApiKey,
+    /// Stopped before the call was sent (nothing was created).
+    #[error("cancelled before the request was sent")]
+    Cancelled,
     #[error(
         "RunPod rejected the API key (401: {detail}); create a key at \
          https://www.runpod.io/console/user/settings and set RUNPOD_API_KEY or run \

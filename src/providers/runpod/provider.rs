@@ -92,6 +92,13 @@ impl RunpodProvider {
         self
     }
 
+    /// Talk to RunPod through `client` (one client shared by the cells of a matrix, so its
+    /// call limit, 429 pause and create spacing cover them all).
+    pub fn with_client(mut self, client: RunpodClient) -> Self {
+        self.client = client;
+        self
+    }
+
     /// Override the Hugging Face token passed to the pod as `HF_TOKEN` (`None`: none).
     pub fn with_hf_token(mut self, token: Option<String>) -> Self {
         self.hf_token = token.map(Secret::new);

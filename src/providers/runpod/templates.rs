@@ -282,6 +282,7 @@ pub(crate) mod tests {
             answers: Default::default(),
             request: Default::default(),
             resolved: Default::default(),
+            matrix: None,
         }
     }
 
