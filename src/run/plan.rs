@@ -46,7 +46,12 @@ pub(super) async fn run_plan(plan: RunPlan, bench: Bench) -> Result<(), RunError
                 journal.iteration_done(iteration.index, &saved.path);
             }
             // The new file holds every request of a partial one an earlier session saved.
-            resume::drop_replaced_partial(plan.resume.as_ref(), iteration.index, &events);
+            resume::drop_replaced_partial(
+                plan.resume.as_ref(),
+                iteration.index,
+                &saved.path,
+                &events,
+            );
         }
     }
     // Ctrl-C: the journal stays so `--resume` continues at the iteration it stopped in.

@@ -47,21 +47,34 @@ pub fn done_units(kind: &WorkloadKind, earlier: &[RequestRecord]) -> HashSet<usi
 
 /// `--resume` finished iteration `index`, which Ctrl-C had stopped before: its partial result
 /// file holds a subset of the new file's requests, so it is removed (each iteration is then
-/// present once). A file that cannot be removed is reported, not fatal.
+/// present once). A resumed run keeps its id, so the new file may have been written over the
+/// partial one: that path is the new result and stays. A file that cannot be removed is
+/// reported, not fatal.
 pub fn drop_replaced_partial(
     resume: Option<&JournalState>,
     index: usize,
+    new_file: &std::path::Path,
     events: &crate::events::EventSink,
 ) {
     let Some(file) = resume.and_then(|r| r.interrupted.get(&index)) else {
         return;
     };
+    if same_file(std::path::Path::new(file), new_file) {
+        return;
+    }
     match std::fs::remove_file(file) {
         Ok(()) => tracing::info!("replaced the partial result {file}"),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => events.warn(format!(
             "cannot remove the partial result {file} that the resumed iteration replaces: {e}"
         )),
+    }
+}
+
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
     }
 }
 
