@@ -164,6 +164,11 @@ fn too_short(exp: &Experiment, in_flight: Option<usize>) -> Option<PlanWarning> 
     {
         return None;
     }
+    // One request at a time never queues: there is no ramp-up or drain for the run to
+    // outlast, so a short `single` run (the smoke test) is not warned about.
+    if matches!(w.kind, WorkloadKind::Single) {
+        return None;
+    }
     let slots = in_flight.unwrap_or(1).max(1);
     let rounds = w.count / slots;
     // More slots than requests already has its own warning.
@@ -404,13 +409,19 @@ mod tests {
         assert_eq!(w.len(), 1, "{w:?}");
         assert!(w[0].contains("sent in 2.0 s, shorter than 5 s"), "{w:?}");
         assert!(w[0].contains("at least 1000 requests"), "{w:?}");
-        // 10 requests one at a time at 50 + 4 × (20 + 0.05) ms each: about 1.3 s.
+        // 20 requests two at a time, 10 rounds of 50 + 4 × (20 + 2 × 0.05) ms: about 1.3 s.
         let w = warnings(
-            &sim("  type: single\n  requests: {source: prompts.jsonl, count: 10}\n  parameters: {max_tokens: 4}\n"),
+            &sim("  type: concurrent\n  concurrency: 2\n  requests: {source: prompts.jsonl, count: 20}\n  parameters: {max_tokens: 4}\n"),
             None,
         );
         assert_eq!(w.len(), 1, "{w:?}");
         assert!(w[0].contains("about 1.3 s"), "{w:?}");
+        // The same run one request at a time: nothing queues, nothing to warn about.
+        let w = warnings(
+            &sim("  type: single\n  requests: {source: prompts.jsonl, count: 10}\n  parameters: {max_tokens: 4}\n"),
+            None,
+        );
+        assert!(w.is_empty(), "{w:?}");
     }
 
     #[test]
