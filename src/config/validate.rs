@@ -183,6 +183,14 @@ pub fn validate_with(
     let answers = super::answers::check(&raw, &workload, &mut c.issues);
     super::tokens::token_workload(&raw, &mut c.issues);
     let request = super::request_options::check(&raw, &mut c.issues);
+    // A matrix's cells arrive here with it removed; left on a plain experiment it would be
+    // silently ignored.
+    if raw.max_parallel_pods.is_some() && raw.matrix.is_none() {
+        c.push(
+            "max_parallel_pods",
+            "only applies to a `matrix:` (cells run at once); remove it or add a matrix",
+        );
+    }
     if !c.issues.is_empty() {
         return Err(c.issues);
     }

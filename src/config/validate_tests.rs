@@ -49,6 +49,12 @@ fn name_is_required() {
 }
 
 #[test]
+fn max_parallel_pods_without_a_matrix_is_refused() {
+    only(&[("max_parallel_pods", "3")], "max_parallel_pods");
+    assert!(message(&[("max_parallel_pods", "3")]).contains("only applies to a `matrix:`"));
+}
+
+#[test]
 fn model_name_is_required() {
     only(&[("model.name", DELETE)], "model.name");
 }
