@@ -4,7 +4,7 @@
 //! cells that did not finish.
 
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
@@ -29,11 +29,14 @@ pub async fn run(args: &RunArgs, globals: &Globals) -> Result<u8, CliError> {
     let app_dir = app_config::app_dir()?;
     let app = AppConfig::load(&app_dir)?;
     let prices = PriceTable::load(&app_dir);
-    let config = load_matrix(&args.config, &prices, Default::default())?;
-    let output_dir: PathBuf = args
-        .output_dir
-        .clone()
-        .unwrap_or_else(|| config.cells[0].experiment.metrics.output_dir.clone());
+    let mut config = load_matrix(&args.config, &prices, Default::default())?;
+    // Every cell talks to its server with the same key (flag, environment, app config).
+    let api_key = app.server_api_key(args.api_key.as_deref());
+    for cell in &mut config.cells {
+        cell.experiment.request.api_key = api_key.clone();
+    }
+    // The same order as a single run: flag, experiment, app config.
+    let (output_dir, _) = super::run::output_dir(args, &app)?;
     check_output(args, &config, &output_dir)?;
     let previous = match &args.resume {
         Some(id) => Some(load_previous(id, &output_dir)?),

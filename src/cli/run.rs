@@ -249,7 +249,10 @@ async fn execute(handle: RunHandle, signals: SignalStreams, globals: &Globals) -
 
 /// Where results go: `--output-dir`, else the experiment's `metrics.output_dir`, else the
 /// app config's `defaults.output_dir`. Returns the folder and the setting it came from.
-fn output_dir(args: &RunArgs, app: &AppConfig) -> Result<(PathBuf, &'static str), CliError> {
+pub(super) fn output_dir(
+    args: &RunArgs,
+    app: &AppConfig,
+) -> Result<(PathBuf, &'static str), CliError> {
     if let Some(dir) = &args.output_dir {
         return Ok((dir.clone(), "--output-dir"));
     }

@@ -52,8 +52,14 @@ pub struct Prepared {
 /// Load and validate the config and check the cost confirmation (nothing is created).
 pub fn check(req: &StartRequest) -> Result<Experiment, PrepareError> {
     let prices = load_prices();
-    let experiment =
+    let mut experiment =
         load(&req.config_path, req.server_url.is_some(), &prices).map_err(PrepareError::Invalid)?;
+    // The inference server's key, as `run` finds it (environment, then the app config).
+    if let Ok(dir) = crate::app_config::app_dir() {
+        if let Ok(app) = crate::app_config::AppConfig::load(&dir) {
+            experiment.request.api_key = app.server_api_key(None);
+        }
+    }
     if req.server_url.is_none() {
         if let Some(est) = runpod::estimate(&experiment, &prices) {
             if runpod::needs_confirmation(&est) && !req.confirm {
