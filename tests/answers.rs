@@ -2,12 +2,12 @@
 //! capacity is computable), repeats, SLO columns in results and export, and the
 //! significance-aware `compare` with its regression gate on hand-built result files.
 
-mod common;
+mod support;
 
-use common::{Sandbox, PROMPTS};
 use llm_inf_bench::sim::SimProfile;
 use predicates::prelude::*;
 use serde_json::Value;
+use support::{Sandbox, PROMPTS};
 
 /// TPOT ≈ 1 + 10·(c − 1) ms: 31 ms at c = 4, 41 ms at c = 5. A p50 TPOT limit of 36 ms puts
 /// the capacity at 4 with a wide margin on both sides.

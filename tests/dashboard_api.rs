@@ -2,10 +2,10 @@
 //! Host, Origin, path confinement) and a simulated run started, watched and stopped over the
 //! socket.
 
-mod dashboard_support;
+mod support;
 
-use dashboard_support::{Dash, Ws};
 use serde_json::{json, Value};
+use support::dashboard::{Dash, Ws};
 
 #[tokio::test]
 async fn without_the_token_every_route_is_401() {

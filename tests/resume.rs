@@ -3,15 +3,15 @@
 //! `run <config> --resume <run-id>` finishes it with every request exactly once.
 #![cfg(unix)]
 
-mod common;
+mod support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::sync::mpsc;
 
-use common::process::{spawn, wait_for_line};
-use common::{Sandbox, PROMPTS};
+use support::process::{spawn, wait_for_line};
+use support::{Sandbox, PROMPTS};
 
 /// Start `run <config>` (a path relative to the sandbox); output lines arrive on the channel.
 fn spawn_run(sb: &Sandbox, cfg: &Path) -> (Child, mpsc::Receiver<String>) {

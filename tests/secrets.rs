@@ -2,17 +2,15 @@
 //! credentials in `--server-url` appear in no output, no file the run writes, no error message
 //! and no `Debug` form a panic message could print.
 
-mod common;
 mod support;
-mod support_runpod;
 
 use std::path::Path;
 use std::time::Duration;
 
 use llm_inf_bench::config::{Framework, GenerationParams};
 use llm_inf_bench::runners::{create_runner, ChatMessage, RunnerTimeouts};
+use support::runpod::FakeRunpod;
 use support::stream_server::{closed_port_url, Reply, Schedule, Script, StreamServer};
-use support_runpod::FakeRunpod;
 use tokio_util::sync::CancellationToken;
 
 const KEY: &str = "rpa_SECRETKEY0123456789ABCDEFGHIJKLMNOPQRSTUV";
@@ -38,7 +36,7 @@ fn all_files(dir: &Path) -> Vec<(String, String)> {
     out
 }
 
-fn assert_nowhere(secret: &str, sb: &common::Sandbox, outputs: &[&str]) {
+fn assert_nowhere(secret: &str, sb: &support::Sandbox, outputs: &[&str]) {
     for text in outputs {
         assert!(!text.contains(secret), "secret in output:\n{text}");
     }
@@ -56,7 +54,7 @@ const PROMPTS: &str = r#"{"messages": [{"role": "user", "content": "ok one"}]}
 
 /// `/metrics` is scraped (and fails: the scripted server has none), so scraper warnings are in
 /// the output too.
-fn config(sb: &common::Sandbox, provider: &str, model: &str) -> std::path::PathBuf {
+fn config(sb: &support::Sandbox, provider: &str, model: &str) -> std::path::PathBuf {
     sb.write("prompts.jsonl", PROMPTS);
     sb.write(
         "exp.yaml",
@@ -94,7 +92,7 @@ fn server_url_credentials_are_redacted_in_output_and_files() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (base, server) = rt.block_on(StreamServer::start(status_404_script()));
     let url = with_password(&base);
-    let sb = common::Sandbox::new();
+    let sb = support::Sandbox::new();
     let cfg = config(&sb, "simulated", "test-model");
     let out = sb
         .cmd()
@@ -186,7 +184,7 @@ fn runpod_key_never_appears_in_output_files_or_debug() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let fake = rt.block_on(FakeRunpod::start(KEY));
     let (base, server) = rt.block_on(StreamServer::start(status_404_script()));
-    let sb = common::Sandbox::new();
+    let sb = support::Sandbox::new();
     let cfg = config(&sb, "runpod", "test-model");
     let out = sb
         .cmd()

@@ -2,14 +2,13 @@
 //! in model ids, error bodies and result files never reach the output, and input files are
 //! bounded (a device, a folder or a file over the cap is refused at once, also in --dry-run).
 
-mod common;
 mod support;
 
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Sandbox, PROMPTS};
 use support::stream_server::{Reply, Schedule, Script, StreamServer};
+use support::{Sandbox, PROMPTS};
 
 /// Sets the window title, clears the screen, rings the bell.
 const HOSTILE: &str = "\u{1b}]0;pwned\u{7}\u{1b}[2J\u{7}";

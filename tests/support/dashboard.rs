@@ -1,6 +1,5 @@
 //! An in-process dashboard on 127.0.0.1:0 with its own configs and results folders, plus a
 //! small WebSocket client. Shared by the API and browser tests.
-#![allow(dead_code)]
 
 pub mod webdriver;
 
