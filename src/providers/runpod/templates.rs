@@ -225,46 +225,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::config::*;
 
-    pub(crate) fn experiment(framework: Framework) -> Experiment {
-        Experiment {
-            name: "t".into(),
-            description: None,
-            model: ModelSpec {
-                name: "meta-llama/Meta-Llama-3-8B-Instruct".into(),
-                quantization: None,
-            },
-            framework,
-            framework_options: FrameworkOptions::default(),
-            infrastructure: Infrastructure {
-                provider: ProviderKind::Runpod,
-                gpu_type: Some("A100-80GB".into()),
-                gpu_count: 1,
-                cloud_type: CloudType::Community,
-                simulation: Default::default(),
-                local: Default::default(),
-            },
-            workload: WorkloadSpec {
-                kind: WorkloadKind::Single,
-                source: "p.jsonl".into(),
-                prompts: Default::default(),
-                count: 10,
-                params: GenerationParams {
-                    max_tokens: 256,
-                    temperature: 0.7,
-                    ignore_eos: false,
-                },
-                sweep: None,
-                timing: Default::default(),
-            },
-            metrics: MetricsSettings {
-                collect_gpu_metrics: true,
-                sample_interval: std::time::Duration::from_millis(100),
-                output_dir: "results".into(),
-            },
-            answers: Default::default(),
-            resolved: Default::default(),
-        }
-    }
+    pub(crate) use crate::config::example::runpod_experiment as experiment;
 
     #[test]
     fn vllm_minimal_and_full() {
