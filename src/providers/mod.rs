@@ -33,6 +33,10 @@ pub struct ServerHandle {
     pub served_model: Option<String>,
     /// Reported when the server dies during the run (the simulator's panics).
     pub failure: Option<ServerFailure>,
+    /// The provider already saw the health endpoint answer 200 (a local server it watched
+    /// start, so it could fail early when the process exits): the load phase then only
+    /// checks the model. Every server has one owner of its health wait.
+    pub healthy: bool,
 }
 
 #[derive(Debug, thiserror::Error)]

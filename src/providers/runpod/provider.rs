@@ -323,6 +323,7 @@ impl Provider for RunpodProvider {
             server_log: None,
             served_model: None,
             failure: None,
+            healthy: false,
         })
     }
 
