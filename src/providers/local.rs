@@ -144,10 +144,7 @@ impl LocalProvider {
         let log_path = self.log_path.clone();
         let latest = std::sync::Mutex::new(String::from("starting"));
         let on_wait = |p: HealthProgress| {
-            let line = tail_lines(&log_path, 1)
-                .pop()
-                .filter(|l| !l.is_empty())
-                .unwrap_or_else(|| "starting".to_string());
+            let line = latest_line(&log_path);
             events.send(Event::Waiting {
                 elapsed: p.elapsed,
                 status: line.clone(),
@@ -166,15 +163,7 @@ impl LocalProvider {
             cancel,
             &on_wait,
         );
-        let exited = async {
-            match self.child.as_mut() {
-                Some(child) => match child.wait().await {
-                    Ok(status) => status,
-                    Err(_) => std::future::pending().await,
-                },
-                None => std::future::pending().await,
-            }
-        };
+        let exited = exit_of(self.child.as_mut());
         let outcome = tokio::select! {
             biased;
             status = exited => Err(status),
@@ -187,21 +176,32 @@ impl LocalProvider {
                 log: self.log_path.clone(),
                 tail: tail_lines(&self.log_path, TAIL_LINES).join("\n"),
             }),
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(RunnerError::Cancelled)) => Err(ProviderError::Cancelled),
-            Ok(Err(e)) => Err(ProviderError::Timeout {
-                what: format!(
-                    "the local {framework} server (log: {})",
-                    self.log_path.display()
-                ),
-                waited: match e {
-                    RunnerError::HealthTimeout { waited_s, .. } => {
-                        Duration::from_secs_f64(waited_s)
-                    }
-                    _ => Duration::ZERO,
-                },
-                last_status: latest.into_inner().unwrap_or_default(),
+            Ok(r) => r.map_err(|e| {
+                let last_status = latest.into_inner().unwrap_or_default();
+                self.not_started(framework, e, last_status)
             }),
+        }
+    }
+
+    /// The health wait's end without a healthy server: cancelled, or out of time.
+    fn not_started(
+        &self,
+        framework: Framework,
+        e: RunnerError,
+        last_status: String,
+    ) -> ProviderError {
+        let waited = match e {
+            RunnerError::Cancelled => return ProviderError::Cancelled,
+            RunnerError::HealthTimeout { waited_s, .. } => Duration::from_secs_f64(waited_s),
+            _ => Duration::ZERO,
+        };
+        ProviderError::Timeout {
+            what: format!(
+                "the local {framework} server (log: {})",
+                self.log_path.display()
+            ),
+            waited,
+            last_status,
         }
     }
 }
@@ -376,6 +376,25 @@ fn health_path(framework: Framework) -> &'static str {
 pub fn free_port() -> std::io::Result<u16> {
     let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
     Ok(listener.local_addr()?.port())
+}
+
+/// Resolves when the child exits (never when there is none or it cannot be waited for).
+async fn exit_of(child: Option<&mut tokio::process::Child>) -> std::process::ExitStatus {
+    match child {
+        Some(child) => match child.wait().await {
+            Ok(status) => status,
+            Err(_) => std::future::pending().await,
+        },
+        None => std::future::pending().await,
+    }
+}
+
+/// The server's latest log line, the status shown while it starts.
+fn latest_line(log: &Path) -> String {
+    tail_lines(log, 1)
+        .pop()
+        .filter(|l| !l.is_empty())
+        .unwrap_or_else(|| "starting".to_string())
 }
 
 /// The last `n` non-empty lines of a log file, without terminal escapes; reads only its end.
