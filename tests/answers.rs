@@ -238,29 +238,14 @@ mod built {
                 .collect();
             let e2e = ttft + gaps.iter().sum::<f64>();
             requests.push(RequestResult {
-                chunk_tokens: None,
-                scheduled_offset_ms: None,
-                send_lag_ms: None,
-                cap_wait_ms: None,
-                warmup: None,
-                requested_input_tokens: None,
-                requested_output_tokens: None,
                 request_index: i,
                 ttft_ms: Some(ttft),
                 e2e_latency_ms: Some(e2e),
                 inter_token_latencies_ms: gaps,
                 prompt_tokens: Some(20),
                 completion_tokens: Some(tokens),
-                error: None,
-                started_at: None,
-                finished_at: None,
-                turn_index: None,
-                conversation_index: None,
                 tpot_ms: Some((e2e - ttft) / (tokens - 1) as f64),
-                error_kind: None,
-                token_count_source: None,
-                send_delay_ms: None,
-                slo_met: None,
+                ..Default::default()
             });
         }
         let col = |f: &dyn Fn(&RequestResult) -> Vec<f64>| {

@@ -344,25 +344,11 @@ unreadable: results/broken.json: expected value at line 1 column 1
                 ttft_ms: Some(80.0 + turn as f64),
                 e2e_latency_ms: Some(300.0),
                 inter_token_latencies_ms: vec![15.0, 16.0],
-                chunk_tokens: None,
                 prompt_tokens: Some(10),
                 completion_tokens: Some(3),
-                error: None,
-                started_at: None,
-                finished_at: None,
                 turn_index: Some(turn),
                 conversation_index: Some(0),
-                tpot_ms: None,
-                error_kind: None,
-                token_count_source: None,
-                send_delay_ms: None,
-                slo_met: None,
-                scheduled_offset_ms: None,
-                send_lag_ms: None,
-                cap_wait_ms: None,
-                warmup: None,
-                requested_input_tokens: None,
-                requested_output_tokens: None,
+                ..Default::default()
             });
         }
         let result = RunResult {
