@@ -54,12 +54,9 @@ fn steep_profile() -> SimProfile {
     }
 }
 
-/// Run the search in a fresh sandbox; returns the sandbox, stdout and the summary file.
-fn run_search() -> (Sandbox, String, Value) {
-    let sb = Sandbox::new();
-    sb.write("prompts.jsonl", PROMPTS);
-    let cfg = sb.write("exp.yaml", &search_config(SEARCH));
-    let out = sb.cmd().arg("run").arg(&cfg).assert().success();
+/// Run the search of `cfg` (named `cap`); its stdout and the search summary file.
+fn run_search_of(sb: &Sandbox, cfg: &std::path::Path) -> (String, Value) {
+    let out = sb.cmd().arg("run").arg(cfg).assert().success();
     let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
     let summary = std::fs::read_dir(sb.results())
         .unwrap()
@@ -70,6 +67,15 @@ fn run_search() -> (Sandbox, String, Value) {
         })
         .expect("a <name>-search-<timestamp>.json file");
     let summary: Value = serde_json::from_str(&std::fs::read_to_string(summary).unwrap()).unwrap();
+    (stdout, summary)
+}
+
+/// Run the search in a fresh sandbox; returns the sandbox, stdout and the summary file.
+fn run_search() -> (Sandbox, String, Value) {
+    let sb = Sandbox::new();
+    sb.write("prompts.jsonl", PROMPTS);
+    let cfg = sb.write("exp.yaml", &search_config(SEARCH));
+    let (stdout, summary) = run_search_of(&sb, &cfg);
     (sb, stdout, summary)
 }
 
@@ -391,17 +397,7 @@ fn request_rate_search_probes_the_open_loop_workload() {
                 "  type: rate\n  request_rate: 8\n  arrival: constant\n",
             );
     let cfg = sb.write("exp.yaml", &cfg);
-    let out = sb.cmd().arg("run").arg(&cfg).assert().success();
-    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
-    let summary = std::fs::read_dir(sb.results())
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("cap-search-"))
-        })
-        .expect("a search summary file");
-    let summary: Value = serde_json::from_str(&std::fs::read_to_string(summary).unwrap()).unwrap();
+    let (stdout, summary) = run_search_of(&sb, &cfg);
     let answer = summary["answer"].as_f64().expect("an answer");
     let probes = summary["probes"].as_array().unwrap();
     let own = probes

@@ -10,6 +10,7 @@ use std::time::Duration;
 use llm_inf_bench::config::{Framework, GenerationParams};
 use llm_inf_bench::runners::{create_runner, ChatMessage, RunnerTimeouts};
 use support::runpod::FakeRunpod;
+use support::sandbox::ran;
 use support::stream_server::{closed_port_url, Reply, Schedule, Script, StreamServer};
 use tokio_util::sync::CancellationToken;
 
@@ -94,18 +95,13 @@ fn server_url_credentials_are_redacted_in_output_and_files() {
     let url = with_password(&base);
     let sb = support::Sandbox::new();
     let cfg = config(&sb, "simulated", "test-model");
-    let out = sb
+    let out = ran(sb
         .cmd()
         .args(["run", "--server-url", &url])
         .arg(&cfg)
-        .timeout(Duration::from_secs(120))
-        .output()
-        .unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    );
-    assert!(out.status.success(), "{stderr}");
+        .timeout(Duration::from_secs(120)));
+    let (stdout, stderr) = (out.stdout.clone(), out.stderr.clone());
+    assert!(out.success(), "{stderr}");
     assert_eq!(server.requests().len(), 3, "the run did use the server");
     let results = sb.results_json();
     assert_eq!(results.len(), 1);
@@ -126,15 +122,13 @@ fn server_url_credentials_are_redacted_in_output_and_files() {
 
     // A wrong model name fails before any request, naming the server — redacted.
     let cfg = config(&sb, "simulated", "no-such-model");
-    let out = sb
+    let out = ran(sb
         .cmd()
         .args(["run", "--server-url", &url])
         .arg(&cfg)
-        .timeout(Duration::from_secs(120))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(!out.status.success());
+        .timeout(Duration::from_secs(120)));
+    let stderr = out.stderr.clone();
+    assert!(!out.success());
     assert!(stderr.contains("no-such-model"), "{stderr}");
     assert_nowhere(PASSWORD, &sb, &[&stderr]);
 }
@@ -186,7 +180,7 @@ fn runpod_key_never_appears_in_output_files_or_debug() {
     let (base, server) = rt.block_on(StreamServer::start(status_404_script()));
     let sb = support::Sandbox::new();
     let cfg = config(&sb, "runpod", "test-model");
-    let out = sb
+    let out = ran(sb
         .cmd()
         .args(["run", "--confirm"])
         .arg(&cfg)
@@ -194,14 +188,9 @@ fn runpod_key_never_appears_in_output_files_or_debug() {
         .env("RUNPOD_API_URL", &fake.url)
         .env("RUNPOD_PROXY_URL", &base)
         .env("LLM_INF_BENCH_RUNPOD_POLL_MS", "5")
-        .timeout(Duration::from_secs(120))
-        .output()
-        .unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    );
-    assert!(out.status.success(), "{stderr}");
+        .timeout(Duration::from_secs(120)));
+    let (stdout, stderr) = (out.stdout.clone(), out.stderr.clone());
+    assert!(out.success(), "{stderr}");
     assert_eq!(server.requests().len(), 3, "the run reached the pod");
     assert!(fake.live_pods().is_empty(), "the pod was torn down");
     // Every API call carried the key, as a bearer token only.
@@ -235,7 +224,7 @@ fn runpod_key_never_appears_in_output_files_or_debug() {
     );
 
     // A wrong key is rejected without echoing either key.
-    let out = sb
+    let out = ran(sb
         .cmd()
         .args(["run", "--confirm"])
         .arg(&cfg)
@@ -243,11 +232,9 @@ fn runpod_key_never_appears_in_output_files_or_debug() {
         .env("RUNPOD_API_URL", &fake.url)
         .env("RUNPOD_PROXY_URL", &base)
         .env("LLM_INF_BENCH_RUNPOD_POLL_MS", "5")
-        .timeout(Duration::from_secs(120))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(!out.status.success());
+        .timeout(Duration::from_secs(120)));
+    let stderr = out.stderr.clone();
+    assert!(!out.success());
     assert!(
         !stderr.contains("WRONGKEY") && !stderr.contains(KEY),
         "{stderr}"
