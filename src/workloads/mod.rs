@@ -212,4 +212,6 @@ fn scripts(
 }
 
 #[cfg(test)]
+mod fake_runner;
+#[cfg(test)]
 mod tests;
