@@ -15,7 +15,9 @@ mod support;
 use std::path::PathBuf;
 
 use serde_json::Value;
-use support::real_server::{check_requests, figure, results_named, run_timed, PROMPTS};
+use support::real_server::{
+    check_multi_turn, check_requests, figure, results_named, run_timed, PROMPTS,
+};
 use support::sglang_server::{
     env, leftovers, server_env, sglang_shm_files, Env, ManualServer, CPU_ARGS, MARK_VAR, SERVED,
 };
@@ -307,19 +309,7 @@ fn server_url_single_batch_multi_turn_model_check_and_errors() {
             assert_eq!(r["requests"].as_array().map(Vec::len), Some(n), "{prefix}");
         }
         let r = result_named(&results, "sglang-multi-turn");
-        let hit = f64_at(r, "/summary/gpu_summary/prefix_cache_hit_rate");
-        assert!(hit > 0.0, "no prefix-cache hits on a multi-turn run");
-        let prompt = |turn: u64| {
-            r["requests"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|q| q["turn_index"] == turn && q["conversation_index"] == 0)
-                .filter_map(|q| q["prompt_tokens"].as_u64())
-                .next()
-                .unwrap_or(0)
-        };
-        assert!(prompt(2) > prompt(1) && prompt(1) > prompt(0));
+        check_multi_turn(r);
 
         wrong_model_name(&sb, &e, &url);
         context_length_error(&sb, &e, &url);

@@ -326,3 +326,21 @@ pub fn figure(v: &Value, pointer: &str) -> f64 {
         .and_then(Value::as_f64)
         .unwrap_or(f64::NAN)
 }
+
+/// A multi-turn run on a real server: prefix-cache hits, and later turns carry the earlier
+/// ones (their prompts are longer).
+pub fn check_multi_turn(r: &Value) {
+    let hit = f64_at(r, "/summary/gpu_summary/prefix_cache_hit_rate");
+    assert!(hit > 0.0, "no prefix-cache hits on a multi-turn run");
+    let prompt = |turn: u64| {
+        r["requests"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|q| q["turn_index"] == turn && q["conversation_index"] == 0)
+            .filter_map(|q| q["prompt_tokens"].as_u64())
+            .next()
+            .unwrap_or(0)
+    };
+    assert!(prompt(2) > prompt(1) && prompt(1) > prompt(0));
+}
