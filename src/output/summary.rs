@@ -30,8 +30,6 @@ pub fn percentiles(stats: Option<&Stats>) -> String {
     }
 }
 
-/// Renders the panel. `per_turn` may be computed by the caller for files without one
-/// (see `aggregate::per_turn_from_rows`); it falls back to `summary.per_turn`.
 /// `, 1 cancelled` for requests cut short by Ctrl-C or a breaker (neither ok nor failed).
 fn cancelled_text(summary: &Summary) -> String {
     let cancelled = summary
@@ -44,6 +42,8 @@ fn cancelled_text(summary: &Summary) -> String {
     }
 }
 
+/// Renders the panel. `per_turn` may be computed by the caller for files without one
+/// (see `aggregate::per_turn_from_rows`); it falls back to `summary.per_turn`.
 pub fn render_summary(
     summary: &Summary,
     per_turn: Option<&[TurnSummary]>,
@@ -51,67 +51,8 @@ pub fn render_summary(
     out: &mut dyn Write,
 ) -> io::Result<()> {
     writeln!(out, "{}", style.bold("Summary"))?;
-    let failed = summary.failed_requests;
-    let failed_text = format!("{failed} failed");
-    let failed_text = if failed > 0 {
-        style.red(&failed_text)
-    } else {
-        failed_text
-    };
-    line(
-        out,
-        style,
-        "Requests",
-        &format!(
-            "{} total, {} ok, {failed_text}{}",
-            summary.total_requests,
-            summary.successful_requests,
-            cancelled_text(summary)
-        ),
-    )?;
-    if let Some(kinds) = summary.errors_by_kind.as_ref().filter(|k| !k.is_empty()) {
-        let text: Vec<String> = kinds
-            .iter()
-            .map(|(k, n)| format!("{}={n}", crate::text::printable(k)))
-            .collect();
-        line(out, style, "Errors", &style.red(&text.join(" ")))?;
-    }
-    line(
-        out,
-        style,
-        "Duration",
-        &format!("{}s", num3(summary.total_duration_s)),
-    )?;
-    line(
-        out,
-        style,
-        "Throughput",
-        &format!(
-            "{} tok/s, {} req/s",
-            num3(summary.tokens_per_second),
-            num3(summary.requests_per_second)
-        ),
-    )?;
-    line(
-        out,
-        style,
-        "Tokens",
-        &format!(
-            "{} prompt, {} completion",
-            summary.total_prompt_tokens, summary.total_completion_tokens
-        ),
-    )?;
-    line(out, style, "TTFT", &percentiles(summary.ttft.as_ref()))?;
-    line(
-        out,
-        style,
-        "Latency",
-        &percentiles(summary.e2e_latency.as_ref()),
-    )?;
-    line(out, style, "TBT", &percentiles(summary.tbt.as_ref()))?;
-    if summary.tpot.is_some() {
-        line(out, style, "TPOT", &percentiles(summary.tpot.as_ref()))?;
-    }
+    render_volume(summary, style, out)?;
+    render_latencies(summary, style, out)?;
     crate::output::answers::render(summary, style, LABEL, out)?;
     crate::output::open_loop::render_load(summary, style, out)?;
     if let Some(gpu) = &summary.gpu_summary {
@@ -121,18 +62,77 @@ pub fn render_summary(
         render_per_turn(turns, style, out)?;
     }
     if let Some(tokens) = &summary.tokens {
-        writeln!(out, "  {}", tokens.describe())?;
-        for m in tokens.mismatches.iter().take(5) {
-            writeln!(
-                out,
-                "    request {}: asked {:?} in / {:?} out, server counted {:?} / {:?}",
-                m.request_index,
-                m.requested_input_tokens,
-                m.requested_output_tokens,
-                m.prompt_tokens,
-                m.completion_tokens
-            )?;
-        }
+        render_token_exactness(tokens, out)?;
+    }
+    Ok(())
+}
+
+/// Requests (ok, failed, cancelled), errors by kind, duration, throughput and tokens.
+fn render_volume(summary: &Summary, style: Style, out: &mut dyn Write) -> io::Result<()> {
+    let failed = summary.failed_requests;
+    let failed_text = format!("{failed} failed");
+    let failed_text = if failed > 0 {
+        style.red(&failed_text)
+    } else {
+        failed_text
+    };
+    let requests = format!(
+        "{} total, {} ok, {failed_text}{}",
+        summary.total_requests,
+        summary.successful_requests,
+        cancelled_text(summary)
+    );
+    line(out, style, "Requests", &requests)?;
+    if let Some(kinds) = summary.errors_by_kind.as_ref().filter(|k| !k.is_empty()) {
+        let text: Vec<String> = kinds
+            .iter()
+            .map(|(k, n)| format!("{}={n}", crate::text::printable(k)))
+            .collect();
+        line(out, style, "Errors", &style.red(&text.join(" ")))?;
+    }
+    let duration = format!("{}s", num3(summary.total_duration_s));
+    line(out, style, "Duration", &duration)?;
+    let throughput = format!(
+        "{} tok/s, {} req/s",
+        num3(summary.tokens_per_second),
+        num3(summary.requests_per_second)
+    );
+    line(out, style, "Throughput", &throughput)?;
+    let tokens = format!(
+        "{} prompt, {} completion",
+        summary.total_prompt_tokens, summary.total_completion_tokens
+    );
+    line(out, style, "Tokens", &tokens)
+}
+
+/// TTFT, end-to-end latency, TBT and (when measured) TPOT percentiles.
+fn render_latencies(summary: &Summary, style: Style, out: &mut dyn Write) -> io::Result<()> {
+    line(out, style, "TTFT", &percentiles(summary.ttft.as_ref()))?;
+    let e2e = percentiles(summary.e2e_latency.as_ref());
+    line(out, style, "Latency", &e2e)?;
+    line(out, style, "TBT", &percentiles(summary.tbt.as_ref()))?;
+    if summary.tpot.is_some() {
+        line(out, style, "TPOT", &percentiles(summary.tpot.as_ref()))?;
+    }
+    Ok(())
+}
+
+/// The token-exactness line and the first mismatches.
+fn render_token_exactness(
+    tokens: &crate::metrics::tokens::TokenSummary,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    writeln!(out, "  {}", tokens.describe())?;
+    for m in tokens.mismatches.iter().take(5) {
+        writeln!(
+            out,
+            "    request {}: asked {:?} in / {:?} out, server counted {:?} / {:?}",
+            m.request_index,
+            m.requested_input_tokens,
+            m.requested_output_tokens,
+            m.prompt_tokens,
+            m.completion_tokens
+        )?;
     }
     Ok(())
 }
