@@ -147,14 +147,7 @@ impl Renderer {
                 index,
                 total,
                 values,
-            } if total > 1 => {
-                let vals: Vec<String> = values.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                let text = self.paint(
-                    &format!("Sweep iteration {index}/{total}  {}", vals.join("  ")),
-                    "1;36",
-                );
-                self.line(&text);
-            }
+            } if total > 1 => self.iteration_started(index, total, &values),
             Event::IterationAlreadyDone {
                 index,
                 total,
@@ -177,6 +170,15 @@ impl Renderer {
             | Event::IterationSummary { .. }
             | Event::Teardown(_) => {}
         }
+    }
+
+    fn iteration_started(&self, index: usize, total: usize, values: &[(String, usize)]) {
+        let vals: Vec<String> = values.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let text = self.paint(
+            &format!("Sweep iteration {index}/{total}  {}", vals.join("  ")),
+            "1;36",
+        );
+        self.line(&text);
     }
 
     fn warning(&self, msg: &str) {

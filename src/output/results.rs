@@ -12,7 +12,7 @@ use crate::output::style::{ms, num3, or_dash, Style, Tone};
 use crate::output::summary::render_summary;
 use crate::results::journal::{JournalError, JournalState};
 use crate::results::result::{RunResult, RunStatus};
-use crate::results::storage::ResultEntry;
+use crate::results::storage::{ResultEntry, RunInfo};
 use crate::text::printable;
 
 fn status_tone(status: RunStatus) -> Tone {
@@ -91,20 +91,7 @@ pub fn render_list(
                 continue;
             }
         };
-        table.add_row(vec![
-            Cell::new(printable(&entry.id)),
-            style.cell(status_tone(info.status), info.status.as_str()),
-            Cell::new(or_dash(
-                info.started
-                    .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()),
-            )),
-            Cell::new(format!(
-                "{}/{}",
-                info.successful_requests, info.total_requests
-            )),
-            Cell::new(num3(info.tokens_per_second)),
-            Cell::new(or_dash(info.ttft_p50_ms.map(ms))),
-        ]);
+        table.add_row(list_row(entry, info, style));
     }
     for i in 3..6 {
         if let Some(col) = table.column_mut(i) {
@@ -124,6 +111,24 @@ pub fn render_list(
         )?;
     }
     Ok(())
+}
+
+/// One readable result of the `list` table.
+fn list_row(entry: &ResultEntry, info: &RunInfo, style: Style) -> Vec<Cell> {
+    vec![
+        Cell::new(printable(&entry.id)),
+        style.cell(status_tone(info.status), info.status.as_str()),
+        Cell::new(or_dash(
+            info.started
+                .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()),
+        )),
+        Cell::new(format!(
+            "{}/{}",
+            info.successful_requests, info.total_requests
+        )),
+        Cell::new(num3(info.tokens_per_second)),
+        Cell::new(or_dash(info.ttft_p50_ms.map(ms))),
+    ]
 }
 
 /// A dotted path into the experiment config, as display text (`null` counts as missing).
