@@ -274,7 +274,18 @@ fn infrastructure(
             c.push(&format!("infrastructure.simulation.{}", e.knob), e.problem);
         }
     }
-    let local = raw.local.unwrap_or_default();
+    Infrastructure {
+        provider,
+        gpu_type: raw.gpu_type,
+        gpu_count,
+        cloud_type,
+        simulation,
+        local: local_server(c, raw.local.unwrap_or_default()),
+    }
+}
+
+/// `infrastructure.local`: the server command's overrides and its start-up limit.
+fn local_server(c: &mut Checker, local: RawLocal) -> LocalServer {
     let timeout = local.startup_timeout_s.unwrap_or(DEFAULT_STARTUP_TIMEOUT_S);
     if timeout == 0 {
         c.push(
@@ -282,18 +293,11 @@ fn infrastructure(
             "must be > 0, got 0",
         );
     }
-    Infrastructure {
-        provider,
-        gpu_type: raw.gpu_type,
-        gpu_count,
-        cloud_type,
-        simulation,
-        local: LocalServer {
-            executable: local.executable.map(PathBuf::from),
-            args: local.args.unwrap_or_default(),
-            env: local.env.unwrap_or_default().into_iter().collect(),
-            startup_timeout: Duration::from_secs(timeout),
-        },
+    LocalServer {
+        executable: local.executable.map(PathBuf::from),
+        args: local.args.unwrap_or_default(),
+        env: local.env.unwrap_or_default().into_iter().collect(),
+        startup_timeout: Duration::from_secs(timeout),
     }
 }
 
@@ -682,7 +686,20 @@ fn resolve(
         *extra = crate::redact::redact_args(extra);
     }
 
-    let ri = raw.infrastructure.get_or_insert_with(Default::default);
+    resolve_infrastructure(
+        raw.infrastructure.get_or_insert_with(Default::default),
+        infra,
+    );
+    resolve_workload(raw.workload.get_or_insert_with(Default::default), workload);
+    let rm = raw.metrics.get_or_insert_with(Default::default);
+    rm.collect_gpu_metrics = Some(metrics.collect_gpu_metrics);
+    rm.sample_interval_ms = Some(metrics.sample_interval.as_millis() as i64);
+    rm.output_dir = Some(metrics.output_dir.display().to_string());
+    raw
+}
+
+/// The provider's own keys filled in; local args and env redacted.
+fn resolve_infrastructure(ri: &mut RawInfrastructure, infra: &Infrastructure) {
     ri.provider = Some(infra.provider.as_str().to_string());
     ri.gpu_count = Some(i64::from(infra.gpu_count));
     match infra.provider {
@@ -701,8 +718,10 @@ fn resolve(
             crate::redact::redact_env(env.iter_mut());
         }
     }
+}
 
-    let rw = raw.workload.get_or_insert_with(Default::default);
+/// The workload type, prompt file, parameters and arrival process filled in.
+fn resolve_workload(rw: &mut RawWorkload, workload: &WorkloadSpec) {
     rw.kind = Some(workload.kind.name().to_string());
     let rr = rw.requests.get_or_insert_with(Default::default);
     if !workload.source.as_os_str().is_empty() {
@@ -722,12 +741,6 @@ fn resolve(
             rw.burstiness = Some(burstiness);
         }
     }
-
-    let rm = raw.metrics.get_or_insert_with(Default::default);
-    rm.collect_gpu_metrics = Some(metrics.collect_gpu_metrics);
-    rm.sample_interval_ms = Some(metrics.sample_interval.as_millis() as i64);
-    rm.output_dir = Some(metrics.output_dir.display().to_string());
-    raw
 }
 
 #[path = "validate_timing.rs"]
