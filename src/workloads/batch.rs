@@ -69,29 +69,7 @@ impl Workload for BatchWorkload {
             if stop.is_cancelled() {
                 break;
             }
-            let intended = Instant::now();
-            let mut set = JoinSet::new();
-            for &index in batch {
-                let sender = sender.clone();
-                let request = Arc::clone(&self.requests[index]);
-                set.spawn(async move {
-                    sender
-                        .send_planned(
-                            &request,
-                            Position::request(index),
-                            intended,
-                            Default::default(),
-                        )
-                        .await
-                });
-            }
-            let mut any_ok = false;
-            while let Some(done) = set.join_next().await {
-                match done {
-                    Ok(ok) => any_ok |= ok,
-                    Err(e) => tracing::error!("request task failed: {e}"),
-                }
-            }
+            let any_ok = self.send_batch(&sender, batch).await;
             failed_in_a_row = if any_ok { 0 } else { failed_in_a_row + 1 };
             if failed_in_a_row >= MAX_FAILED_BATCHES && !ctx.cancel.is_cancelled() {
                 tripped = Some(format!(
@@ -112,5 +90,35 @@ impl Workload for BatchWorkload {
             records,
             stopped_early,
         }
+    }
+}
+
+impl BatchWorkload {
+    /// Send one batch at once and wait for all of it; whether any request succeeded.
+    async fn send_batch(&self, sender: &RequestSender, batch: &[usize]) -> bool {
+        let intended = Instant::now();
+        let mut set = JoinSet::new();
+        for &index in batch {
+            let sender = sender.clone();
+            let request = Arc::clone(&self.requests[index]);
+            set.spawn(async move {
+                sender
+                    .send_planned(
+                        &request,
+                        Position::request(index),
+                        intended,
+                        Default::default(),
+                    )
+                    .await
+            });
+        }
+        let mut any_ok = false;
+        while let Some(done) = set.join_next().await {
+            match done {
+                Ok(ok) => any_ok |= ok,
+                Err(e) => tracing::error!("request task failed: {e}"),
+            }
+        }
+        any_ok
     }
 }
