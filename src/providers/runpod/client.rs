@@ -242,7 +242,24 @@ impl RunpodClient {
         }
         let resp = match req.send().await {
             Ok(r) => r,
-            Err(e) => return send_failed(&url, &e),
+            Err(e) => {
+                let error = RunpodError::Network {
+                    url: url.clone(),
+                    message: describe_reqwest(&e),
+                    attempts: 1,
+                };
+                // A refused connection never reached the server; anything later might have.
+                let retryable = e.is_connect() || e.is_timeout() || e.is_request();
+                return if retryable {
+                    Attempt::Retryable {
+                        error,
+                        retry_after: None,
+                        maybe_created: !e.is_connect(),
+                    }
+                } else {
+                    Attempt::Fatal(error)
+                };
+            }
         };
         let status = resp.status();
         let retry_after = parse_retry_after(resp.headers().get(RETRY_AFTER));
@@ -260,51 +277,26 @@ impl RunpodClient {
                 }
             }
         };
-        answered(status, retry_after, text)
-    }
-}
-
-/// A request that got no answer: retried when it may not have reached the server or timed out.
-fn send_failed(url: &str, e: &reqwest::Error) -> Attempt {
-    let error = RunpodError::Network {
-        url: url.to_string(),
-        message: describe_reqwest(e),
-        attempts: 1,
-    };
-    // A refused connection never reached the server; anything later might have.
-    let retryable = e.is_connect() || e.is_timeout() || e.is_request();
-    if retryable {
-        Attempt::Retryable {
-            error,
-            retry_after: None,
-            maybe_created: !e.is_connect(),
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            Attempt::Retryable {
+                error: RunpodError::RateLimited { attempts: 1 },
+                retry_after,
+                maybe_created: false,
+            }
+        } else if status.is_server_error() {
+            let problem = Problem::parse(status.as_u16(), &text);
+            Attempt::Retryable {
+                error: RunpodError::Server {
+                    status: status.as_u16(),
+                    detail: problem.summary(),
+                    attempts: 1,
+                },
+                retry_after,
+                maybe_created: true,
+            }
+        } else {
+            Attempt::Done { status, body: text }
         }
-    } else {
-        Attempt::Fatal(error)
-    }
-}
-
-/// An answer: rate limits and server errors are retried, anything else is the caller's.
-fn answered(status: StatusCode, retry_after: Option<Duration>, text: String) -> Attempt {
-    if status == StatusCode::TOO_MANY_REQUESTS {
-        Attempt::Retryable {
-            error: RunpodError::RateLimited { attempts: 1 },
-            retry_after,
-            maybe_created: false,
-        }
-    } else if status.is_server_error() {
-        let problem = Problem::parse(status.as_u16(), &text);
-        Attempt::Retryable {
-            error: RunpodError::Server {
-                status: status.as_u16(),
-                detail: problem.summary(),
-                attempts: 1,
-            },
-            retry_after,
-            maybe_created: true,
-        }
-    } else {
-        Attempt::Done { status, body: text }
     }
 }
 

@@ -1,9 +1,9 @@
 //! Cost estimate shown before provisioning a pod (SPEC §10): a low–high range from setup time
 //! plus an estimated benchmark time, times the pod's $/hr.
 
-use crate::config::{CloudType, Experiment, ProviderKind, WorkloadKind};
+use crate::config::{Experiment, ProviderKind, WorkloadKind};
 
-use super::pricing::{GpuPrice, PriceTable};
+use super::pricing::PriceTable;
 
 /// Ask for confirmation at or above this (USD).
 pub const CONFIRM_THRESHOLD_USD: f64 = 0.50;
@@ -34,7 +34,18 @@ pub fn estimate(exp: &Experiment, prices: &PriceTable) -> Option<CostEstimate> {
     let gpu = prices.lookup(infra.gpu_type.as_deref()?)?;
     let gpus = f64::from(infra.gpu_count.max(1));
     let mut assumptions = Vec::new();
-    let per_gpu = gpu_rate(gpu, infra.cloud_type, &mut assumptions)?;
+    let per_gpu = match gpu.price(infra.cloud_type) {
+        Some(p) => p,
+        None => {
+            let other = gpu.community.or(gpu.secure)?;
+            assumptions.push(format!(
+                "{} is not listed on {} cloud; priced at its other cloud rate",
+                gpu.name,
+                infra.cloud_type.as_str()
+            ));
+            other
+        }
+    };
     let per_hr = per_gpu * gpus;
 
     let w = &exp.workload;
@@ -80,22 +91,6 @@ pub fn estimate(exp: &Experiment, prices: &PriceTable) -> Option<CostEstimate> {
         high_usd: per_hr * high_h,
         assumptions,
     })
-}
-
-/// The GPU's hourly price on `cloud`, or on its other cloud (said in `assumptions`).
-fn gpu_rate(gpu: &GpuPrice, cloud: CloudType, assumptions: &mut Vec<String>) -> Option<f64> {
-    match gpu.price(cloud) {
-        Some(p) => Some(p),
-        None => {
-            let other = gpu.community.or(gpu.secure)?;
-            assumptions.push(format!(
-                "{} is not listed on {} cloud; priced at its other cloud rate",
-                gpu.name,
-                cloud.as_str()
-            ));
-            Some(other)
-        }
-    }
 }
 
 /// Requests in flight for each sweep iteration (one entry without a sweep).
