@@ -265,16 +265,9 @@ impl Provider for RunpodProvider {
         if cancel.is_cancelled() {
             return Err(ProviderError::Cancelled);
         }
-        let run_name = self
-            .run_name
-            .clone()
-            .unwrap_or_else(|| experiment.name.clone());
-        let request = templates::create_pod_request(
-            experiment,
-            &self.prices,
-            &run_name,
-            self.hf_token.as_ref().map(Secret::expose),
-        )?;
+        let run_name = self.run_name.as_ref().unwrap_or(&experiment.name).clone();
+        let hf_token = self.hf_token.as_ref().map(Secret::expose);
+        let request = templates::create_pod_request(experiment, &self.prices, &run_name, hf_token)?;
         let gpu_id = request.gpu.id.clone();
         let gpu_count = request.gpu.count;
         let table_cost = self.table_cost(&request);
