@@ -34,13 +34,12 @@ pub(super) fn rate_spec(
     if !takes_rate {
         not_for_type(
             c,
-            raw,
             &[
-                "request_rate",
-                "arrival",
-                "burstiness",
-                "max_concurrency",
-                "seed",
+                ("request_rate", raw.request_rate.is_some()),
+                ("arrival", raw.arrival.is_some()),
+                ("burstiness", raw.burstiness.is_some()),
+                ("max_concurrency", raw.max_concurrency.is_some()),
+                ("seed", raw.seed.is_some()),
             ],
             &format!(
                 "only applies to workload.type 'rate' (or 'multi_turn' at a rate), not '{}'",
