@@ -4,14 +4,17 @@
 //! conversation skipped; 3 consecutive failed conversations stop the workload. Once stopped
 //! (Ctrl-C or that breaker) no more turns are recorded; a turn cut in flight is kept.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
 
 use super::engine::{self, Breaker, Collector, Position, RequestSender};
 use super::pacer;
 use super::{Workload, WorkloadContext, WorkloadOutcome};
+use crate::config::{RateSpec, Timing};
 use crate::metrics::request::{Pacing, RequestRecord};
 use crate::runners::ChatMessage;
 
@@ -66,6 +69,44 @@ impl Breaker for ConversationBreaker {
     }
 }
 
+impl MultiTurnWorkload {
+    /// Conversations started on the arrival schedule of `spec` (the remaining ones).
+    async fn paced(
+        &self,
+        spec: &RateSpec,
+        (already_done, timing): (&HashSet<usize>, &Timing),
+        sender: &RequestSender,
+        stop: &CancellationToken,
+        think: Duration,
+    ) {
+        let turns = self.turns;
+        let offsets = super::rate::process(spec).offsets(self.conversations.len(), None);
+        let units: Vec<((usize, Arc<Script>), Duration)> =
+            super::rate::remaining(&offsets, already_done)
+                .into_iter()
+                .map(|(c, o)| ((c, Arc::clone(&self.conversations[c])), o))
+                .collect();
+        let task_sender = sender.clone();
+        pacer::run_paced(
+            units,
+            spec.max_concurrency,
+            stop,
+            timing.pacer_clock,
+            move |(conv, script), arrival| {
+                let sender = task_sender.clone();
+                async move {
+                    let deadline = arrival.deadline;
+                    let Some(slot) = arrival.slot().await else {
+                        return;
+                    };
+                    converse(&sender, &script, conv, turns, deadline, think, slot.pacing).await;
+                }
+            },
+        )
+        .await;
+    }
+}
+
 #[async_trait]
 impl Workload for MultiTurnWorkload {
     fn total_requests(&self) -> usize {
@@ -102,31 +143,8 @@ impl Workload for MultiTurnWorkload {
         match ctx.timing.conversation_rate {
             // Open loop: conversations arrive on the schedule; turns follow their replies.
             Some(spec) => {
-                let offsets = super::rate::process(&spec).offsets(self.conversations.len(), None);
-                let units: Vec<((usize, Arc<Script>), std::time::Duration)> =
-                    super::rate::remaining(&offsets, &ctx.already_done)
-                        .into_iter()
-                        .map(|(c, o)| ((c, Arc::clone(&self.conversations[c])), o))
-                        .collect();
-                let task_sender = sender.clone();
-                pacer::run_paced(
-                    units,
-                    spec.max_concurrency,
-                    &stop,
-                    ctx.timing.pacer_clock,
-                    move |(conv, script), arrival| {
-                        let sender = task_sender.clone();
-                        async move {
-                            let deadline = arrival.deadline;
-                            let Some(slot) = arrival.slot().await else {
-                                return;
-                            };
-                            converse(&sender, &script, conv, turns, deadline, think, slot.pacing)
-                                .await;
-                        }
-                    },
-                )
-                .await;
+                let done = (&ctx.already_done, &ctx.timing);
+                self.paced(&spec, done, &sender, &stop, think).await
             }
             None => {
                 engine::run_pool(todo, self.concurrency, &stop, |(conv, script), intended| {
