@@ -51,6 +51,16 @@ struct ConversationBreaker {
     failed_in_a_row: usize,
 }
 
+impl ConversationBreaker {
+    fn new(turns: usize) -> Self {
+        Self {
+            turns,
+            progress: Default::default(),
+            failed_in_a_row: 0,
+        }
+    }
+}
+
 impl Breaker for ConversationBreaker {
     fn observe(&mut self, record: &RequestRecord) -> Option<String> {
         let conv = record.conversation_index?;
@@ -121,15 +131,10 @@ impl Workload for MultiTurnWorkload {
             .collect();
         let planned = todo.len() * turns;
         let stop = ctx.cancel.child_token();
-        let breaker = ConversationBreaker {
-            turns,
-            progress: Default::default(),
-            failed_in_a_row: 0,
-        };
         let collector = Collector::spawn(
             ctx.events.clone(),
             ctx.on_record,
-            Box::new(breaker),
+            Box::new(ConversationBreaker::new(turns)),
             stop.clone(),
             ctx.timing.warmup,
         );
