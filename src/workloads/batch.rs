@@ -8,7 +8,7 @@ use std::time::Instant;
 use async_trait::async_trait;
 use tokio::task::JoinSet;
 
-use super::engine::{self, Collector, HalfFailedBreaker, Position, RequestSender};
+use super::engine::{self, HalfFailedBreaker, Position, RequestSender};
 use super::planned::PlannedRequest;
 use super::{Workload, WorkloadContext, WorkloadOutcome};
 use crate::runners::ChatMessage;
@@ -44,25 +44,13 @@ impl Workload for BatchWorkload {
         self.requests.len()
     }
 
-    async fn run(&self, ctx: WorkloadContext) -> WorkloadOutcome {
+    async fn run(&self, mut ctx: WorkloadContext) -> WorkloadOutcome {
         let todo: Vec<usize> = (0..self.requests.len())
             .filter(|i| !ctx.already_done.contains(i))
             .collect();
         let planned = todo.len();
-        let stop = ctx.cancel.child_token();
-        let collector = Collector::spawn(
-            ctx.events.clone(),
-            ctx.on_record,
-            Box::new(HalfFailedBreaker::new(planned)),
-            stop.clone(),
-            ctx.timing.warmup,
-        );
-        let sender = RequestSender::new(
-            Arc::clone(&ctx.runner),
-            ctx.params.clone(),
-            collector.sender(),
-            stop.clone(),
-        );
+        let (collector, sender, stop) =
+            engine::start_measuring(&mut ctx, Box::new(HalfFailedBreaker::new(planned)));
         let mut failed_in_a_row = 0;
         let mut tripped = None;
         for batch in todo.chunks(self.batch_size) {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
-use super::engine::{self, Breaker, Collector, Position, RequestSender};
+use super::engine::{self, Breaker, Position, RequestSender};
 use super::pacer;
 use super::{Workload, WorkloadContext, WorkloadOutcome};
 use crate::config::{RateSpec, Timing};
@@ -123,27 +123,15 @@ impl Workload for MultiTurnWorkload {
         self.conversations.len() * self.turns
     }
 
-    async fn run(&self, ctx: WorkloadContext) -> WorkloadOutcome {
+    async fn run(&self, mut ctx: WorkloadContext) -> WorkloadOutcome {
         let turns = self.turns;
         let todo: Vec<(usize, Arc<Script>)> = (0..self.conversations.len())
             .filter(|c| !ctx.already_done.contains(c))
             .map(|c| (c, Arc::clone(&self.conversations[c])))
             .collect();
         let planned = todo.len() * turns;
-        let stop = ctx.cancel.child_token();
-        let collector = Collector::spawn(
-            ctx.events.clone(),
-            ctx.on_record,
-            Box::new(ConversationBreaker::new(turns)),
-            stop.clone(),
-            ctx.timing.warmup,
-        );
-        let sender = RequestSender::new(
-            Arc::clone(&ctx.runner),
-            ctx.params.clone(),
-            collector.sender(),
-            stop.clone(),
-        );
+        let (collector, sender, stop) =
+            engine::start_measuring(&mut ctx, Box::new(ConversationBreaker::new(turns)));
         let think = ctx.timing.think_time;
         match ctx.timing.conversation_rate {
             // Open loop: conversations arrive on the schedule; turns follow their replies.
