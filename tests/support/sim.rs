@@ -5,6 +5,18 @@ use std::path::PathBuf;
 
 use super::{Sandbox, PROMPTS};
 
+/// `fn field(self, value: &str) -> Self` for each named text field.
+macro_rules! text_setters {
+    ($($field:ident),*) => {
+        $(
+            pub fn $field(mut self, value: &str) -> Self {
+                self.$field = value.into();
+                self
+            }
+        )*
+    };
+}
+
 #[derive(Debug, Clone)]
 pub struct SimYaml {
     pub name: String,
@@ -41,43 +53,18 @@ impl SimYaml {
         }
     }
 
-    pub fn model(mut self, model: &str) -> Self {
-        self.model = model.into();
-        self
-    }
-
-    pub fn infrastructure(mut self, keys: &str) -> Self {
-        self.infrastructure = keys.into();
-        self
-    }
-
-    pub fn simulation(mut self, profile: &str) -> Self {
-        self.simulation = profile.into();
-        self
-    }
-
-    pub fn workload(mut self, keys: &str) -> Self {
-        self.workload = keys.into();
-        self
-    }
+    text_setters!(
+        model,
+        infrastructure,
+        simulation,
+        workload,
+        parameters,
+        metrics,
+        extra
+    );
 
     pub fn count(mut self, count: usize) -> Self {
         self.count = count;
-        self
-    }
-
-    pub fn parameters(mut self, keys: &str) -> Self {
-        self.parameters = keys.into();
-        self
-    }
-
-    pub fn metrics(mut self, keys: &str) -> Self {
-        self.metrics = keys.into();
-        self
-    }
-
-    pub fn extra(mut self, yaml: &str) -> Self {
-        self.extra = yaml.into();
         self
     }
 
