@@ -77,7 +77,7 @@ def test_files(root):
     found = set()
     for path in rust_files(root):
         with open(path, encoding="utf-8") as f:
-            text = blank_attrs_kept(f.read())
+            text = blank_text(f.read())
         base = os.path.dirname(path)
         stem = os.path.splitext(os.path.basename(path))[0]
         child_dir = base if stem in ("mod", "lib", "main") else os.path.join(base, stem)
@@ -86,11 +86,6 @@ def test_files(root):
             for cand in (os.path.join(child_dir, name + ".rs"), os.path.join(child_dir, name, "mod.rs")):
                 found.add(os.path.normpath(cand))
     return found
-
-
-def blank_attrs_kept(src):
-    # Attributes are code, not text, so blank_text keeps them; this is just blank_text.
-    return blank_text(src)
 
 
 def rust_files(root):

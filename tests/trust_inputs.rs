@@ -53,8 +53,8 @@ fn model_ids_from_the_server_reach_the_terminal_without_control_characters() {
     let stderr = out.stderr.as_str();
     assert_eq!(out.code, Some(1), "{stderr}");
     assert!(stderr.contains("evil]0;pwned-model") || stderr.contains("evil-model"));
-    assert_clean("stderr", &stderr);
-    assert_clean("stdout", &out.stdout.as_str());
+    assert_clean("stderr", stderr);
+    assert_clean("stdout", &out.stdout);
 }
 
 #[test]
@@ -75,8 +75,8 @@ fn error_bodies_are_stored_and_shown_without_control_characters() {
         .args(["run", "--server-url", &url])
         .arg(&cfg)
         .timeout(GUARD));
-    assert_clean("run stderr", &out.stderr.as_str());
-    assert_clean("run stdout", &out.stdout.as_str());
+    assert_clean("run stderr", &out.stderr);
+    assert_clean("run stdout", &out.stdout);
     let result = &sb.results_json()[0];
     let errors: Vec<&str> = result["requests"]
         .as_array()
@@ -109,8 +109,8 @@ fn run_ids_and_names_from_result_files_are_printed_without_control_characters() 
         let out = ran(sb.cmd().args(&args).timeout(GUARD));
         let stdout = out.stdout.as_str();
         assert!(out.success(), "{args:?}: {stdout}");
-        assert_clean(&format!("{args:?}"), &stdout);
-        assert_clean(&format!("{args:?}"), &out.stderr.as_str());
+        assert_clean(&format!("{args:?}"), stdout);
+        assert_clean(&format!("{args:?}"), &out.stderr);
     }
 }
 
