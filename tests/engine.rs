@@ -18,14 +18,10 @@ use tokio_util::sync::CancellationToken;
 /// A fast simulated experiment of `count` requests, two at a time (`sweep`: a `sweep:` flow
 /// map body, or empty).
 fn experiment(sb: &Sandbox, name: &str, count: usize, sweep: &str) -> Experiment {
-    let workload = if sweep.is_empty() {
-        "type: concurrent, concurrency: 2".to_string()
-    } else {
-        format!("type: concurrent, concurrency: 2, sweep: {{{sweep}}}")
-    };
     let yaml = SimYaml::new(name)
         .simulation("seed: 7, decode_step_ms: 2.0, base_ttft_ms: 5.0")
-        .workload(&workload)
+        .workload("type: concurrent, concurrency: 2")
+        .sweep(sweep)
         .count(count)
         .parameters("max_tokens: 8, ignore_eos: true")
         .metrics("collect_gpu_metrics: true, sample_interval_ms: 10, output_dir: results");

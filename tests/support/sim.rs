@@ -63,6 +63,14 @@ impl SimYaml {
         extra
     );
 
+    /// Adds `sweep: {body}` to the workload (nothing when `body` is empty).
+    pub fn sweep(mut self, body: &str) -> Self {
+        if !body.is_empty() {
+            self.workload = format!("{}, sweep: {{{body}}}", self.workload);
+        }
+        self
+    }
+
     pub fn count(mut self, count: usize) -> Self {
         self.count = count;
         self
