@@ -2,12 +2,12 @@
 //! capacity is computable), repeats, SLO columns in results and export, and the
 //! significance-aware `compare` with its regression gate on hand-built result files.
 
-mod common;
+mod support;
 
-use common::{Sandbox, PROMPTS};
 use llm_inf_bench::sim::SimProfile;
 use predicates::prelude::*;
 use serde_json::Value;
+use support::{Sandbox, PROMPTS};
 
 /// TPOT ≈ 1 + 10·(c − 1) ms: 31 ms at c = 4, 41 ms at c = 5. A p50 TPOT limit of 36 ms puts
 /// the capacity at 4 with a wide margin on both sides.
@@ -54,12 +54,9 @@ fn steep_profile() -> SimProfile {
     }
 }
 
-/// Run the search in a fresh sandbox; returns the sandbox, stdout and the summary file.
-fn run_search() -> (Sandbox, String, Value) {
-    let sb = Sandbox::new();
-    sb.write("prompts.jsonl", PROMPTS);
-    let cfg = sb.write("exp.yaml", &search_config(SEARCH));
-    let out = sb.cmd().arg("run").arg(&cfg).assert().success();
+/// Run the search of `cfg` (named `cap`); its stdout and the search summary file.
+fn run_search_of(sb: &Sandbox, cfg: &std::path::Path) -> (String, Value) {
+    let out = sb.cmd().arg("run").arg(cfg).assert().success();
     let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
     let summary = std::fs::read_dir(sb.results())
         .unwrap()
@@ -70,6 +67,15 @@ fn run_search() -> (Sandbox, String, Value) {
         })
         .expect("a <name>-search-<timestamp>.json file");
     let summary: Value = serde_json::from_str(&std::fs::read_to_string(summary).unwrap()).unwrap();
+    (stdout, summary)
+}
+
+/// Run the search in a fresh sandbox; returns the sandbox, stdout and the summary file.
+fn run_search() -> (Sandbox, String, Value) {
+    let sb = Sandbox::new();
+    sb.write("prompts.jsonl", PROMPTS);
+    let cfg = sb.write("exp.yaml", &search_config(SEARCH));
+    let (stdout, summary) = run_search_of(&sb, &cfg);
     (sb, stdout, summary)
 }
 
@@ -238,29 +244,14 @@ mod built {
                 .collect();
             let e2e = ttft + gaps.iter().sum::<f64>();
             requests.push(RequestResult {
-                chunk_tokens: None,
-                scheduled_offset_ms: None,
-                send_lag_ms: None,
-                cap_wait_ms: None,
-                warmup: None,
-                requested_input_tokens: None,
-                requested_output_tokens: None,
                 request_index: i,
                 ttft_ms: Some(ttft),
                 e2e_latency_ms: Some(e2e),
                 inter_token_latencies_ms: gaps,
                 prompt_tokens: Some(20),
                 completion_tokens: Some(tokens),
-                error: None,
-                started_at: None,
-                finished_at: None,
-                turn_index: None,
-                conversation_index: None,
                 tpot_ms: Some((e2e - ttft) / (tokens - 1) as f64),
-                error_kind: None,
-                token_count_source: None,
-                send_delay_ms: None,
-                slo_met: None,
+                ..Default::default()
             });
         }
         let col = |f: &dyn Fn(&RequestResult) -> Vec<f64>| {
@@ -406,17 +397,7 @@ fn request_rate_search_probes_the_open_loop_workload() {
                 "  type: rate\n  request_rate: 8\n  arrival: constant\n",
             );
     let cfg = sb.write("exp.yaml", &cfg);
-    let out = sb.cmd().arg("run").arg(&cfg).assert().success();
-    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
-    let summary = std::fs::read_dir(sb.results())
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("cap-search-"))
-        })
-        .expect("a search summary file");
-    let summary: Value = serde_json::from_str(&std::fs::read_to_string(summary).unwrap()).unwrap();
+    let (stdout, summary) = run_search_of(&sb, &cfg);
     let answer = summary["answer"].as_f64().expect("an answer");
     let probes = summary["probes"].as_array().unwrap();
     let own = probes

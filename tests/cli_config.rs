@@ -1,12 +1,12 @@
 //! The binary's handling of configs: dry runs of every example, and bad input that must give a
 //! clear error (file, field, line) with exit 1 — never a panic.
 
-mod common;
+mod support;
 
 use std::path::Path;
 
-use common::{Sandbox, PROMPTS};
 use predicates::prelude::*;
+use support::{Sandbox, PROMPTS};
 
 fn repo(path: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)

@@ -2,34 +2,14 @@
 //! (terminal or not), `NO_COLOR` and `--color` apply to both, and log lines obey too.
 #![cfg(unix)]
 
-mod common;
+mod support;
 
 use std::io::Read;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::process::{Command, Stdio};
 
-use common::{Sandbox, PROMPTS};
-
-const CONFIG: &str = r#"name: "color-test"
-model:
-  name: "sim/tiny"
-framework: vllm
-infrastructure:
-  provider: simulated
-  simulation:
-    decode_step_ms: 0.5
-    base_ttft_ms: 1.0
-workload:
-  type: single
-  requests:
-    source: prompts.jsonl
-    count: 2
-  parameters:
-    max_tokens: 4
-metrics:
-  collect_gpu_metrics: false
-  output_dir: results
-"#;
+use support::sim::SimYaml;
+use support::Sandbox;
 
 const ESC: &str = "\x1b[";
 
@@ -117,8 +97,9 @@ fn run(sb: &Sandbox, extra: &[&str], env: &[(&str, &str)], stdout_tty: bool) -> 
 
 fn sandbox() -> Sandbox {
     let sb = Sandbox::new();
-    sb.write("prompts.jsonl", PROMPTS);
-    sb.write("exp.yaml", CONFIG);
+    SimYaml::new("color-test")
+        .simulation("decode_step_ms: 0.5, base_ttft_ms: 1.0")
+        .write(&sb, "exp.yaml");
     sb
 }
 

@@ -2,10 +2,10 @@
 //! Host, Origin, path confinement) and a simulated run started, watched and stopped over the
 //! socket.
 
-mod dashboard_support;
+mod support;
 
-use dashboard_support::{Dash, Ws};
 use serde_json::{json, Value};
+use support::dashboard::{status, Dash, Ws};
 
 #[tokio::test]
 async fn without_the_token_every_route_is_401() {
@@ -18,16 +18,12 @@ async fn without_the_token_every_route_is_401() {
         "/api/status",
         "/api/results/x",
     ] {
-        let r = plain.get(d.url(path)).send().await.unwrap();
-        assert_eq!(r.status(), 401, "{path}");
+        assert_eq!(status(plain.get(d.url(path))).await, 401, "{path}");
     }
-    let wrong = plain
-        .get(d.url("/api/status"))
-        .bearer_auth("0".repeat(32))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(wrong.status(), 401);
+    assert_eq!(
+        status(plain.get(d.url("/api/status")).bearer_auth("0".repeat(32))).await,
+        401
+    );
     let ws = Ws::connect_with(&d, d.ws_url(None), None).await;
     assert_eq!(ws.err(), Some(401), "a WebSocket without the token");
 }
@@ -50,13 +46,10 @@ async fn the_token_in_the_url_sets_a_cookie_that_then_works_alone() {
     let pair = cookie.split(';').next().unwrap().to_string();
     let page = first.text().await.unwrap();
     assert!(page.contains("\"mode\":\"dashboard\""));
-    let status = client
-        .get(d.url("/api/status"))
-        .header("cookie", pair)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(status.status(), 200);
+    assert_eq!(
+        status(client.get(d.url("/api/status")).header("cookie", pair)).await,
+        200
+    );
 }
 
 #[tokio::test]
@@ -67,42 +60,35 @@ async fn a_foreign_host_is_403_even_with_the_token() {
         "evil.example:8420",
         "127.0.0.1.evil.example",
     ] {
-        let r = d
-            .get("/api/status")
-            .header("host", host)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 403, "{host}");
+        assert_eq!(
+            status(d.get("/api/status").header("host", host)).await,
+            403,
+            "{host}"
+        );
     }
-    let ok = d
-        .get("/api/status")
-        .header("host", "localhost")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ok.status(), 200);
+    assert_eq!(
+        status(d.get("/api/status").header("host", "localhost")).await,
+        200
+    );
 }
 
 #[tokio::test]
 async fn cross_origin_posts_and_websocket_upgrades_are_403() {
     let d = Dash::start().await;
     let body = json!({"config_path": "sim.yaml"});
-    let r = d
-        .post("/api/runs")
-        .header("origin", "http://evil.example")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 403);
-    let stop = d
-        .post("/api/runs/x/stop")
-        .header("origin", "null")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(stop.status(), 403);
+    assert_eq!(
+        status(
+            d.post("/api/runs")
+                .header("origin", "http://evil.example")
+                .json(&body)
+        )
+        .await,
+        403
+    );
+    assert_eq!(
+        status(d.post("/api/runs/x/stop").header("origin", "null")).await,
+        403
+    );
     let ws = Ws::connect_with(&d, d.ws_url(Some(&d.token)), Some("http://evil.example")).await;
     assert_eq!(ws.err(), Some(403));
     // The same origin is fine.
@@ -127,13 +113,14 @@ async fn paths_out_of_their_folders_are_404() {
         let r = d.get(path).send().await.unwrap();
         assert_eq!(r.status(), 404, "{path}");
     }
-    let r = d
-        .post("/api/runs")
-        .json(&json!({"config_path": "../secret.yaml"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 404);
+    assert_eq!(
+        status(
+            d.post("/api/runs")
+                .json(&json!({"config_path": "../secret.yaml"}))
+        )
+        .await,
+        404
+    );
     let mut ws = Ws::connect(&d).await;
     ws.send(json!({"type": "start_experiment", "config_path": "../secret.yaml", "confirm": true}))
         .await;
@@ -147,14 +134,7 @@ async fn paths_out_of_their_folders_are_404() {
 #[tokio::test]
 async fn configs_and_preview_list_what_the_form_needs() {
     let d = Dash::start().await;
-    let list: Vec<Value> = d
-        .get("/api/configs")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Vec<Value> = d.get_json("/api/configs").await;
     let rels: Vec<&str> = list
         .iter()
         .map(|c| c["relative"].as_str().unwrap())
@@ -163,23 +143,14 @@ async fn configs_and_preview_list_what_the_form_needs() {
         rels.contains(&"sim.yaml") && rels.contains(&"paid.yaml"),
         "{rels:?}"
     );
-    let p: Value = d
-        .get("/api/configs/preview?path=paid.yaml")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let p: Value = d.get_json("/api/configs/preview?path=paid.yaml").await;
     assert_eq!(p["provider"], "runpod");
     assert_eq!(p["cost"]["needs_confirmation"], true, "{p}");
     assert!(p["plan"].as_str().unwrap().contains("paid"), "{p}");
-    let bad = d
-        .get("/api/configs/preview?path=broken.yaml")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(bad.status(), 400);
+    assert_eq!(
+        status(d.get("/api/configs/preview?path=broken.yaml")).await,
+        400
+    );
 }
 
 #[tokio::test]
@@ -195,14 +166,7 @@ async fn a_paid_run_needs_the_confirmation_first() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["type"], "confirm_required");
     assert!(body["cost"]["high_usd"].as_f64().unwrap() >= 0.5);
-    let status: Value = d
-        .get("/api/status")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: Value = d.get_json("/api/status").await;
     assert_eq!(status["active_run"], Value::Null);
     assert_eq!(status["queued_runs"], json!([]));
 }
@@ -250,34 +214,13 @@ async fn a_run_from_the_socket_streams_to_every_tab_and_a_second_start_is_queued
         let last = msgs.last().unwrap();
         assert_eq!(last["data"]["status"], "completed", "{last}");
     }
-    let results: Vec<Value> = d
-        .get("/api/results")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let results: Vec<Value> = d.get_json("/api/results").await;
     assert_eq!(results.len(), 2);
     let id = results[0]["id"].as_str().unwrap();
-    let one: Value = d
-        .get(&format!("/api/results/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let one: Value = d.get_json(&format!("/api/results/{id}")).await;
     assert_eq!(one["requests"].as_array().unwrap().len(), 12);
     assert_eq!(one["chart"]["e2e_ms"].as_array().unwrap().len(), 12);
-    let status: Value = d
-        .get("/api/status")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: Value = d.get_json("/api/status").await;
     assert_eq!(status["completed_runs"].as_array().unwrap().len(), 2);
     assert_eq!(status["connected_clients"], 3);
     // A tab that connects now still gets the last run replayed.
@@ -303,36 +246,19 @@ async fn stop_saves_a_partial_result_like_ctrl_c() {
         .unwrap()
         .to_string();
     ws.next_of(&["request_complete"]).await;
-    let stop = d
-        .post(&format!("/api/runs/{run}/stop"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(stop.status(), 200);
+    assert_eq!(status(d.post(&format!("/api/runs/{run}/stop"))).await, 200);
     let msgs = ws.until_done(&run).await;
     let last = msgs.last().unwrap();
     assert_eq!(last["data"]["status"], "stopped", "{last}");
     let ids = last["data"]["result_ids"].as_array().unwrap();
     assert_eq!(ids.len(), 1, "the partial result is saved: {last}");
     let one: Value = d
-        .get(&format!("/api/results/{}", ids[0].as_str().unwrap()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/results/{}", ids[0].as_str().unwrap()))
+        .await;
     assert_eq!(one["status"], "partial");
     let n = one["requests"].as_array().unwrap().len();
     assert!((1..400).contains(&n), "{n} requests in the partial result");
     // Nothing is left running.
-    let status: Value = d
-        .get("/api/status")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: Value = d.get_json("/api/status").await;
     assert_eq!(status["active_run"], Value::Null);
 }

@@ -3,14 +3,14 @@
 //! result, compare two runs, open a sweep; then open report files. Screenshots go to
 //! `target/dashboard-screenshots/` for people to look at.
 
-mod dashboard_support;
+mod support;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use dashboard_support::webdriver::{browser_available, Browser};
-use dashboard_support::Dash;
 use serde_json::Value;
+use support::dashboard::webdriver::{browser_available, Browser};
+use support::dashboard::Dash;
 
 const WAIT: Duration = Duration::from_secs(180);
 
@@ -224,7 +224,7 @@ async fn report_files_draw_their_charts_offline() {
     }
     // Results from real simulated runs, through the dashboard's own engine.
     let d = Dash::start().await;
-    let mut ws = dashboard_support::Ws::connect(&d).await;
+    let mut ws = support::dashboard::Ws::connect(&d).await;
     let mut ids = Vec::new();
     for config in ["sim.yaml", "sub/sweep.yaml"] {
         ws.send(serde_json::json!({"type": "start_experiment", "config_path": config}))

@@ -1,38 +1,31 @@
 //! The run engine in-process with the simulated provider: the order of its events, the result
 //! file, teardown on success, error, panic and cancellation, and two runs at once.
 
-mod common;
+mod support;
 
 use std::path::Path;
 
-use common::{Sandbox, PROMPTS};
-use llm_inf_bench::config::{self, sweep, Experiment};
+use llm_inf_bench::config::{sweep, Experiment};
 use llm_inf_bench::events::{Event, Phase, TeardownOutcome};
 use llm_inf_bench::providers::simulated::SimulatedProvider;
 use llm_inf_bench::run::{self, RunError, RunOutcome, RunPlan, ServerPlan};
+use support::experiments;
+use support::sim::SimYaml;
+use support::Sandbox;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_util::sync::CancellationToken;
 
-/// A fast simulated experiment of `count` single requests (a sweep when `sweep` is set).
+/// A fast simulated experiment of `count` requests, two at a time (`sweep`: a `sweep:` flow
+/// map body, or empty).
 fn experiment(sb: &Sandbox, name: &str, count: usize, sweep: &str) -> Experiment {
-    sb.write("prompts.jsonl", PROMPTS);
-    let yaml = format!(
-        r#"name: "{name}"
-model: {{name: "sim/tiny"}}
-framework: vllm
-infrastructure:
-  provider: simulated
-  simulation: {{seed: 7, decode_step_ms: 2.0, base_ttft_ms: 5.0}}
-workload:
-  type: concurrent
-  concurrency: 2
-  requests: {{source: prompts.jsonl, count: {count}}}
-  parameters: {{max_tokens: 8, ignore_eos: true}}
-{sweep}metrics: {{collect_gpu_metrics: true, sample_interval_ms: 10, output_dir: results}}
-"#
-    );
-    let path = sb.write(&format!("{name}.yaml"), &yaml);
-    config::load(&path).expect("valid experiment")
+    let yaml = SimYaml::new(name)
+        .simulation("seed: 7, decode_step_ms: 2.0, base_ttft_ms: 5.0")
+        .workload("type: concurrent, concurrency: 2")
+        .sweep(sweep)
+        .count(count)
+        .parameters("max_tokens: 8, ignore_eos: true")
+        .metrics("collect_gpu_metrics: true, sample_interval_ms: 10, output_dir: results");
+    experiments::load(sb, name, &yaml)
 }
 
 fn plan(experiment: Experiment, output_dir: &Path) -> RunPlan {
@@ -263,7 +256,7 @@ async fn cancelling_saves_what_was_measured_and_tears_down() {
 async fn two_runs_at_once_keep_their_events_and_results_apart() {
     let sb = Sandbox::new();
     let a = experiment(&sb, "alpha", 3, "");
-    let b = experiment(&sb, "beta", 5, "  sweep: {concurrency: [1, 2]}\n");
+    let b = experiment(&sb, "beta", 5, "concurrency: [1, 2]");
     let run_a = run::start(
         plan(a, &sb.path().join("a")),
         provider(),
@@ -308,7 +301,7 @@ async fn two_runs_at_once_keep_their_events_and_results_apart() {
 #[tokio::test]
 async fn a_session_measures_several_probes_on_one_server() {
     let sb = Sandbox::new();
-    let exp = experiment(&sb, "probes", 2, "  sweep: {concurrency: [1, 2, 4]}\n");
+    let exp = experiment(&sb, "probes", 2, "concurrency: [1, 2, 4]");
     let iterations = sweep::iterations(&exp);
     let mut plan = server_plan(&exp);
     plan.max_concurrency = 4;

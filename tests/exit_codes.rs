@@ -6,18 +6,13 @@
 //! (130 on interrupt: `tests/signals.rs`.)
 #![cfg(unix)]
 
-mod common;
-mod support_runpod;
-
-#[path = "support_runpod/binary.rs"]
-#[allow(dead_code)]
-mod binary;
+mod support;
 
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Output, Stdio};
 
-use common::{Sandbox, PROMPTS};
+use support::{Sandbox, PROMPTS};
 
 fn config(sb: &Sandbox, name: &str, error_rate: f64) {
     sb.write("prompts.jsonl", PROMPTS);
@@ -119,7 +114,7 @@ fn some_failed_requests_are_a_warning_with_the_count_and_exit_0() {
 #[test]
 fn the_open_file_limit_is_named_with_its_advice_and_fails_the_run() {
     let sb = Sandbox::new();
-    let (mut sim, url) = common::process::start_simulator(&sb, "1", "sim/tiny");
+    let (mut sim, url) = support::process::start_simulator(&sb, "1", "sim/tiny");
     sb.write("prompts.jsonl", PROMPTS);
     sb.write(
         "nofile.yaml",
@@ -165,7 +160,7 @@ metrics: {output_dir: results, collect_gpu_metrics: false}
 
 #[test]
 fn a_teardown_failure_is_on_stderr_and_exits_1_with_stdout_a_closed_pipe() {
-    let w = binary::World::new();
+    let w = support::runpod_bin::World::new();
     w.fake.fail_terminate(true);
     let cfg = w.config("ec-stuck", 4, 2);
     let out = Command::new(assert_cmd::cargo::cargo_bin("llm-inf-bench"))

@@ -3,7 +3,6 @@
 //! timeout; a few run through the real binary; `/metrics` misbehaving is tested with a workload
 //! and the scraper together.
 
-mod common;
 mod support;
 
 use std::sync::Arc;
@@ -372,7 +371,7 @@ const MARKED_PROMPTS: &str = r#"{"messages": [{"role": "user", "content": "ok on
 {"messages": [{"role": "user", "content": "ok five"}]}
 "#;
 
-fn config(sb: &common::Sandbox, count: usize) -> std::path::PathBuf {
+fn config(sb: &support::Sandbox, count: usize) -> std::path::PathBuf {
     sb.write("prompts.jsonl", MARKED_PROMPTS);
     sb.write(
         "hostile.yaml",
@@ -394,7 +393,7 @@ metrics: {{sample_interval_ms: 50, output_dir: results}}
 
 /// Run the binary against `url`; returns the exit code and the one result file.
 fn run_binary(url: &str, count: usize) -> (Option<i32>, serde_json::Value, String) {
-    let sb = common::Sandbox::new();
+    let sb = support::Sandbox::new();
     let cfg = config(&sb, count);
     let out = sb
         .cmd()

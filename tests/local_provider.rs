@@ -5,17 +5,17 @@
 //! The real vLLM is exercised by `tests/real_vllm.rs`.
 #![cfg(target_os = "linux")]
 
-mod common;
+mod support;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Sandbox, PROMPTS};
 use llm_inf_bench::events::EventSink;
 use llm_inf_bench::providers::local::{group_alive, LocalProvider};
 use llm_inf_bench::providers::Provider;
+use support::{Sandbox, PROMPTS};
 use tokio_util::sync::CancellationToken;
 
 fn bin() -> PathBuf {

@@ -2,11 +2,11 @@
 //! (several simulators in-process), `show` / `report` by matrix id, `--resume`, `--dry-run`
 //! of the RunPod example, and bad input.
 
-mod common;
+mod support;
 
 use std::path::PathBuf;
 
-use common::{Sandbox, PROMPTS};
+use support::{Sandbox, PROMPTS};
 
 fn example(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -4,19 +4,14 @@
 //! never on sleeps.
 #![cfg(unix)]
 
-mod common;
-mod support_runpod;
-
-#[path = "support_runpod/binary.rs"]
-#[allow(dead_code)]
-mod binary;
+mod support;
 
 use std::collections::BTreeSet;
 
-use binary::{World, MODEL};
-use common::PROMPTS;
 use llm_inf_bench::sim::SimProfile;
-use support_runpod::Lifecycle;
+use support::runpod::Lifecycle;
+use support::runpod_bin::{World, MODEL};
+use support::PROMPTS;
 
 /// 3 GPU types × 2 GPU counts = 6 cells, 3 at a time.
 fn matrix_config(w: &World, name: &str, count: usize, concurrency: usize) -> std::path::PathBuf {
@@ -125,7 +120,7 @@ fn six_cells_three_pods_at_a_time_all_terminated() {
 
 #[test]
 fn sigint_mid_matrix_saves_partial_results_and_terminates_every_pod() {
-    let w = World::with(binary::PodServer::Sim(SimProfile {
+    let w = World::with(support::runpod_bin::PodServer::Sim(SimProfile {
         decode_step_ms: 5.0,
         base_ttft_ms: 5.0,
         ..SimProfile::default()
@@ -237,7 +232,7 @@ fn a_failed_terminate_lists_every_pod_left_with_its_stop_command() {
 
 #[test]
 fn a_second_sigint_while_teardowns_wait_still_terminates_every_pod() {
-    let w = World::with(binary::PodServer::Sim(SimProfile {
+    let w = World::with(support::runpod_bin::PodServer::Sim(SimProfile {
         decode_step_ms: 5.0,
         base_ttft_ms: 5.0,
         ..SimProfile::default()

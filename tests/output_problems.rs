@@ -1,33 +1,15 @@
 //! Output problems (a folder that is a file or not writable, a run name too long for a file
 //! name) fail at validation: in `--dry-run` and before anything is provisioned.
 
-mod common;
+mod support;
 
-use common::{Sandbox, PROMPTS};
 use predicates::prelude::*;
-
-const CONFIG: &str = r#"name: "out-test"
-model:
-  name: "sim/tiny"
-framework: vllm
-infrastructure:
-  provider: simulated
-workload:
-  type: single
-  requests:
-    source: prompts.jsonl
-    count: 2
-  parameters:
-    max_tokens: 4
-metrics:
-  collect_gpu_metrics: false
-  output_dir: results
-"#;
+use support::sim::SimYaml;
+use support::Sandbox;
 
 fn sandbox() -> (Sandbox, std::path::PathBuf) {
     let sb = Sandbox::new();
-    sb.write("prompts.jsonl", PROMPTS);
-    let cfg = sb.write("exp.yaml", CONFIG);
+    let cfg = SimYaml::new("out-test").write(&sb, "exp.yaml");
     (sb, cfg)
 }
 
@@ -84,8 +66,7 @@ fn run_name_too_long_for_a_file_name_fails_in_dry_run() {
         .stderr(predicate::str::contains("--name"))
         .stderr(predicate::str::contains("the limit is 255"));
     // The same name in the config is reported under `name`.
-    let long = CONFIG.replace("\"out-test\"", &format!("\"{name}\""));
-    let cfg = sb.write("long.yaml", &long);
+    let cfg = SimYaml::new(&name).write(&sb, "long.yaml");
     sb.cmd()
         .args(["run", "--dry-run"])
         .arg(&cfg)

@@ -10,23 +10,18 @@
 //! hand for `--server-url` (single, batch, multi-turn, the model check and error messages).
 #![cfg(target_os = "linux")]
 
-mod common;
-#[path = "real_sglang/server.rs"]
-mod server;
+mod support;
 
 use std::path::PathBuf;
-use std::time::Instant;
 
-use common::{f64_at, Sandbox};
 use serde_json::Value;
-use server::{env, leftovers, server_env, sglang_shm_files, Env, ManualServer, CPU_ARGS, SERVED};
-
-/// Short prompts made of the tiny tokenizer's words.
-const PROMPTS: &str = r#"{"messages": [{"role": "user", "content": "hello world how are you"}]}
-{"messages": [{"role": "user", "content": "write a story about the quick brown fox"}]}
-{"messages": [{"role": "user", "content": "what is one two three four five"}]}
-{"messages": [{"role": "user", "content": "please write about a cat in a tree by the river"}]}
-"#;
+use support::real_server::{
+    check_multi_turn, check_requests, figure, results_named, run_timed, PROMPTS,
+};
+use support::sglang_server::{
+    env, leftovers, server_env, sglang_shm_files, Env, ManualServer, CPU_ARGS, MARK_VAR, SERVED,
+};
+use support::{f64_at, Sandbox};
 
 /// The concurrent sweep of the local-provider test; the vLLM run it is compared with uses it too.
 const SWEEP: &str = "  type: concurrent\n  requests: {source: prompts.jsonl, count: 8}\n  parameters: {max_tokens: 32, ignore_eos: true}\n  sweep: {concurrency: [1, 4]}";
@@ -35,10 +30,6 @@ const SWEEP: &str = "  type: concurrent\n  requests: {source: prompts.jsonl, cou
 /// workload section's body.
 fn local_config(sb: &Sandbox, e: &Env, name: &str, workload: &str) -> PathBuf {
     sb.write("prompts.jsonl", PROMPTS);
-    let env: Vec<String> = server_env(e)
-        .into_iter()
-        .map(|(k, v)| format!("{k}: '{v}'"))
-        .collect();
     let args: Vec<String> = ["--served-model-name", SERVED]
         .iter()
         .chain(CPU_ARGS)
@@ -65,22 +56,14 @@ metrics: {{sample_interval_ms: 100, output_dir: results}}
             model = e.model.display(),
             python = e.python().display(),
             args = args.join(", "),
-            env = env.join(", "),
+            env = support::real_server::yaml_env(&server_env(e)),
         ),
     )
 }
 
 /// A config for `--server-url` (the server is already running).
 fn url_config(sb: &Sandbox, name: &str, model: &str, workload: &str) -> PathBuf {
-    sb.write("prompts.jsonl", PROMPTS);
-    sb.write(
-        &format!("{name}.yaml"),
-        &format!(
-            "name: {name}\nmodel: {{name: {model}}}\nframework: sglang\n\
-             infrastructure: {{provider: local}}\nworkload:\n{workload}\n\
-             metrics: {{sample_interval_ms: 100, output_dir: results}}\n"
-        ),
-    )
+    support::real_server::url_config(sb, name, model, "sglang", "local", workload)
 }
 
 /// Run the binary; panics with its output unless it exits 0. Returns stdout.
@@ -97,25 +80,12 @@ fn run_ok(sb: &Sandbox, e: &Env, args: &[&str]) -> String {
 
 /// Run the binary with the sandbox's temp folder; (exit code, stdout, stderr).
 fn run(sb: &Sandbox, e: &Env, args: &[&str]) -> (Option<i32>, String, String) {
-    let started = Instant::now();
     let tmp = sb.path().join("tmp");
     std::fs::create_dir_all(&tmp).expect("tmp");
-    let out = sb
-        .cmd()
-        .env("REAL_SGLANG_MARK", &e.mark)
-        .env("TMPDIR", &tmp)
-        .args(args)
-        .output()
-        .expect("run the binary");
-    eprintln!(
-        "  `{}` took {:.0} s",
-        args.join(" "),
-        started.elapsed().as_secs_f64()
-    );
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+    run_timed(
+        sb,
+        &[(MARK_VAR, e.mark.as_ref()), ("TMPDIR", tmp.as_os_str())],
+        args,
     )
 }
 
@@ -123,23 +93,8 @@ fn run(sb: &Sandbox, e: &Env, args: &[&str]) -> (Option<i32>, String, String) {
 /// (`ignore_eos`), counted from the usage chunk, with the tokens each chunk carried adding up
 /// to that count, and the server metrics scraped while busy.
 fn check_result(r: &Value, max_tokens: u64) {
-    let id = r["run_id"].as_str().unwrap_or("?");
-    assert_eq!(r["status"], "completed", "{id}: {}", r["summary"]);
-    let requests = r["requests"].as_array().expect("requests");
-    assert!(!requests.is_empty(), "{id}: no requests");
+    let (id, requests) = check_requests(r, max_tokens);
     for q in requests {
-        assert!(q["error"].is_null(), "{id}: {q}");
-        assert_eq!(
-            q["completion_tokens"], max_tokens,
-            "{id}: ignore_eos not honoured: {q}"
-        );
-        assert_eq!(q["token_count_source"], "usage", "{id}: {q}");
-        assert!(q["prompt_tokens"].as_u64().unwrap_or(0) > 0, "{id}: {q}");
-        assert!(f64_at(q, "/ttft_ms") > 0.0, "{id}: {q}");
-        assert!(
-            f64_at(q, "/e2e_latency_ms") >= f64_at(q, "/ttft_ms"),
-            "{id}: {q}"
-        );
         // One count per text chunk; one gap per pair of chunks.
         let counts: Vec<u64> = q["chunk_tokens"]
             .as_array()
@@ -153,20 +108,11 @@ fn check_result(r: &Value, max_tokens: u64) {
         assert!(counts.iter().sum::<u64>() <= max_tokens, "{id}: {q}");
         assert!(counts.iter().sum::<u64>() >= max_tokens / 2, "{id}: {q}");
     }
-    let s = &r["summary"];
-    assert_eq!(s["failed_requests"], 0, "{id}");
-    assert_eq!(
-        s["total_completion_tokens"],
-        max_tokens * requests.len() as u64,
-        "{id}"
-    );
-    let g = &s["gpu_summary"];
-    assert!(f64_at(g, "/total_samples") > 0.0, "{id}: {g}");
+    let g = &r["summary"]["gpu_summary"];
     // One short request at a time can fall between two scrapes; every other run overlaps them.
     if !id.starts_with("sglang-single") {
         assert!(f64_at(g, "/active_requests_peak") > 0.0, "{id}: {g}");
     }
-    assert!(f64_at(g, "/kv_cache_usage_peak") > 0.0, "{id}: {g}");
     assert!(f64_at(g, "/generation_throughput") > 0.0, "{id}: {g}");
     assert_eq!(r["metadata"]["framework"], "sglang");
     assert_eq!(r["gpu_metrics"]["framework"], "sglang");
@@ -184,7 +130,7 @@ fn check_result(r: &Value, max_tokens: u64) {
 fn one_line(r: &Value) -> String {
     let s = &r["summary"];
     let g = &s["gpu_summary"];
-    let f = |v: &Value, p: &str| v.pointer(p).and_then(Value::as_f64).unwrap_or(f64::NAN);
+    let f = figure;
     let requests = r["requests"].as_array().map(Vec::as_slice).unwrap_or(&[]);
     let chunks: usize = requests
         .iter()
@@ -231,14 +177,7 @@ fn assert_nothing_left(sb: &Sandbox, e: &Env, shm_before: &[String]) {
 }
 
 fn result_named<'a>(results: &'a [Value], prefix: &str) -> &'a Value {
-    let found: Vec<&Value> = results
-        .iter()
-        .filter(|r| {
-            r["run_id"]
-                .as_str()
-                .is_some_and(|id| id.starts_with(prefix))
-        })
-        .collect();
+    let found = results_named(results, prefix);
     assert_eq!(found.len(), 1, "{prefix}: {results:?}");
     found[0]
 }
@@ -288,14 +227,8 @@ fn local_provider_concurrent_sweep_then_compare_with_vllm() {
     assert!(chunks < 256, "no chunk carried several tokens");
 
     // The same workload on vLLM (the built-in simulator), then `compare` across frameworks.
-    let vllm = sb.write(
-        "vllm-sweep.yaml",
-        &format!(
-            "name: vllm-sweep\nmodel: {{name: tiny}}\nframework: vllm\n\
-             infrastructure: {{provider: simulated}}\nworkload:\n{SWEEP}\n\
-             metrics: {{sample_interval_ms: 100, output_dir: results}}\n"
-        ),
-    );
+    let vllm =
+        support::real_server::url_config(&sb, "vllm-sweep", "tiny", "vllm", "simulated", SWEEP);
     run_ok(&sb, &e, &["run", vllm.to_str().expect("path")]);
     let results = sb.results_json();
     let v4 = result_named(&results, "vllm-sweep-c4");
@@ -376,19 +309,7 @@ fn server_url_single_batch_multi_turn_model_check_and_errors() {
             assert_eq!(r["requests"].as_array().map(Vec::len), Some(n), "{prefix}");
         }
         let r = result_named(&results, "sglang-multi-turn");
-        let hit = f64_at(r, "/summary/gpu_summary/prefix_cache_hit_rate");
-        assert!(hit > 0.0, "no prefix-cache hits on a multi-turn run");
-        let prompt = |turn: u64| {
-            r["requests"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|q| q["turn_index"] == turn && q["conversation_index"] == 0)
-                .filter_map(|q| q["prompt_tokens"].as_u64())
-                .next()
-                .unwrap_or(0)
-        };
-        assert!(prompt(2) > prompt(1) && prompt(1) > prompt(0));
+        check_multi_turn(r);
 
         wrong_model_name(&sb, &e, &url);
         context_length_error(&sb, &e, &url);

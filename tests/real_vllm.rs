@@ -8,18 +8,20 @@
 //! server takes ~4.4 GB of RAM).
 #![cfg(target_os = "linux")]
 
-mod common;
+mod support;
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{f64_at, Sandbox};
 use serde_json::Value;
+use support::real_server::{
+    self, check_multi_turn, check_requests, env_path, figure, free_port, results_named, run_timed,
+    yaml_env, ManualProcess, PROMPTS, SERVED,
+};
+use support::{f64_at, Sandbox};
 
-/// The served name (`--served-model-name`), what requests must use.
-const SERVED: &str = "tiny";
+const MARK_VAR: &str = "REAL_VLLM_MARK";
 
 struct Env {
     vllm: PathBuf,
@@ -28,23 +30,11 @@ struct Env {
 }
 
 fn env() -> Env {
-    let var = |name: &str| {
-        std::env::var_os(name)
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                panic!("{name} is not set: run these tests through .ci/real-vllm.sh")
-            })
-    };
-    let vllm = var("REAL_VLLM_VENV").join("bin/vllm");
-    let model = var("REAL_VLLM_MODEL");
+    let vllm = env_path("REAL_VLLM_VENV", ".ci/real-vllm.sh").join("bin/vllm");
+    let model = env_path("REAL_VLLM_MODEL", ".ci/real-vllm.sh");
     assert!(vllm.exists(), "{} missing", vllm.display());
-    assert!(
-        model.join("config.json").exists(),
-        "{} is not a model",
-        model.display()
-    );
-    let mark =
-        std::env::var("REAL_VLLM_MARK").unwrap_or_else(|_| format!("test-{}", std::process::id()));
+    real_server::assert_model(&model);
+    let mark = real_server::mark(MARK_VAR);
     Env { vllm, model, mark }
 }
 
@@ -56,16 +46,9 @@ fn server_env(e: &Env) -> Vec<(&'static str, String)> {
         ("TRANSFORMERS_OFFLINE", "1".into()),
         ("VLLM_NO_USAGE_STATS", "1".into()),
         ("DO_NOT_TRACK", "1".into()),
-        ("REAL_VLLM_MARK", e.mark.clone()),
+        (MARK_VAR, e.mark.clone()),
     ]
 }
-
-/// Short prompts made of the tiny tokenizer's words.
-const PROMPTS: &str = r#"{"messages": [{"role": "user", "content": "hello world how are you"}]}
-{"messages": [{"role": "user", "content": "write a story about the quick brown fox"}]}
-{"messages": [{"role": "user", "content": "what is one two three four five"}]}
-{"messages": [{"role": "user", "content": "please write about a cat in a tree by the river"}]}
-"#;
 
 /// A config for `provider: local` running the real vLLM; `workload` is the YAML of the
 /// workload section's body.
@@ -82,10 +65,6 @@ fn local_config_with_args(
     workload: &str,
 ) -> PathBuf {
     sb.write("prompts.jsonl", PROMPTS);
-    let env: Vec<String> = server_env(e)
-        .into_iter()
-        .map(|(k, v)| format!("{k}: '{v}'"))
-        .collect();
     sb.write(
         &format!("{name}.yaml"),
         &format!(
@@ -106,32 +85,19 @@ metrics: {{sample_interval_ms: 100, output_dir: results}}
 "#,
             model = e.model.display(),
             vllm = e.vllm.display(),
-            env = env.join(", "),
+            env = yaml_env(&server_env(e)),
         ),
     )
 }
 
 /// Run the binary; panics with its output unless it exits 0. Returns stdout.
 fn run_ok(sb: &Sandbox, e: &Env, args: &[&str]) -> String {
-    let started = Instant::now();
-    let out = sb
-        .cmd()
-        .env("REAL_VLLM_MARK", &e.mark)
-        .args(args)
-        .output()
-        .expect("run the binary");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "`{}` failed ({}):\n{stderr}\n{stdout}",
-        args.join(" "),
-        out.status
-    );
-    eprintln!(
-        "  `{}` took {:.0} s",
-        args.join(" "),
-        started.elapsed().as_secs_f64()
+    let (code, stdout, stderr) = run_timed(sb, &[(MARK_VAR, e.mark.as_ref())], args);
+    assert_eq!(
+        code,
+        Some(0),
+        "`{}` failed:\n{stderr}\n{stdout}",
+        args.join(" ")
     );
     stdout
 }
@@ -139,35 +105,9 @@ fn run_ok(sb: &Sandbox, e: &Env, args: &[&str]) -> String {
 /// What every result must show: all requests succeeded with exactly `max_tokens` tokens
 /// (`ignore_eos`), counted from the usage chunk, and server metrics were scraped while busy.
 fn check_result(r: &Value, max_tokens: u64) {
-    let id = r["run_id"].as_str().unwrap_or("?");
-    assert_eq!(r["status"], "completed", "{id}: {}", r["summary"]);
-    let requests = r["requests"].as_array().expect("requests");
-    assert!(!requests.is_empty(), "{id}: no requests");
-    for q in requests {
-        assert!(q["error"].is_null(), "{id}: {q}");
-        assert_eq!(
-            q["completion_tokens"], max_tokens,
-            "{id}: ignore_eos not honoured: {q}"
-        );
-        assert_eq!(q["token_count_source"], "usage", "{id}: {q}");
-        assert!(q["prompt_tokens"].as_u64().unwrap_or(0) > 0, "{id}: {q}");
-        assert!(f64_at(q, "/ttft_ms") > 0.0, "{id}: {q}");
-        assert!(
-            f64_at(q, "/e2e_latency_ms") >= f64_at(q, "/ttft_ms"),
-            "{id}: {q}"
-        );
-    }
-    let s = &r["summary"];
-    assert_eq!(s["failed_requests"], 0, "{id}");
-    assert_eq!(
-        s["total_completion_tokens"],
-        max_tokens * requests.len() as u64,
-        "{id}"
-    );
-    let g = &s["gpu_summary"];
-    assert!(f64_at(g, "/total_samples") > 0.0, "{id}: {g}");
+    let (id, _) = check_requests(r, max_tokens);
+    let g = &r["summary"]["gpu_summary"];
     assert!(f64_at(g, "/active_requests_peak") > 0.0, "{id}: {g}");
-    assert!(f64_at(g, "/kv_cache_usage_peak") > 0.0, "{id}: {g}");
     assert_eq!(r["metadata"]["framework"], "vllm");
     eprintln!("  {}", one_line(r));
 }
@@ -176,7 +116,7 @@ fn check_result(r: &Value, max_tokens: u64) {
 fn one_line(r: &Value) -> String {
     let s = &r["summary"];
     let g = &s["gpu_summary"];
-    let f = |v: &Value, p: &str| v.pointer(p).and_then(Value::as_f64).unwrap_or(f64::NAN);
+    let f = figure;
     format!(
         "{}: {} req, TTFT p50 {:.1} ms p95 {:.1} ms, TPOT p50 {:.2} ms, {:.0} tok/s, {:.2} req/s | \
          server: active peak {:.0}, queued peak {:.0}, KV peak {:.4}%, prefix hit {:.1}%, {} samples",
@@ -214,66 +154,9 @@ fn check_local(sb: &Sandbox, r: &Value) {
     );
 }
 
-/// `pid`'s parent, from /proc.
-fn parent_of(pid: &str) -> Option<String> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(1).map(String::from)
-}
-
-/// Processes still alive (not zombies) that carry `REAL_VLLM_MARK=<mark>`, other than this
-/// test and its ancestors (cargo, when the suite passes the mark down).
-fn leftovers(mark: &str) -> Vec<String> {
-    let needle = format!("REAL_VLLM_MARK={mark}");
-    let mut ours = vec![std::process::id().to_string()];
-    while let Some(parent) = ours.last().and_then(|p| parent_of(p)) {
-        if parent == "0" || ours.contains(&parent) {
-            break;
-        }
-        ours.push(parent);
-    }
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let pid = entry.file_name().to_string_lossy().into_owned();
-        if ours.contains(&pid) || !pid.bytes().all(|b| b.is_ascii_digit()) {
-            continue;
-        }
-        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
-            continue;
-        };
-        if !environ.split(|b| *b == 0).any(|v| v == needle.as_bytes()) {
-            continue;
-        }
-        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-        let state = stat
-            .rfind(')')
-            .and_then(|i| stat[i + 1..].split_whitespace().next())
-            .unwrap_or("Z");
-        if state != "Z" && state != "X" {
-            let cmd = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-            found.push(format!(
-                "{pid} {}",
-                String::from_utf8_lossy(&cmd).replace('\0', " ")
-            ));
-        }
-    }
-    found
-}
-
 fn assert_no_leftovers(e: &Env) {
-    let left = leftovers(&e.mark);
+    let left = real_server::leftovers(MARK_VAR, &e.mark);
     assert!(left.is_empty(), "vLLM processes survived: {left:#?}");
-}
-
-fn result_named<'a>(results: &'a [Value], prefix: &str) -> Vec<&'a Value> {
-    results
-        .iter()
-        .filter(|r| {
-            r["run_id"]
-                .as_str()
-                .is_some_and(|id| id.starts_with(prefix))
-        })
-        .collect()
 }
 
 #[test]
@@ -296,7 +179,7 @@ fn local_concurrent_sweep_then_compare() {
         check_local(&sb, r);
     }
     let peak = |r: &Value| f64_at(r, "/summary/gpu_summary/active_requests_peak");
-    let c4 = result_named(&results, "real-sweep-c4");
+    let c4 = results_named(&results, "real-sweep-c4");
     assert_eq!(
         c4.len(),
         1,
@@ -372,20 +255,7 @@ fn local_multi_turn_hits_the_prefix_cache() {
     check_result(r, 32);
     check_local(&sb, r);
     assert_eq!(r["requests"].as_array().map(Vec::len), Some(9));
-    let hit = f64_at(r, "/summary/gpu_summary/prefix_cache_hit_rate");
-    assert!(hit > 0.0, "no prefix-cache hits on a multi-turn run");
-    // Later turns carry the earlier ones: their prompts are longer.
-    let prompt = |turn: u64| {
-        r["requests"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|q| q["turn_index"] == turn && q["conversation_index"] == 0)
-            .filter_map(|q| q["prompt_tokens"].as_u64())
-            .next()
-            .unwrap_or(0)
-    };
-    assert!(prompt(2) > prompt(1) && prompt(1) > prompt(0));
+    check_multi_turn(r);
 }
 
 #[test]
@@ -404,7 +274,7 @@ fn local_server_that_fails_to_start_is_reported_at_once() {
     let started = Instant::now();
     let out = sb
         .cmd()
-        .env("REAL_VLLM_MARK", &e.mark)
+        .env(MARK_VAR, &e.mark)
         .arg("run")
         .arg(&cfg)
         .output()
@@ -425,90 +295,32 @@ fn local_server_that_fails_to_start_is_reported_at_once() {
 }
 
 /// A vLLM server started by the test (for `--server-url`); stopped with its process group.
-struct ManualServer {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
+struct ManualServer(ManualProcess);
 
 impl ManualServer {
     fn start(e: &Env, dir: &Path) -> Self {
-        use std::os::unix::process::CommandExt;
-        let port = std::net::TcpListener::bind(("127.0.0.1", 0))
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let log = dir.join("manual-vllm.log");
-        let file = std::fs::File::create(&log).expect("log");
-        let child = Command::new(&e.vllm)
-            .arg("serve")
+        let port = free_port();
+        let mut cmd = Command::new(&e.vllm);
+        cmd.arg("serve")
             .arg(&e.model)
             .args(["--served-model-name", SERVED, "--host", "127.0.0.1"])
             .args(["--port", &port.to_string()])
             .args(["--max-model-len", "1024", "--dtype", "bfloat16"])
             .args(["--max-num-seqs", "16", "--enforce-eager"])
-            .envs(server_env(e))
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().expect("log"))
-            .stderr(file)
-            .process_group(0)
-            .spawn()
-            .expect("start vllm");
-        let mut server = Self { child, port, log };
-        server.wait_healthy(Duration::from_secs(400));
-        server
+            .envs(server_env(e));
+        let log = dir.join("manual-vllm.log");
+        Self(ManualProcess::start(
+            cmd,
+            port,
+            log,
+            "vLLM",
+            Duration::from_secs(400),
+        ))
     }
 
     fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        self.0.url()
     }
-
-    /// Poll GET /health (a bounded wait for an external process, not a timing assumption).
-    fn wait_healthy(&mut self, limit: Duration) {
-        let start = Instant::now();
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-                panic!("vllm exited ({status}) while starting:\n{log}");
-            }
-            if http_status(self.port, "/health") == Some(200) {
-                eprintln!(
-                    "  manual vLLM healthy after {:.0} s",
-                    start.elapsed().as_secs_f64()
-                );
-                return;
-            }
-            assert!(start.elapsed() < limit, "vllm not healthy after {limit:?}");
-            std::thread::sleep(Duration::from_secs(1));
-        }
-    }
-}
-
-impl Drop for ManualServer {
-    fn drop(&mut self) {
-        let pgid = self.child.id() as i32;
-        // SAFETY: signals to the process group this test created.
-        unsafe { libc::killpg(pgid, libc::SIGTERM) };
-        let end = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < end {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        unsafe { libc::killpg(pgid, libc::SIGKILL) };
-        let _ = self.child.wait();
-    }
-}
-
-/// The status code of a plain HTTP/1.0 GET, or None when nothing answers.
-fn http_status(port: u16, path: &str) -> Option<u16> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
-    let mut head = [0u8; 12];
-    s.read_exact(&mut head).ok()?;
-    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
 }
 
 #[test]

@@ -3,15 +3,16 @@
 //! `run <config> --resume <run-id>` finishes it with every request exactly once.
 #![cfg(unix)]
 
-mod common;
+mod support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::sync::mpsc;
 
-use common::process::{spawn, wait_for_line};
-use common::{Sandbox, PROMPTS};
+use support::process::{spawn, wait_for_line};
+use support::sim::SimYaml;
+use support::Sandbox;
 
 /// Start `run <config>` (a path relative to the sandbox); output lines arrive on the channel.
 fn spawn_run(sb: &Sandbox, cfg: &Path) -> (Child, mpsc::Receiver<String>) {
@@ -118,26 +119,16 @@ fn ts(v: &serde_json::Value) -> chrono::DateTime<chrono::FixedOffset> {
         .expect("RFC 3339 time")
 }
 
-fn concurrent_config(sb: &Sandbox, name: &str, count: usize, extra: &str) -> PathBuf {
-    sb.write("prompts.jsonl", PROMPTS);
-    sb.write(
-        name,
-        &format!(
-            r#"name: crash
-model: {{name: sim/tiny}}
-framework: vllm
-infrastructure:
-  provider: simulated
-  simulation: {{seed: 3, decode_step_ms: 2.0, base_ttft_ms: 2.0}}
-workload:
-  type: concurrent
-  concurrency: 2
-  requests: {{source: prompts.jsonl, count: {count}}}
-  parameters: {{max_tokens: 10, ignore_eos: true}}
-{extra}metrics: {{sample_interval_ms: 100, output_dir: results}}
-"#
-        ),
-    )
+/// `crash`: `count` requests two at a time (`sweep`: the body of a `sweep:` map, or empty).
+fn concurrent_config(sb: &Sandbox, file: &str, count: usize, sweep: &str) -> PathBuf {
+    SimYaml::new("crash")
+        .simulation("seed: 3, decode_step_ms: 2.0, base_ttft_ms: 2.0")
+        .workload("type: concurrent, concurrency: 2")
+        .sweep(sweep)
+        .count(count)
+        .parameters("max_tokens: 10, ignore_eos: true")
+        .metrics("sample_interval_ms: 100, output_dir: results")
+        .write(sb, file)
 }
 
 #[test]
@@ -177,7 +168,7 @@ fn kill_9_then_resume_keeps_every_request_exactly_once() {
 #[test]
 fn a_sweep_resumes_only_the_unfinished_iterations() {
     let sb = Sandbox::new();
-    let cfg = concurrent_config(&sb, "sweep.yaml", 150, "  sweep: {concurrency: [1, 2]}\n");
+    let cfg = concurrent_config(&sb, "sweep.yaml", 150, "concurrency: [1, 2]");
     let (mut child, rx) = spawn_run(&sb, &cfg);
     // Iteration 1 is saved, then iteration 2 makes some progress.
     wait_for_line(&rx, |l| l.contains("Saved"));
@@ -229,7 +220,7 @@ fn sigint_mid_sweep_then_resume_continues_at_the_interrupted_iteration() {
     let (mut child, rx) = spawn_run(&sb, &cfg);
     wait_for_line(&rx, |l| l.contains("Saved"));
     wait_for_line(&rx, |l| l.contains("30/150"));
-    common::process::signal(&child, libc::SIGINT);
+    support::process::signal(&child, libc::SIGINT);
     assert_eq!(child.wait().expect("wait").code(), Some(130));
     let first = result_files(&sb);
     assert_eq!(
@@ -347,26 +338,16 @@ fn a_changed_config_refuses_to_resume() {
 #[test]
 fn multi_turn_resumes_whole_conversations() {
     let sb = Sandbox::new();
-    sb.write("prompts.jsonl", PROMPTS);
-    let cfg = sb.write(
-        "chat.yaml",
-        r#"name: chat
-model: {name: sim/tiny}
-framework: vllm
-infrastructure:
-  provider: simulated
-  simulation: {seed: 5, decode_step_ms: 2.0, base_ttft_ms: 2.0}
-workload:
-  type: multi_turn
-  concurrency: 2
-  requests: {source: prompts.jsonl, count: 60}
-  parameters: {max_tokens: 8, ignore_eos: true}
-  conversation:
-    turns: 3
-    user_messages: ["Go on.", "And then?"]
-metrics: {sample_interval_ms: 100, output_dir: results}
-"#,
-    );
+    let cfg = SimYaml::new("chat")
+        .simulation("seed: 5, decode_step_ms: 2.0, base_ttft_ms: 2.0")
+        .workload(
+            "type: multi_turn, concurrency: 2, \
+             conversation: {turns: 3, user_messages: [\"Go on.\", \"And then?\"]}",
+        )
+        .count(60)
+        .parameters("max_tokens: 8, ignore_eos: true")
+        .metrics("sample_interval_ms: 100, output_dir: results")
+        .write(&sb, "chat.yaml");
     let (mut child, rx) = spawn_run(&sb, &cfg);
     wait_for_line(&rx, |l| l.contains("36/180"));
     kill9(&mut child);

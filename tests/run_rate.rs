@@ -2,10 +2,10 @@
 //! file carries the schedule, warmup flags, pacing figures and the steady-state window, and
 //! queueing past the simulator's capacity shows as TTFT growth.
 
-mod common;
+mod support;
 
-use common::{f64_at, Sandbox, PROMPTS};
 use predicates::prelude::*;
+use support::{f64_at, Sandbox, PROMPTS};
 
 const CONFIG: &str = r#"name: "rate-test"
 model:

@@ -1,46 +1,27 @@
 //! The real binary, all four phases, against the built-in simulator (`provider: simulated`).
 
-mod common;
+mod support;
 
-use common::{f64_at, Sandbox, PROMPTS};
 use predicates::prelude::*;
+use support::sim::SimYaml;
+use support::{f64_at, Sandbox};
 
-fn config(kind_block: &str, simulation: &str) -> String {
-    format!(
-        r#"name: "sim-test"
-model:
-  name: "sim/tiny"
-framework: vllm
-infrastructure:
-  provider: simulated
-  simulation:
-{simulation}
-workload:
-  requests:
-    source: prompts.jsonl
-{kind_block}
-  parameters:
-    max_tokens: 16
-    temperature: 0.0
-    ignore_eos: true
-metrics:
-  collect_gpu_metrics: true
-  sample_interval_ms: 20
-  output_dir: results
-"#
-    )
+/// `sim-test`: 16 tokens a request (`ignore_eos`), server metrics every 20 ms.
+fn config(workload: &str, count: usize, simulation: &str) -> SimYaml {
+    SimYaml::new("sim-test")
+        .simulation(simulation)
+        .workload(workload)
+        .count(count)
+        .parameters("max_tokens: 16, temperature: 0.0, ignore_eos: true")
+        .metrics("collect_gpu_metrics: true, sample_interval_ms: 20, output_dir: results")
 }
 
-const FAST_SIM: &str = "    seed: 7\n    decode_step_ms: 2.0\n    base_ttft_ms: 5.0\n";
+const FAST_SIM: &str = "seed: 7, decode_step_ms: 2.0, base_ttft_ms: 5.0";
 
 #[test]
 fn single_workload_runs_all_phases_and_writes_a_result() {
     let sb = Sandbox::new();
-    sb.write("prompts.jsonl", PROMPTS);
-    let cfg = sb.write(
-        "exp.yaml",
-        &config("    count: 8\n  type: single", FAST_SIM),
-    );
+    let cfg = config("type: single", 8, FAST_SIM).write(&sb, "exp.yaml");
     sb.cmd()
         .args(["run"])
         .arg(&cfg)
@@ -74,15 +55,13 @@ fn single_workload_runs_all_phases_and_writes_a_result() {
 #[test]
 fn concurrency_sweep_shows_saturation_and_queueing() {
     let sb = Sandbox::new();
-    sb.write("prompts.jsonl", PROMPTS);
-    let sim = "    seed: 1\n    max_num_seqs: 4\n    decode_step_ms: 10.0\n    decode_step_ms_per_seq: 0.5\n    base_ttft_ms: 5.0\n";
-    let cfg = sb.write(
-        "sweep.yaml",
-        &config(
-            "    count: 32\n  type: concurrent\n  concurrency: 1\n  sweep:\n    concurrency: [1, 4, 16]",
-            sim,
-        ),
-    );
+    let sim = "seed: 1, max_num_seqs: 4, decode_step_ms: 10.0, decode_step_ms_per_seq: 0.5, base_ttft_ms: 5.0";
+    let cfg = config(
+        "type: concurrent, concurrency: 1, sweep: {concurrency: [1, 4, 16]}",
+        32,
+        sim,
+    )
+    .write(&sb, "sweep.yaml");
     sb.cmd()
         .arg("run")
         .arg(&cfg)
@@ -115,12 +94,12 @@ fn concurrency_sweep_shows_saturation_and_queueing() {
 #[test]
 fn multi_turn_with_shared_prefix_hits_the_prefix_cache() {
     let sb = Sandbox::new();
-    sb.write("prompts.jsonl", PROMPTS);
     let prefix = "You are a meticulous assistant. ".repeat(40);
     let kind = format!(
-        "    count: 4\n  type: multi_turn\n  conversation:\n    turns: 3\n    system_prompt: \"Answer briefly.\"\n    shared_prefix: \"{prefix}\"\n    user_messages: [\"Tell me more.\", \"Give an example.\"]"
+        "type: multi_turn, conversation: {{turns: 3, system_prompt: \"Answer briefly.\", \
+         shared_prefix: \"{prefix}\", user_messages: [\"Tell me more.\", \"Give an example.\"]}}"
     );
-    let cfg = sb.write("mt.yaml", &config(&kind, FAST_SIM));
+    let cfg = config(&kind, 4, FAST_SIM).write(&sb, "mt.yaml");
     sb.cmd().arg("run").arg(&cfg).assert().success();
     let results = sb.results_json();
     assert_eq!(results.len(), 1);
@@ -139,11 +118,7 @@ fn multi_turn_with_shared_prefix_hits_the_prefix_cache() {
 #[test]
 fn dry_run_contacts_nothing() {
     let sb = Sandbox::new();
-    sb.write("prompts.jsonl", PROMPTS);
-    let cfg = sb.write(
-        "exp.yaml",
-        &config("    count: 8\n  type: single", FAST_SIM),
-    );
+    let cfg = config("type: single", 8, FAST_SIM).write(&sb, "exp.yaml");
     sb.cmd()
         .args(["run", "--dry-run"])
         .arg(&cfg)

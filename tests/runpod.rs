@@ -1,6 +1,6 @@
 //! RunPod provider against a local fake of the REST v2 API.
 
-mod support_runpod;
+mod support;
 
 use std::time::Duration;
 
@@ -13,9 +13,10 @@ use llm_inf_bench::providers::runpod::{
     server_status, server_stop, update_pricing, Ledger, PollSettings, PriceTable, RunpodError,
     RunpodProvider, Termination,
 };
-use llm_inf_bench::providers::{Provider, ProviderError};
-use support_runpod::schema::OpenApi;
-use support_runpod::{experiment, CreateScript, FakeRunpod, Lifecycle};
+use llm_inf_bench::providers::{Provider, ProviderError, ServerHandle};
+use support::experiments;
+use support::runpod::schema::OpenApi;
+use support::runpod::{CreateScript, FakeRunpod, Lifecycle};
 
 const KEY: &str = "rpa_TESTKEY_9f8e7d6c5b4a";
 
@@ -43,6 +44,23 @@ async fn setup(poll: PollSettings) -> Setup {
         fake,
         dir,
         provider,
+    }
+}
+
+impl Setup {
+    /// Provision the standard vLLM experiment, without events or cancellation.
+    async fn provision(&mut self) -> Result<ServerHandle, ProviderError> {
+        let exp = experiments::runpod(Framework::Vllm);
+        self.provider
+            .provision(&exp, &EventSink::discard(), &CancellationToken::new())
+            .await
+    }
+
+    async fn teardown(&mut self) {
+        self.provider
+            .teardown(&EventSink::discard())
+            .await
+            .expect("teardown");
     }
 }
 
@@ -89,7 +107,7 @@ async fn happy_path_creates_waits_and_tears_down() {
     let mut s = setup(fast_poll()).await;
     s.fake.set_lifecycle(Lifecycle::RunningAfter(3));
     let (events, mut rx) = EventSink::channel();
-    let exp = experiment(Framework::Vllm);
+    let exp = experiments::runpod(Framework::Vllm);
     let handle = s
         .provider
         .provision(&exp, &events, &CancellationToken::new())
@@ -148,7 +166,7 @@ async fn happy_path_creates_waits_and_tears_down() {
 #[tokio::test]
 async fn sglang_pod_gets_the_full_command_and_tensor_parallelism() {
     let mut s = setup(fast_poll()).await;
-    let mut exp = experiment(Framework::Sglang);
+    let mut exp = experiments::runpod(Framework::Sglang);
     exp.infrastructure.gpu_count = 2;
     exp.infrastructure.cloud_type = llm_inf_bench::config::CloudType::Secure;
     let h = s
@@ -168,7 +186,7 @@ async fn sglang_pod_gets_the_full_command_and_tensor_parallelism() {
     assert_eq!(body["cloud"], "SECURE");
     assert_eq!(body["gpu"]["count"], 2);
     assert_create_bodies_valid(&s.fake);
-    s.provider.teardown(&EventSink::discard()).await.unwrap();
+    s.teardown().await;
     assert!(s.fake.live_pods().is_empty());
 }
 
@@ -214,15 +232,7 @@ async fn each_create_failure_is_typed_and_leaves_nothing_running() {
     for (script, is_expected, needles) in cases {
         let mut s = setup(fast_poll()).await;
         s.fake.script_create(vec![script.clone()]);
-        let err = s
-            .provider
-            .provision(
-                &experiment(Framework::Vllm),
-                &EventSink::discard(),
-                &CancellationToken::new(),
-            )
-            .await
-            .unwrap_err();
+        let err = s.provision().await.unwrap_err();
         assert!(is_expected(&err), "{script:?}: {err:?}");
         let msg = err.to_string();
         for n in needles {
@@ -232,7 +242,7 @@ async fn each_create_failure_is_typed_and_leaves_nothing_running() {
         assert_no_key(&format!("{err:?}"));
         // No retry of a client error.
         assert_eq!(s.fake.create_bodies().len(), 1, "{script:?}");
-        s.provider.teardown(&EventSink::discard()).await.unwrap();
+        s.teardown().await;
         assert!(s.fake.live_pods().is_empty(), "{script:?}");
         assert!(ledger_ids(&s.dir).is_empty());
         assert_create_bodies_valid(&s.fake);
@@ -247,18 +257,10 @@ async fn rate_limit_then_created() {
         CreateScript::RateLimited { retry_after: "0" },
         CreateScript::Created,
     ]);
-    let h = s
-        .provider
-        .provision(
-            &experiment(Framework::Vllm),
-            &EventSink::discard(),
-            &CancellationToken::new(),
-        )
-        .await
-        .unwrap();
+    let h = s.provision().await.unwrap();
     assert_eq!(s.fake.create_bodies().len(), 3);
     assert_eq!(s.fake.live_pods(), [h.pod_id.clone().unwrap()]);
-    s.provider.teardown(&EventSink::discard()).await.unwrap();
+    s.teardown().await;
     assert!(s.fake.live_pods().is_empty());
 }
 
@@ -267,15 +269,7 @@ async fn persistent_rate_limit_gives_up_after_the_retry_bound() {
     let mut s = setup(fast_poll()).await;
     s.fake
         .script_create(vec![CreateScript::RateLimited { retry_after: "0" }; 10]);
-    let err = s
-        .provider
-        .provision(
-            &experiment(Framework::Vllm),
-            &EventSink::discard(),
-            &CancellationToken::new(),
-        )
-        .await
-        .unwrap_err();
+    let err = s.provision().await.unwrap_err();
     assert!(
         matches!(
             err,
@@ -292,15 +286,7 @@ async fn server_error_without_pod_is_checked_then_retried() {
     let mut s = setup(fast_poll()).await;
     s.fake
         .script_create(vec![CreateScript::ServerError, CreateScript::Created]);
-    let h = s
-        .provider
-        .provision(
-            &experiment(Framework::Vllm),
-            &EventSink::discard(),
-            &CancellationToken::new(),
-        )
-        .await
-        .unwrap();
+    let h = s.provision().await.unwrap();
     assert_eq!(s.fake.create_bodies().len(), 2);
     // The list call that looked for a half-created pod came between the two creates.
     let order: Vec<_> = s
@@ -314,7 +300,7 @@ async fn server_error_without_pod_is_checked_then_retried() {
         ["POST /v2/pods", "GET /v2/pods", "POST /v2/pods"]
     );
     assert_eq!(s.fake.live_pods(), [h.pod_id.unwrap()]);
-    s.provider.teardown(&EventSink::discard()).await.unwrap();
+    s.teardown().await;
     assert!(s.fake.live_pods().is_empty());
 }
 
@@ -327,7 +313,7 @@ async fn server_error_after_create_adopts_the_pod_and_terminates_it() {
     let h = s
         .provider
         .provision(
-            &experiment(Framework::Vllm),
+            &experiments::runpod(Framework::Vllm),
             &events,
             &CancellationToken::new(),
         )
@@ -356,15 +342,7 @@ async fn server_error_after_create_adopts_the_pod_and_terminates_it() {
 async fn server_errors_exhaust_retries_without_leaking() {
     let mut s = setup(fast_poll()).await;
     s.fake.script_create(vec![CreateScript::ServerError; 10]);
-    let err = s
-        .provider
-        .provision(
-            &experiment(Framework::Vllm),
-            &EventSink::discard(),
-            &CancellationToken::new(),
-        )
-        .await
-        .unwrap_err();
+    let err = s.provision().await.unwrap_err();
     assert!(
         matches!(
             err,
@@ -377,7 +355,7 @@ async fn server_errors_exhaust_retries_without_leaking() {
         "{err:?}"
     );
     assert!(s.fake.live_pods().is_empty());
-    s.provider.teardown(&EventSink::discard()).await.unwrap();
+    s.teardown().await;
 }
 
 #[tokio::test]
@@ -388,15 +366,7 @@ async fn never_running_times_out_and_teardown_still_terminates() {
     })
     .await;
     s.fake.set_lifecycle(Lifecycle::NeverRunning);
-    let err = s
-        .provider
-        .provision(
-            &experiment(Framework::Vllm),
-            &EventSink::discard(),
-            &CancellationToken::new(),
-        )
-        .await
-        .unwrap_err();
+    let err = s.provision().await.unwrap_err();
     match &err {
         ProviderError::Timeout { last_status, .. } => {
             assert!(
@@ -408,7 +378,7 @@ async fn never_running_times_out_and_teardown_still_terminates() {
     }
     assert_eq!(s.fake.live_pods().len(), 1);
     assert_eq!(ledger_ids(&s.dir).len(), 1);
-    s.provider.teardown(&EventSink::discard()).await.unwrap();
+    s.teardown().await;
     assert!(s.fake.live_pods().is_empty());
     assert!(ledger_ids(&s.dir).is_empty());
 }
@@ -417,35 +387,19 @@ async fn never_running_times_out_and_teardown_still_terminates() {
 async fn pod_in_error_state_fails_and_is_terminated() {
     let mut s = setup(fast_poll()).await;
     s.fake.set_lifecycle(Lifecycle::ErrorAfter(2));
-    let err = s
-        .provider
-        .provision(
-            &experiment(Framework::Vllm),
-            &EventSink::discard(),
-            &CancellationToken::new(),
-        )
-        .await
-        .unwrap_err();
+    let err = s.provision().await.unwrap_err();
     assert!(
         matches!(&err, ProviderError::PodFailed { status, .. } if status.contains("ERROR")),
         "{err:?}"
     );
-    s.provider.teardown(&EventSink::discard()).await.unwrap();
+    s.teardown().await;
     assert!(s.fake.live_pods().is_empty());
 }
 
 #[tokio::test]
 async fn failed_termination_is_reported_kept_in_ledger_and_stoppable_later() {
     let mut s = setup(fast_poll()).await;
-    let h = s
-        .provider
-        .provision(
-            &experiment(Framework::Vllm),
-            &EventSink::discard(),
-            &CancellationToken::new(),
-        )
-        .await
-        .unwrap();
+    let h = s.provision().await.unwrap();
     let id = h.pod_id.unwrap();
     s.fake.fail_terminate(true);
     let err = s
@@ -484,7 +438,7 @@ async fn failed_termination_is_reported_kept_in_ledger_and_stoppable_later() {
     assert!(s.fake.live_pods().is_empty());
     assert!(ledger_ids(&s.dir).is_empty());
     // The provider's own retry now finds it gone: success.
-    s.provider.teardown(&EventSink::discard()).await.unwrap();
+    s.teardown().await;
     assert_eq!(
         server_stop(&settings, &ledger, &id).await.unwrap(),
         Termination::AlreadyGone
@@ -497,7 +451,7 @@ async fn cancellation_while_polling_returns_and_teardown_terminates() {
     s.fake.set_lifecycle(Lifecycle::NeverRunning);
     let (events, mut rx) = EventSink::channel();
     let cancel = CancellationToken::new();
-    let exp = experiment(Framework::Vllm);
+    let exp = experiments::runpod(Framework::Vllm);
     let mut provider = s.provider;
     let task = {
         let (events, cancel) = (events.clone(), cancel.clone());
@@ -528,7 +482,7 @@ async fn cancellation_during_create_still_terminates_the_late_pod() {
     let s = setup(fast_poll()).await;
     s.fake.script_create(vec![CreateScript::HangThenCreate]);
     let cancel = CancellationToken::new();
-    let exp = experiment(Framework::Vllm);
+    let exp = experiments::runpod(Framework::Vllm);
     let mut provider = s.provider;
     let task = {
         let cancel = cancel.clone();
@@ -643,7 +597,7 @@ async fn wrong_key_is_a_clear_error_and_never_echoed() {
     let mut provider = provider;
     let err = provider
         .provision(
-            &experiment(Framework::Vllm),
+            &experiments::runpod(Framework::Vllm),
             &EventSink::discard(),
             &CancellationToken::new(),
         )

@@ -5,16 +5,12 @@
 //! the API key appears in no output and no file.
 #![cfg(unix)]
 
-mod common;
-mod support_runpod;
+mod support;
 
-#[path = "support_runpod/binary.rs"]
-mod binary;
-
-use binary::{PodServer, World, KEY, MODEL};
 use llm_inf_bench::sim::SimProfile;
-use support_runpod::schema::OpenApi;
-use support_runpod::{CreateScript, Lifecycle};
+use support::runpod::schema::OpenApi;
+use support::runpod::{CreateScript, Lifecycle};
+use support::runpod_bin::{PodServer, World, KEY, MODEL};
 
 fn calls(w: &World) -> Vec<(String, String)> {
     w.fake
@@ -652,7 +648,7 @@ fn dropping_provision_mid_create_still_lets_teardown_terminate_the_pod() {
         )
         .expect("provider")
         .with_hf_token(None);
-        let exp = support_runpod::experiment(llm_inf_bench::config::Framework::Vllm);
+        let exp = support::experiments::runpod(llm_inf_bench::config::Framework::Vllm);
         let cancel = tokio_util::sync::CancellationToken::new();
         let events = EventSink::discard();
         tokio::select! {

@@ -2,17 +2,16 @@
 //! credentials in `--server-url` appear in no output, no file the run writes, no error message
 //! and no `Debug` form a panic message could print.
 
-mod common;
 mod support;
-mod support_runpod;
 
 use std::path::Path;
 use std::time::Duration;
 
 use llm_inf_bench::config::{Framework, GenerationParams};
 use llm_inf_bench::runners::{create_runner, ChatMessage, RunnerTimeouts};
+use support::runpod::FakeRunpod;
+use support::sandbox::ran;
 use support::stream_server::{closed_port_url, Reply, Schedule, Script, StreamServer};
-use support_runpod::FakeRunpod;
 use tokio_util::sync::CancellationToken;
 
 const KEY: &str = "rpa_SECRETKEY0123456789ABCDEFGHIJKLMNOPQRSTUV";
@@ -38,7 +37,7 @@ fn all_files(dir: &Path) -> Vec<(String, String)> {
     out
 }
 
-fn assert_nowhere(secret: &str, sb: &common::Sandbox, outputs: &[&str]) {
+fn assert_nowhere(secret: &str, sb: &support::Sandbox, outputs: &[&str]) {
     for text in outputs {
         assert!(!text.contains(secret), "secret in output:\n{text}");
     }
@@ -56,7 +55,7 @@ const PROMPTS: &str = r#"{"messages": [{"role": "user", "content": "ok one"}]}
 
 /// `/metrics` is scraped (and fails: the scripted server has none), so scraper warnings are in
 /// the output too.
-fn config(sb: &common::Sandbox, provider: &str, model: &str) -> std::path::PathBuf {
+fn config(sb: &support::Sandbox, provider: &str, model: &str) -> std::path::PathBuf {
     sb.write("prompts.jsonl", PROMPTS);
     sb.write(
         "exp.yaml",
@@ -94,20 +93,15 @@ fn server_url_credentials_are_redacted_in_output_and_files() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (base, server) = rt.block_on(StreamServer::start(status_404_script()));
     let url = with_password(&base);
-    let sb = common::Sandbox::new();
+    let sb = support::Sandbox::new();
     let cfg = config(&sb, "simulated", "test-model");
-    let out = sb
+    let out = ran(sb
         .cmd()
         .args(["run", "--server-url", &url])
         .arg(&cfg)
-        .timeout(Duration::from_secs(120))
-        .output()
-        .unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    );
-    assert!(out.status.success(), "{stderr}");
+        .timeout(Duration::from_secs(120)));
+    let (stdout, stderr) = (out.stdout.clone(), out.stderr.clone());
+    assert!(out.success(), "{stderr}");
     assert_eq!(server.requests().len(), 3, "the run did use the server");
     let results = sb.results_json();
     assert_eq!(results.len(), 1);
@@ -128,15 +122,13 @@ fn server_url_credentials_are_redacted_in_output_and_files() {
 
     // A wrong model name fails before any request, naming the server — redacted.
     let cfg = config(&sb, "simulated", "no-such-model");
-    let out = sb
+    let out = ran(sb
         .cmd()
         .args(["run", "--server-url", &url])
         .arg(&cfg)
-        .timeout(Duration::from_secs(120))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(!out.status.success());
+        .timeout(Duration::from_secs(120)));
+    let stderr = out.stderr.clone();
+    assert!(!out.success());
     assert!(stderr.contains("no-such-model"), "{stderr}");
     assert_nowhere(PASSWORD, &sb, &[&stderr]);
 }
@@ -186,9 +178,9 @@ fn runpod_key_never_appears_in_output_files_or_debug() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let fake = rt.block_on(FakeRunpod::start(KEY));
     let (base, server) = rt.block_on(StreamServer::start(status_404_script()));
-    let sb = common::Sandbox::new();
+    let sb = support::Sandbox::new();
     let cfg = config(&sb, "runpod", "test-model");
-    let out = sb
+    let out = ran(sb
         .cmd()
         .args(["run", "--confirm"])
         .arg(&cfg)
@@ -196,14 +188,9 @@ fn runpod_key_never_appears_in_output_files_or_debug() {
         .env("RUNPOD_API_URL", &fake.url)
         .env("RUNPOD_PROXY_URL", &base)
         .env("LLM_INF_BENCH_RUNPOD_POLL_MS", "5")
-        .timeout(Duration::from_secs(120))
-        .output()
-        .unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    );
-    assert!(out.status.success(), "{stderr}");
+        .timeout(Duration::from_secs(120)));
+    let (stdout, stderr) = (out.stdout.clone(), out.stderr.clone());
+    assert!(out.success(), "{stderr}");
     assert_eq!(server.requests().len(), 3, "the run reached the pod");
     assert!(fake.live_pods().is_empty(), "the pod was torn down");
     // Every API call carried the key, as a bearer token only.
@@ -237,7 +224,7 @@ fn runpod_key_never_appears_in_output_files_or_debug() {
     );
 
     // A wrong key is rejected without echoing either key.
-    let out = sb
+    let out = ran(sb
         .cmd()
         .args(["run", "--confirm"])
         .arg(&cfg)
@@ -245,11 +232,9 @@ fn runpod_key_never_appears_in_output_files_or_debug() {
         .env("RUNPOD_API_URL", &fake.url)
         .env("RUNPOD_PROXY_URL", &base)
         .env("LLM_INF_BENCH_RUNPOD_POLL_MS", "5")
-        .timeout(Duration::from_secs(120))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(!out.status.success());
+        .timeout(Duration::from_secs(120)));
+    let stderr = out.stderr.clone();
+    assert!(!out.success());
     assert!(
         !stderr.contains("WRONGKEY") && !stderr.contains(KEY),
         "{stderr}"

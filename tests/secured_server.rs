@@ -5,14 +5,14 @@
 //! output or in a file the run writes.
 #![cfg(unix)]
 
-mod common;
+mod support;
 
 use std::path::Path;
 use std::process::Child;
 use std::time::Duration;
 
-use common::process::{spawn, wait_for_line};
-use common::{Sandbox, PROMPTS};
+use support::process::{spawn, wait_for_line};
+use support::{Sandbox, PROMPTS};
 
 const KEY: &str = "sk-secured-0123456789abcdef";
 const HANG_GUARD: Duration = Duration::from_secs(120);

@@ -2,42 +2,26 @@
 //! base URL), honours `--health-timeout`, and joins URLs with a query string correctly.
 #![cfg(unix)]
 
-mod common;
+mod support;
 
 use std::process::Child;
 use std::time::Duration;
 
 use assert_cmd::Command;
-use common::process::start_simulator;
-use common::{Sandbox, PROMPTS};
 use predicates::prelude::*;
+use support::process::start_simulator;
+use support::sim::SimYaml;
+use support::{closed_port_url, Sandbox};
 
 /// Guards against a hang only (the old behaviour waited 600 s); no speed is asserted.
 const HANG_GUARD: Duration = Duration::from_secs(120);
 
-const CONFIG: &str = r#"name: "url-test"
-model:
-  name: "sim/url"
-framework: vllm
-infrastructure:
-  provider: simulated
-workload:
-  type: single
-  requests:
-    source: prompts.jsonl
-    count: 2
-  parameters:
-    max_tokens: 4
-metrics:
-  collect_gpu_metrics: true
-  sample_interval_ms: 20
-  output_dir: results
-"#;
-
 fn sandbox() -> (Sandbox, std::path::PathBuf) {
     let sb = Sandbox::new();
-    sb.write("prompts.jsonl", PROMPTS);
-    let cfg = sb.write("exp.yaml", CONFIG);
+    let cfg = SimYaml::new("url-test")
+        .model("sim/url")
+        .metrics("collect_gpu_metrics: true, sample_interval_ms: 20, output_dir: results")
+        .write(&sb, "exp.yaml");
     (sb, cfg)
 }
 
@@ -49,14 +33,6 @@ fn run(sb: &Sandbox, cfg: &std::path::Path, url: &str) -> Command {
         .env_remove("LLM_INF_BENCH_HEALTH_TIMEOUT_S")
         .timeout(HANG_GUARD);
     cmd
-}
-
-/// A loopback port nothing listens on.
-fn closed_port_url() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    drop(listener);
-    format!("http://{addr}")
 }
 
 struct Killed(Child);

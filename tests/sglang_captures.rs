@@ -2,7 +2,7 @@
 //! (tests/fixtures/protocols/sglang-0.5.23-cpu-*): its model list and model info, a stream
 //! whose chunks carry several tokens, its flat context-length 400 and its metrics.
 
-mod common;
+mod support;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -167,7 +167,7 @@ async fn chunk_tokens_from_continuous_usage_and_a_clear_context_length_error() {
 fn the_binary_shows_a_repeated_context_length_error_once() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let (url, _) = rt.block_on(start());
-    let sb = common::Sandbox::new();
+    let sb = support::Sandbox::new();
     sb.write(
         "long.jsonl",
         "{\"messages\": [{\"role\": \"user\", \"content\": \"long prompt\"}]}\n",

@@ -1,31 +1,20 @@
 //! Ctrl-C / SIGTERM mid-benchmark, and `simulate` serving a second `run --server-url`.
 #![cfg(unix)]
 
-mod common;
+mod support;
 
-use common::process::{signal, spawn, start_simulator, wait_for_line};
-use common::{f64_at, Sandbox, PROMPTS};
+use support::process::{signal, spawn, start_simulator, wait_for_line};
+use support::sim::SimYaml;
+use support::{f64_at, Sandbox};
 
 fn slow_config(sb: &Sandbox, count: usize) -> std::path::PathBuf {
-    sb.write("prompts.jsonl", PROMPTS);
-    sb.write(
-        "slow.yaml",
-        &format!(
-            r#"name: slow
-model: {{name: sim/tiny}}
-framework: vllm
-infrastructure:
-  provider: simulated
-  simulation: {{seed: 3, decode_step_ms: 5.0, base_ttft_ms: 5.0}}
-workload:
-  type: concurrent
-  concurrency: 2
-  requests: {{source: prompts.jsonl, count: {count}}}
-  parameters: {{max_tokens: 20, ignore_eos: true}}
-metrics: {{sample_interval_ms: 50, output_dir: results}}
-"#
-        ),
-    )
+    SimYaml::new("slow")
+        .simulation("seed: 3, decode_step_ms: 5.0, base_ttft_ms: 5.0")
+        .workload("type: concurrent, concurrency: 2")
+        .count(count)
+        .parameters("max_tokens: 20, ignore_eos: true")
+        .metrics("sample_interval_ms: 50, output_dir: results")
+        .write(sb, "slow.yaml")
 }
 
 fn interrupt_keeps_completed_requests(sig: i32) {

@@ -2,44 +2,26 @@
 //! panic inside the simulator fails the run with a clear error instead of recording every
 //! request as a failure of its own.
 
-mod common;
+mod support;
 
-use common::{Sandbox, PROMPTS};
 use predicates::prelude::*;
+use support::sim::SimYaml;
+use support::Sandbox;
 
-fn config(simulation: &str) -> String {
-    format!(
-        r#"name: "sim-fail"
-model:
-  name: "sim/tiny"
-framework: vllm
-infrastructure:
-  provider: simulated
-  simulation:
-{simulation}
-workload:
-  type: concurrent
-  concurrency: 4
-  requests:
-    source: prompts.jsonl
-    count: 8
-  parameters:
-    max_tokens: 8
-metrics:
-  collect_gpu_metrics: false
-  output_dir: results
-"#
-    )
+/// Eight requests, four at a time, on the simulator with `simulation` as its profile.
+fn config(sb: &Sandbox, simulation: &str) -> std::path::PathBuf {
+    SimYaml::new("sim-fail")
+        .simulation(simulation)
+        .workload("type: concurrent, concurrency: 4")
+        .count(8)
+        .parameters("max_tokens: 8")
+        .write(sb, "exp.yaml")
 }
 
 #[test]
 fn absurd_profile_values_fail_validation_in_dry_run() {
     let sb = Sandbox::new();
-    sb.write("prompts.jsonl", PROMPTS);
-    let cfg = sb.write(
-        "exp.yaml",
-        &config("    decode_step_ms: 1e300\n    base_ttft_ms: 1e300\n"),
-    );
+    let cfg = config(&sb, "decode_step_ms: 1e300, base_ttft_ms: 1e300");
     sb.cmd()
         .args(["run", "--dry-run"])
         .arg(&cfg)
@@ -57,8 +39,7 @@ fn absurd_profile_values_fail_validation_in_dry_run() {
 #[test]
 fn a_simulator_panic_fails_the_run_with_a_clear_error() {
     let sb = Sandbox::new();
-    sb.write("prompts.jsonl", PROMPTS);
-    let cfg = sb.write("exp.yaml", &config("    seed: 1\n"));
+    let cfg = config(&sb, "seed: 1");
     sb.cmd()
         .arg("run")
         .arg(&cfg)

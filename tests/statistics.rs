@@ -3,10 +3,10 @@
 //! an independent NumPy-rule implementation), total tokens/s is there, and `--percentiles`
 //! chooses what `run` and `show` print.
 
-mod common;
+mod support;
 
-use common::{Sandbox, PROMPTS};
 use serde_json::Value;
+use support::{Sandbox, PROMPTS};
 
 const CONFIG: &str = "name: stats\nmodel:\n  name: sim-model\nframework: vllm\n\
 infrastructure:\n  provider: simulated\n  simulation: {decode_step_ms: 0.5}\n\

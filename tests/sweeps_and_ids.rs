@@ -4,12 +4,12 @@
 //! README's `--server-url` example run as written.
 #![cfg(unix)]
 
-mod common;
+mod support;
 
 use std::path::Path;
 
-use common::process::{signal, spawn, wait_for_line};
-use common::{Sandbox, PROMPTS};
+use support::process::{signal, spawn, wait_for_line};
+use support::{Sandbox, PROMPTS};
 
 fn sweep_config(sb: &Sandbox, name: &str) -> String {
     sb.write("prompts.jsonl", PROMPTS);
@@ -311,7 +311,7 @@ fn the_readme_server_url_example_runs_as_written_against_simulate() {
 #[test]
 fn model_override_names_the_served_model() {
     let sb = Sandbox::new();
-    let (mut server, url) = common::process::start_simulator(&sb, "4", "served-name");
+    let (mut server, url) = support::process::start_simulator(&sb, "4", "served-name");
     let cfg = sweep_config(&sb, "m");
     // Without the override the simulator answers 404 for sim/tiny; with it every request is ok.
     stdout_of(

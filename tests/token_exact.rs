@@ -1,11 +1,11 @@
 //! Token-exact workloads end to end: the real binary against the simulator, which counts tokens
 //! with the same tokenizer (the real-vLLM tiny model's, committed as a fixture).
 
-mod common;
+mod support;
 
 use std::path::PathBuf;
 
-use common::{f64_at, Sandbox};
+use support::{f64_at, Sandbox};
 
 fn fixture(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

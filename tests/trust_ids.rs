@@ -3,13 +3,13 @@
 //! and after `--resume` (a resumed run keeps its id).
 #![cfg(unix)]
 
-mod common;
+mod support;
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use common::process::{spawn, wait_for_line};
-use common::{Sandbox, PROMPTS};
+use support::process::{spawn, wait_for_line};
+use support::{Sandbox, PROMPTS};
 
 /// The hook that fixes the time run ids are made from: both runs start "in the same second".
 const ID_TIME: (&str, &str) = ("LLM_INF_BENCH_ID_TIME", "20261202-010203");

@@ -2,14 +2,14 @@
 //! in model ids, error bodies and result files never reach the output, and input files are
 //! bounded (a device, a folder or a file over the cap is refused at once, also in --dry-run).
 
-mod common;
 mod support;
 
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Sandbox, PROMPTS};
+use support::sandbox::ran;
 use support::stream_server::{Reply, Schedule, Script, StreamServer};
+use support::{Sandbox, PROMPTS};
 
 /// Sets the window title, clears the screen, rings the bell.
 const HOSTILE: &str = "\u{1b}]0;pwned\u{7}\u{1b}[2J\u{7}";
@@ -45,18 +45,16 @@ fn model_ids_from_the_server_reach_the_terminal_without_control_characters() {
     let (url, _server) = rt.block_on(StreamServer::start(script));
     let sb = Sandbox::new();
     let cfg = config(&sb, "prompts.jsonl", "");
-    let out = sb
+    let out = ran(sb
         .cmd()
         .args(["run", "--server-url", &url])
         .arg(&cfg)
-        .timeout(GUARD)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+        .timeout(GUARD));
+    let stderr = out.stderr.as_str();
+    assert_eq!(out.code, Some(1), "{stderr}");
     assert!(stderr.contains("evil]0;pwned-model") || stderr.contains("evil-model"));
-    assert_clean("stderr", &stderr);
-    assert_clean("stdout", &String::from_utf8_lossy(&out.stdout));
+    assert_clean("stderr", stderr);
+    assert_clean("stdout", &out.stdout);
 }
 
 #[test]
@@ -72,15 +70,13 @@ fn error_bodies_are_stored_and_shown_without_control_characters() {
     let (url, _server) = rt.block_on(StreamServer::start(script));
     let sb = Sandbox::new();
     let cfg = config(&sb, "prompts.jsonl", "");
-    let out = sb
+    let out = ran(sb
         .cmd()
         .args(["run", "--server-url", &url])
         .arg(&cfg)
-        .timeout(GUARD)
-        .output()
-        .unwrap();
-    assert_clean("run stderr", &String::from_utf8_lossy(&out.stderr));
-    assert_clean("run stdout", &String::from_utf8_lossy(&out.stdout));
+        .timeout(GUARD));
+    assert_clean("run stderr", &out.stderr);
+    assert_clean("run stdout", &out.stdout);
     let result = &sb.results_json()[0];
     let errors: Vec<&str> = result["requests"]
         .as_array()
@@ -110,24 +106,18 @@ fn run_ids_and_names_from_result_files_are_printed_without_control_characters() 
         vec!["show", "single", "--dir", "results"],
         vec!["compare", "single", "single", "--dir", "results"],
     ] {
-        let out = sb.cmd().args(&args).timeout(GUARD).output().unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{args:?}: {stdout}");
-        assert_clean(&format!("{args:?}"), &stdout);
-        assert_clean(&format!("{args:?}"), &String::from_utf8_lossy(&out.stderr));
+        let out = ran(sb.cmd().args(&args).timeout(GUARD));
+        let stdout = out.stdout.as_str();
+        assert!(out.success(), "{args:?}: {stdout}");
+        assert_clean(&format!("{args:?}"), stdout);
+        assert_clean(&format!("{args:?}"), &out.stderr);
     }
 }
 
 fn dry_run_fails_with(sb: &Sandbox, cfg: &Path, fragments: &[&str]) {
-    let out = sb
-        .cmd()
-        .args(["run", "--dry-run"])
-        .arg(cfg)
-        .timeout(GUARD)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let out = ran(sb.cmd().args(["run", "--dry-run"]).arg(cfg).timeout(GUARD));
+    let stderr = out.stderr.as_str();
+    assert_eq!(out.code, Some(1), "{stderr}");
     for f in fragments {
         assert!(stderr.contains(f), "{f:?} not in: {stderr}");
     }
@@ -142,14 +132,12 @@ fn a_device_as_prompt_file_or_extends_is_refused_at_once_in_dry_run() {
     let cfg = config(&sb, "prompts.jsonl", "extends: /dev/zero\n");
     dry_run_fails_with(&sb, &cfg, &["/dev/zero", "not a regular file"]);
     // The config itself.
-    let out = sb
+    let out = ran(sb
         .cmd()
         .args(["run", "--dry-run", "/dev/zero"])
-        .timeout(GUARD)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+        .timeout(GUARD));
+    let stderr = out.stderr.as_str();
+    assert_eq!(out.code, Some(1), "{stderr}");
     assert!(stderr.contains("not a regular file"), "{stderr}");
 }
 

@@ -4,12 +4,12 @@
 //! collapsed. One run is run or resumed by one process at a time (a lock beside the journal).
 #![cfg(unix)]
 
-mod common;
+mod support;
 
 use std::process::Output;
 
-use common::process::{spawn, wait_for_line};
-use common::{Sandbox, PROMPTS};
+use support::process::{spawn, wait_for_line};
+use support::{Sandbox, PROMPTS};
 
 const FAIL_RESULT: &str = "LLM_INF_BENCH_FAIL_RESULT_WRITE";
 const FAIL_JOURNAL_AFTER: &str = "LLM_INF_BENCH_FAIL_JOURNAL_AFTER";
@@ -229,7 +229,7 @@ fn a_run_still_going_cannot_be_resumed() {
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("already being run or resumed"), "{stderr}");
-    common::process::signal(&child, libc::SIGINT);
+    support::process::signal(&child, libc::SIGINT);
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
 }

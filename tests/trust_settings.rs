@@ -7,14 +7,9 @@
 //! says; `list --dir` of a missing folder is an error.
 #![cfg(unix)]
 
-mod common;
-mod support_runpod;
+mod support;
 
-#[path = "support_runpod/binary.rs"]
-#[allow(dead_code)]
-mod binary;
-
-use common::{Sandbox, PROMPTS};
+use support::{Sandbox, PROMPTS};
 
 fn sim_config(sb: &Sandbox, name: &str, metrics: &str) {
     sb.write("prompts.jsonl", PROMPTS);
@@ -145,7 +140,7 @@ fn keep_server_on_the_simulator_says_it_stops_with_the_tool() {
 
 #[test]
 fn keep_server_on_runpod_names_that_pods_stop_command() {
-    let w = binary::World::new();
+    let w = support::runpod_bin::World::new();
     let cfg = w.config("st-keep", 2, 1);
     let (code, _, stderr) = w.run(&["run", cfg.to_str().unwrap(), "--keep-server"]);
     assert_eq!(code, 0, "{stderr}");
@@ -159,7 +154,7 @@ fn keep_server_on_runpod_names_that_pods_stop_command() {
 
 #[test]
 fn a_runpod_run_shows_its_plan_before_the_cost_question() {
-    let w = binary::World::new();
+    let w = support::runpod_bin::World::new();
     let cfg = w.config_on("st-plan", "H100-80GB", 8, 4, 2, 16);
     let (code, _, stderr) = w.run(&["run", cfg.to_str().unwrap()]);
     assert_eq!(code, 1, "{stderr}");
@@ -173,7 +168,7 @@ fn a_runpod_run_shows_its_plan_before_the_cost_question() {
 #[test]
 fn show_prints_the_resolved_experiment_and_no_gpu_for_a_server_url_run() {
     let sb = Sandbox::new();
-    let (mut sim, url) = common::process::start_simulator(&sb, "2", "sim/tiny");
+    let (mut sim, url) = support::process::start_simulator(&sb, "2", "sim/tiny");
     sb.write("prompts.jsonl", PROMPTS);
     sb.write(
         "ext.yaml",

@@ -13,7 +13,7 @@ use crate::metrics::slo::Slo;
 use crate::output::answers::{dollars, grouped};
 use crate::output::style::num3;
 use crate::providers::Provider;
-use crate::results::build::{build_result, ResultContext};
+use crate::results::build::{build_result, Measurement as Measured, ResultContext};
 use crate::results::groups::{Probe, SearchFile, SEARCH_KIND};
 use crate::results::result::RunResult;
 use crate::results::storage;
@@ -251,6 +251,40 @@ impl SearchSource {
         Some((value, iteration))
     }
 
+    /// The result file of one probe, announced with its summary.
+    fn probe_result(
+        &self,
+        plan: &RunPlan,
+        bench: &Bench,
+        sweep_id: &str,
+        (iteration, value): (&Iteration, f64),
+        measured: Measured,
+    ) -> Result<RunResult, RunError> {
+        let events = bench.events();
+        let (index, total) = (iteration.index, iteration.total);
+        let name = match &plan.run_name {
+            Some(n) => format!("{n}{}", suffix(self.search.over, value)),
+            None => iteration.experiment.name.clone(),
+        };
+        let context = ResultContext {
+            run_id: storage::new_run_id(&name, chrono::Local::now()),
+            iteration,
+            server: &bench.server().handle,
+            provider: &bench.server().provider_label,
+            resumed_at: None,
+            sweep_id: Some(sweep_id.to_string()),
+        };
+        let result = build_result(context, measured)?;
+        events.send(Event::IterationSummary {
+            index,
+            total,
+            run_id: result.run_id.clone(),
+            status: result.status,
+            summary: Box::new(result.summary.clone()),
+        });
+        Ok(result)
+    }
+
     async fn drive(&self, plan: &RunPlan, bench: &Bench) -> Result<(), RunError> {
         let events = bench.events();
         let started = std::time::Instant::now();
@@ -280,26 +314,8 @@ impl SearchSource {
             else {
                 break;
             };
-            let name = match &plan.run_name {
-                Some(n) => format!("{n}{}", suffix(self.search.over, value)),
-                None => iteration.experiment.name.clone(),
-            };
-            let context = ResultContext {
-                run_id: storage::new_run_id(&name, chrono::Local::now()),
-                iteration: &iteration,
-                server: &bench.server().handle,
-                provider: &bench.server().provider_label,
-                resumed_at: None,
-                sweep_id: Some(sweep_id.clone()),
-            };
-            let result = build_result(context, measured)?;
-            events.send(Event::IterationSummary {
-                index,
-                total,
-                run_id: result.run_id.clone(),
-                status: result.status,
-                summary: Box::new(result.summary.clone()),
-            });
+            let result =
+                self.probe_result(plan, bench, &sweep_id, (&iteration, value), measured)?;
             let saved = bench.save(&plan.output_dir, result, (index, total))?;
             // A probe cut short by Ctrl-C is kept as a file but gives no verdict.
             if bench.cancel_token().is_cancelled() {

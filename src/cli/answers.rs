@@ -61,61 +61,85 @@ impl RunAnswers {
     ) -> Result<(), CliError> {
         let now = chrono::Local::now();
         if let Some(search) = &self.search {
-            let id = storage::new_run_id(&format!("{}-search", self.name), now);
-            let file = search.summary(&id, outcome.interrupted);
-            let path = write_group(output_dir, &id, &file)?;
-            writeln!(out, "\n{}", style.bold("Capacity search"))?;
-            for p in &file.probes {
-                let verdict = if p.met {
-                    style.green("meets SLO")
-                } else {
-                    style.red("fails SLO")
-                };
-                let rerun = if p.rerun { " (re-run)" } else { "" };
-                writeln!(
-                    out,
-                    "  {:>8}  {verdict}{rerun}  {} tok/s  {}",
-                    crate::output::style::num3(p.value),
-                    crate::output::style::num3(p.tokens_per_second),
-                    p.result
-                )?;
-            }
-            writeln!(out, "{}", style.bold(&file.line))?;
-            writeln!(out, "Search summary: {}", path.display())?;
+            self.report_search(search, outcome, output_dir, now, (style, out))?;
         }
         if self.repeat > 1 && !outcome.saved.is_empty() {
-            let id = storage::new_run_id(&format!("{}-repeat", self.name), now);
-            let results: Vec<(String, crate::results::result::RunResult)> = outcome
-                .saved
-                .iter()
-                .map(|s| {
-                    let file = s
-                        .path
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default();
-                    (file, s.result.clone())
-                })
-                .collect();
-            let file = repeat::summarize(&id, &self.name, self.repeat, &results);
-            let path = write_group(output_dir, &id, &file)?;
-            writeln!(out, "\n{}", style.bold("Repeat set"))?;
-            for set in &file.sets {
-                if !set.values.is_empty() {
-                    let v: Vec<String> =
-                        set.values.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                    writeln!(out, "  {}", style.bold(&v.join(", ")))?;
-                }
-                for m in &set.metrics {
-                    writeln!(out, "  {}", repeat::describe(m))?;
-                }
-            }
+            self.report_repeats(outcome, output_dir, now, (style, out))?;
+        }
+        Ok(())
+    }
+
+    /// The search summary file and its probe lines.
+    fn report_search(
+        &self,
+        search: &SearchSource,
+        outcome: &RunOutcome,
+        output_dir: &Path,
+        now: chrono::DateTime<chrono::Local>,
+        (style, out): (Style, &mut dyn Write),
+    ) -> Result<(), CliError> {
+        let id = storage::new_run_id(&format!("{}-search", self.name), now);
+        let file = search.summary(&id, outcome.interrupted);
+        let path = write_group(output_dir, &id, &file)?;
+        writeln!(out, "\n{}", style.bold("Capacity search"))?;
+        for p in &file.probes {
+            let verdict = if p.met {
+                style.green("meets SLO")
+            } else {
+                style.red("fails SLO")
+            };
+            let rerun = if p.rerun { " (re-run)" } else { "" };
             writeln!(
                 out,
-                "Repeat set: {} (compare it with `compare {id} <other>`)",
-                path.display()
+                "  {:>8}  {verdict}{rerun}  {} tok/s  {}",
+                crate::output::style::num3(p.value),
+                crate::output::style::num3(p.tokens_per_second),
+                p.result
             )?;
         }
+        writeln!(out, "{}", style.bold(&file.line))?;
+        writeln!(out, "Search summary: {}", path.display())?;
+        Ok(())
+    }
+
+    /// The repeat-set file and its per-metric lines.
+    fn report_repeats(
+        &self,
+        outcome: &RunOutcome,
+        output_dir: &Path,
+        now: chrono::DateTime<chrono::Local>,
+        (style, out): (Style, &mut dyn Write),
+    ) -> Result<(), CliError> {
+        let id = storage::new_run_id(&format!("{}-repeat", self.name), now);
+        let results: Vec<(String, crate::results::result::RunResult)> = outcome
+            .saved
+            .iter()
+            .map(|s| {
+                let file = s
+                    .path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                (file, s.result.clone())
+            })
+            .collect();
+        let file = repeat::summarize(&id, &self.name, self.repeat, &results);
+        let path = write_group(output_dir, &id, &file)?;
+        writeln!(out, "\n{}", style.bold("Repeat set"))?;
+        for set in &file.sets {
+            if !set.values.is_empty() {
+                let v: Vec<String> = set.values.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                writeln!(out, "  {}", style.bold(&v.join(", ")))?;
+            }
+            for m in &set.metrics {
+                writeln!(out, "  {}", repeat::describe(m))?;
+            }
+        }
+        writeln!(
+            out,
+            "Repeat set: {} (compare it with `compare {id} <other>`)",
+            path.display()
+        )?;
         Ok(())
     }
 }

@@ -173,7 +173,23 @@ fn search(
     issues: &mut Vec<Issue>,
 ) -> Option<Search> {
     let before = issues.len();
-    let over = match raw.over.as_deref() {
+    let over = search_over(raw, issues);
+    let min = raw.min.unwrap_or(DEFAULT_SEARCH_MIN);
+    let max = raw.max.unwrap_or(DEFAULT_SEARCH_MAX);
+    let precision = raw.precision.unwrap_or(DEFAULT_SEARCH_PRECISION);
+    search_bounds(over, min, max, precision, issues);
+    search_needs(slo, workload, over, issues);
+    (issues.len() == before).then(|| Search {
+        over: over.unwrap_or(SearchOver::Concurrency),
+        min,
+        max,
+        precision,
+    })
+}
+
+/// `search.over`: what the search varies.
+fn search_over(raw: &RawSearch, issues: &mut Vec<Issue>) -> Option<SearchOver> {
+    match raw.over.as_deref() {
         Some("concurrency") => Some(SearchOver::Concurrency),
         Some("request_rate") => Some(SearchOver::RequestRate),
         Some(other) => {
@@ -190,10 +206,17 @@ fn search(
             ));
             None
         }
-    };
-    let min = raw.min.unwrap_or(DEFAULT_SEARCH_MIN);
-    let max = raw.max.unwrap_or(DEFAULT_SEARCH_MAX);
-    let precision = raw.precision.unwrap_or(DEFAULT_SEARCH_PRECISION);
+    }
+}
+
+/// `min` > 0, `max` > `min`, `precision` a fraction; whole numbers for a concurrency.
+fn search_bounds(
+    over: Option<SearchOver>,
+    min: f64,
+    max: f64,
+    precision: f64,
+    issues: &mut Vec<Issue>,
+) {
     if !(min.is_finite() && min > 0.0) {
         issues.push(Issue::new("search.min", format!("must be > 0, got {min}")));
     }
@@ -219,6 +242,16 @@ fn search(
             }
         }
     }
+}
+
+/// What a search needs around it: an SLO with an objective, no sweep, a workload type that
+/// takes the searched value.
+fn search_needs(
+    slo: Option<&Slo>,
+    workload: &WorkloadSpec,
+    over: Option<SearchOver>,
+    issues: &mut Vec<Issue>,
+) {
     match slo {
         None => issues.push(Issue::new(
             "slo",
@@ -259,12 +292,6 @@ fn search(
         }
         _ => {}
     }
-    (issues.len() == before).then(|| Search {
-        over: over.unwrap_or(SearchOver::Concurrency),
-        min,
-        max,
-        precision,
-    })
 }
 
 #[cfg(test)]

@@ -5,6 +5,8 @@
 pub mod answers;
 pub mod error;
 #[doc(hidden)]
+pub mod example;
+#[doc(hidden)]
 pub mod fuzzing;
 mod keys;
 pub mod loader;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::error::Issue;
 use super::raw::{RawExperiment, RawOutputTokens, RawRequests};
-use crate::tokens::synthetic::{LengthDist, SyntheticSpec};
+use crate::tokens::synthetic::{LengthDist, RawLength, SyntheticSpec};
 use crate::tokens::{sharegpt, trace};
 
 /// Which OpenAI endpoint requests go to.
@@ -171,54 +171,89 @@ fn synthetic_source(
 ) -> PromptSource {
     let at = "workload.requests.synthetic";
     let mut found = Vec::new();
-    let input = match &syn.input_tokens {
-        Some(raw) => LengthDist::from_raw(raw, &format!("{at}.input_tokens"), &mut found),
-        None => {
-            found.push((
-                format!("{at}.input_tokens"),
-                "required (a number or a distribution)".into(),
-            ));
-            None
-        }
-    };
-    let output = match &syn.output_tokens {
-        Some(raw) => LengthDist::from_raw(raw, &format!("{at}.output_tokens"), &mut found),
-        None => {
-            found.push((
-                format!("{at}.output_tokens"),
-                "required (a number or a distribution)".into(),
-            ));
-            None
-        }
-    };
-    let prefix_tokens = match syn.prefix_tokens {
-        None => 0,
-        Some(n) if (0..=i64::from(u32::MAX)).contains(&n) => n as u32,
-        Some(n) => {
-            found.push((
-                format!("{at}.prefix_tokens"),
-                format!("must be ≥ 0, got {n}"),
-            ));
-            0
-        }
-    };
-    let num_prefixes = match syn.num_prefixes {
-        None => 1,
-        Some(n) if (1..=i64::from(u32::MAX)).contains(&n) => n as u32,
-        Some(n) => {
-            found.push((
-                format!("{at}.num_prefixes"),
-                format!("must be ≥ 1, got {n}"),
-            ));
-            1
-        }
-    };
+    let input = required_length(
+        syn.input_tokens.as_ref(),
+        &format!("{at}.input_tokens"),
+        &mut found,
+    );
+    let output = required_length(
+        syn.output_tokens.as_ref(),
+        &format!("{at}.output_tokens"),
+        &mut found,
+    );
+    let prefix_tokens = at_least(
+        syn.prefix_tokens,
+        0,
+        &format!("{at}.prefix_tokens"),
+        &mut found,
+    );
+    let num_prefixes = at_least(
+        syn.num_prefixes,
+        1,
+        &format!("{at}.num_prefixes"),
+        &mut found,
+    );
     for (path, msg) in found {
         push(&path, msg);
     }
     let (Some(input), Some(output)) = (input, output) else {
         return PromptSource::Prompts;
     };
+    let prefix_tokens = prefix_tokens.unwrap_or(0);
+    check_synthetic_fits(&input, &output, prefix_tokens, context, push);
+    PromptSource::Synthetic(SyntheticSpec {
+        input,
+        output,
+        prefix_tokens,
+        num_prefixes: num_prefixes.unwrap_or(1),
+        seed: syn.seed.unwrap_or(DEFAULT_SEED),
+    })
+}
+
+/// A required length (a number or a distribution) at `path`.
+fn required_length(
+    raw: Option<&RawLength>,
+    path: &str,
+    found: &mut Vec<(String, String)>,
+) -> Option<LengthDist> {
+    match raw {
+        Some(raw) => LengthDist::from_raw(raw, path, found),
+        None => {
+            found.push((
+                path.to_string(),
+                "required (a number or a distribution)".into(),
+            ));
+            None
+        }
+    }
+}
+
+/// An optional whole number ≥ `min` at `path` (None when absent or out of range).
+fn at_least(
+    value: Option<i64>,
+    min: i64,
+    path: &str,
+    found: &mut Vec<(String, String)>,
+) -> Option<u32> {
+    match value {
+        None => None,
+        Some(n) if (min..=i64::from(u32::MAX)).contains(&n) => Some(n as u32),
+        Some(n) => {
+            found.push((path.to_string(), format!("must be ≥ {min}, got {n}")));
+            None
+        }
+    }
+}
+
+/// The shared prefix fits the shortest input; the longest input and output fit the context.
+fn check_synthetic_fits(
+    input: &LengthDist,
+    output: &LengthDist,
+    prefix_tokens: u32,
+    context: Option<u32>,
+    push: &mut dyn FnMut(&str, String),
+) {
+    let at = "workload.requests.synthetic";
     if prefix_tokens > input.min() {
         push(
             &format!("{at}.prefix_tokens"),
@@ -242,13 +277,6 @@ fn synthetic_source(
             );
         }
     }
-    PromptSource::Synthetic(SyntheticSpec {
-        input,
-        output,
-        prefix_tokens,
-        num_prefixes,
-        seed: syn.seed.unwrap_or(DEFAULT_SEED),
-    })
 }
 
 fn sharegpt_source(requests: &RawRequests, push: &mut dyn FnMut(&str, String)) -> PromptSource {
@@ -283,7 +311,33 @@ fn sharegpt_source(requests: &RawRequests, push: &mut dyn FnMut(&str, String)) -
     if let Err(e) = sharegpt::load(Path::new(path)) {
         push("workload.requests.source", e.to_string());
     }
-    let output = match &requests.output_tokens {
+    let output = sharegpt_output(requests.output_tokens.as_ref(), push);
+    let mut found = Vec::new();
+    let max_input_tokens = at_least(
+        requests.max_input_tokens,
+        1,
+        "workload.requests.max_input_tokens",
+        &mut found,
+    );
+    for (p, m) in found {
+        push(&p, m);
+    }
+    PromptSource::ShareGpt {
+        path: PathBuf::from(path),
+        output,
+        multi_turn: requests.multi_turn.unwrap_or(false),
+        max_input_tokens,
+        seed: DEFAULT_SEED,
+    }
+}
+
+/// `output_tokens` of a ShareGPT source: the request parameters, the dataset's replies, or
+/// a length distribution.
+fn sharegpt_output(
+    raw: Option<&RawOutputTokens>,
+    push: &mut dyn FnMut(&str, String),
+) -> ShareGptOutput {
+    match raw {
         None => ShareGptOutput::Params,
         Some(RawOutputTokens::Word(w)) if w == "from_dataset" => ShareGptOutput::FromDataset,
         Some(RawOutputTokens::Word(w)) => {
@@ -301,24 +355,6 @@ fn sharegpt_source(requests: &RawRequests, push: &mut dyn FnMut(&str, String)) -
             }
             d.map_or(ShareGptOutput::Params, ShareGptOutput::Dist)
         }
-    };
-    let max_input_tokens = match requests.max_input_tokens {
-        None => None,
-        Some(n) if (1..=i64::from(u32::MAX)).contains(&n) => Some(n as u32),
-        Some(n) => {
-            push(
-                "workload.requests.max_input_tokens",
-                format!("must be ≥ 1, got {n}"),
-            );
-            None
-        }
-    };
-    PromptSource::ShareGpt {
-        path: PathBuf::from(path),
-        output,
-        multi_turn: requests.multi_turn.unwrap_or(false),
-        max_input_tokens,
-        seed: DEFAULT_SEED,
     }
 }
 

@@ -283,7 +283,18 @@ fn infrastructure(
             c.push(&format!("infrastructure.simulation.{}", e.knob), e.problem);
         }
     }
-    let local = raw.local.unwrap_or_default();
+    Infrastructure {
+        provider,
+        gpu_type: raw.gpu_type,
+        gpu_count,
+        cloud_type,
+        simulation,
+        local: local_server(c, raw.local.unwrap_or_default()),
+    }
+}
+
+/// `infrastructure.local`: the server command's overrides and its start-up limit.
+fn local_server(c: &mut Checker, local: RawLocal) -> LocalServer {
     let timeout = local.startup_timeout_s.unwrap_or(DEFAULT_STARTUP_TIMEOUT_S);
     if timeout == 0 {
         c.push(
@@ -291,18 +302,11 @@ fn infrastructure(
             "must be > 0, got 0",
         );
     }
-    Infrastructure {
-        provider,
-        gpu_type: raw.gpu_type,
-        gpu_count,
-        cloud_type,
-        simulation,
-        local: LocalServer {
-            executable: local.executable.map(PathBuf::from),
-            args: local.args.unwrap_or_default(),
-            env: local.env.unwrap_or_default().into_iter().collect(),
-            startup_timeout: Duration::from_secs(timeout),
-        },
+    LocalServer {
+        executable: local.executable.map(PathBuf::from),
+        args: local.args.unwrap_or_default(),
+        env: local.env.unwrap_or_default().into_iter().collect(),
+        startup_timeout: Duration::from_secs(timeout),
     }
 }
 
@@ -344,26 +348,55 @@ fn check_runpod_gpu(c: &mut Checker, gpu: Option<&str>, cloud: CloudType, prices
 
 fn workload(c: &mut Checker, raw: Option<&RawWorkload>) -> WorkloadSpec {
     let raw = raw.cloned().unwrap_or_default();
-    let ty = c
-        .choice(
-            "workload.type",
-            raw.kind.as_deref(),
-            Some(Type::Single),
-            &[
-                ("single", Type::Single),
-                ("batch", Type::Batch),
-                ("concurrent", Type::Concurrent),
-                ("multi_turn", Type::MultiTurn),
-                ("rate", Type::Rate),
-                ("trace", Type::Trace),
-            ],
-        )
-        .unwrap_or(Type::Single);
+    let ty = workload_type(c, &raw);
     let requests = raw.requests.clone().unwrap_or_default();
     // Token-exact sources need no prompt file; a trace sends every line unless capped.
     let generated = ty == Type::Trace || requests.synthetic.is_some();
-    let count = match requests.count {
-        None if ty == Type::Trace => Some(trace_len(&raw).max(1)),
+    let count = request_count(c, &raw, ty, requests.count);
+    let params = parameters(c, raw.parameters.as_ref());
+    let sweep = workload_sweep(c, &raw, ty);
+    let swept_rate = sweep.as_ref().and_then(|s| s.request_rate.first().copied());
+    let rate = timing::rate_spec(c, &raw, ty, swept_rate);
+    let timing = timing::timing(c, &raw, ty, count, rate);
+    let kind = workload_kind(c, &raw, ty, sweep.as_ref(), rate);
+    let (source, prompts) = prompt_source(c, &requests, generated, &kind);
+    WorkloadSpec {
+        kind,
+        source,
+        prompts: std::sync::Arc::new(prompts.unwrap_or_default()),
+        count: count.unwrap_or(1),
+        params,
+        sweep,
+        timing,
+    }
+}
+
+fn workload_type(c: &mut Checker, raw: &RawWorkload) -> Type {
+    c.choice(
+        "workload.type",
+        raw.kind.as_deref(),
+        Some(Type::Single),
+        &[
+            ("single", Type::Single),
+            ("batch", Type::Batch),
+            ("concurrent", Type::Concurrent),
+            ("multi_turn", Type::MultiTurn),
+            ("rate", Type::Rate),
+            ("trace", Type::Trace),
+        ],
+    )
+    .unwrap_or(Type::Single)
+}
+
+/// `workload.requests.count`: required, except for a trace (its length).
+fn request_count(
+    c: &mut Checker,
+    raw: &RawWorkload,
+    ty: Type,
+    count: Option<i64>,
+) -> Option<usize> {
+    match count {
+        None if ty == Type::Trace => Some(trace_len(raw).max(1)),
         None => {
             c.push(
                 "workload.requests.count",
@@ -372,49 +405,55 @@ fn workload(c: &mut Checker, raw: Option<&RawWorkload>) -> WorkloadSpec {
             None
         }
         some => c.positive("workload.requests.count", some, None),
-    };
-    let params = parameters(c, raw.parameters.as_ref());
+    }
+}
+
+/// The swept values (none when every list is empty); each swept field must suit the type.
+fn workload_sweep(c: &mut Checker, raw: &RawWorkload, ty: Type) -> Option<Sweep> {
     let sweep = raw.sweep.as_ref().map(|s| Sweep {
         concurrency: c.sweep_list("workload.sweep.concurrency", s.concurrency.as_ref()),
         batch_size: c.sweep_list("workload.sweep.batch_size", s.batch_size.as_ref()),
         request_rate: timing::rate_sweep(c, s.request_rate.as_ref(), ty),
     });
-    let sweep = sweep.filter(|s| {
+    sweep.filter(|s| {
         !s.concurrency.is_empty() || !s.batch_size.is_empty() || !s.request_rate.is_empty()
-    });
-    let swept_rate = sweep.as_ref().and_then(|s| s.request_rate.first().copied());
-    let rate = timing::rate_spec(c, &raw, ty, swept_rate);
-    let timing = timing::timing(c, &raw, ty, count, rate);
-    let (c_sweep, b_sweep) = sweep
-        .as_ref()
-        .map(|s| {
-            (
-                s.concurrency.first().copied(),
-                s.batch_size.first().copied(),
-            )
-        })
-        .unwrap_or((None, None));
-    if c_sweep.is_some() && !matches!(ty, Type::Concurrent | Type::Single) {
-        c.push(
-            "workload.sweep.concurrency",
-            format!(
-                "a concurrency sweep needs workload.type 'concurrent' or 'single', not '{}'",
-                ty.as_str()
-            ),
-        );
+    })
+}
+
+/// A concurrency sweep needs concurrent/single, a batch-size sweep batch/single.
+fn check_sweep_types(c: &mut Checker, ty: Type, swept: (Option<usize>, Option<usize>)) {
+    let checks = [
+        (swept.0, "concurrency", "concurrent", Type::Concurrent),
+        (swept.1, "batch_size", "batch", Type::Batch),
+    ];
+    for (value, field, needs, needed) in checks {
+        if value.is_some() && !(ty == needed || ty == Type::Single) {
+            c.push(
+                &format!("workload.sweep.{field}"),
+                format!(
+                    "a {field} sweep needs workload.type '{needs}' or 'single', not '{}'",
+                    ty.as_str()
+                ),
+            );
+        }
     }
-    if b_sweep.is_some() && !matches!(ty, Type::Batch | Type::Single) {
-        c.push(
-            "workload.sweep.batch_size",
-            format!(
-                "a batch_size sweep needs workload.type 'batch' or 'single', not '{}'",
-                ty.as_str()
-            ),
-        );
-    }
+}
+
+/// The workload's kind with what it needs: a batch size, a concurrency (the first swept value
+/// stands in when the field is not set), a conversation, an arrival rate.
+fn workload_kind(
+    c: &mut Checker,
+    raw: &RawWorkload,
+    ty: Type,
+    sweep: Option<&Sweep>,
+    rate: Option<RateSpec>,
+) -> WorkloadKind {
+    let c_sweep = sweep.and_then(|s| s.concurrency.first().copied());
+    let b_sweep = sweep.and_then(|s| s.batch_size.first().copied());
+    check_sweep_types(c, ty, (c_sweep, b_sweep));
     let batch_size = c.positive("workload.batch_size", raw.batch_size, None);
     let concurrency = c.positive("workload.concurrency", raw.concurrency, None);
-    let kind = match ty {
+    match ty {
         Type::Single => WorkloadKind::Single,
         Type::Batch => WorkloadKind::Batch {
             batch_size: c.required_for(ty, "batch_size", batch_size.or(b_sweep)),
@@ -443,8 +482,18 @@ fn workload(c: &mut Checker, raw: Option<&RawWorkload>) -> WorkloadSpec {
             }
         }
         Type::Trace => WorkloadKind::Trace,
-    };
-    let (source, prompts) = match requests.source.as_deref().map(str::trim) {
+    }
+}
+
+/// `workload.requests.source` and its prompts, parsed once here (none for generated
+/// requests, which must not name a file, nor for ShareGPT, checked with the token workload).
+fn prompt_source(
+    c: &mut Checker,
+    requests: &RawRequests,
+    generated: bool,
+    kind: &WorkloadKind,
+) -> (PathBuf, Option<PromptSet>) {
+    match requests.source.as_deref().map(str::trim) {
         Some(_) if generated => {
             c.push(
                 "workload.requests.source",
@@ -455,11 +504,10 @@ fn workload(c: &mut Checker, raw: Option<&RawWorkload>) -> WorkloadSpec {
         None if generated => (PathBuf::new(), None),
         Some(s) if !s.is_empty() => {
             let p = std::path::absolute(s).unwrap_or_else(|_| PathBuf::from(s));
-            // ShareGPT files are checked with the token workload.
-            let prompts = if super::tokens::is_sharegpt(&requests) {
+            let prompts = if super::tokens::is_sharegpt(requests) {
                 None
             } else {
-                check_prompts(c, &p, &kind)
+                check_prompts(c, &p, kind)
             };
             (p, prompts)
         }
@@ -470,15 +518,6 @@ fn workload(c: &mut Checker, raw: Option<&RawWorkload>) -> WorkloadSpec {
             );
             (PathBuf::new(), None)
         }
-    };
-    WorkloadSpec {
-        kind,
-        source,
-        prompts: std::sync::Arc::new(prompts.unwrap_or_default()),
-        count: count.unwrap_or(1),
-        params,
-        sweep,
-        timing,
     }
 }
 
@@ -657,7 +696,20 @@ fn resolve(
         *extra = crate::redact::redact_args(extra);
     }
 
-    let ri = raw.infrastructure.get_or_insert_with(Default::default);
+    resolve_infrastructure(
+        raw.infrastructure.get_or_insert_with(Default::default),
+        infra,
+    );
+    resolve_workload(raw.workload.get_or_insert_with(Default::default), workload);
+    let rm = raw.metrics.get_or_insert_with(Default::default);
+    rm.collect_gpu_metrics = Some(metrics.collect_gpu_metrics);
+    rm.sample_interval_ms = Some(metrics.sample_interval.as_millis() as i64);
+    rm.output_dir = Some(metrics.output_dir.display().to_string());
+    raw
+}
+
+/// The provider's own keys filled in; local args and env redacted.
+fn resolve_infrastructure(ri: &mut RawInfrastructure, infra: &Infrastructure) {
     ri.provider = Some(infra.provider.as_str().to_string());
     ri.gpu_count = Some(i64::from(infra.gpu_count));
     match infra.provider {
@@ -676,8 +728,10 @@ fn resolve(
             crate::redact::redact_env(env.iter_mut());
         }
     }
+}
 
-    let rw = raw.workload.get_or_insert_with(Default::default);
+/// The workload type, prompt file, parameters and arrival process filled in.
+fn resolve_workload(rw: &mut RawWorkload, workload: &WorkloadSpec) {
     rw.kind = Some(workload.kind.name().to_string());
     let rr = rw.requests.get_or_insert_with(Default::default);
     if !workload.source.as_os_str().is_empty() {
@@ -697,12 +751,6 @@ fn resolve(
             rw.burstiness = Some(burstiness);
         }
     }
-
-    let rm = raw.metrics.get_or_insert_with(Default::default);
-    rm.collect_gpu_metrics = Some(metrics.collect_gpu_metrics);
-    rm.sample_interval_ms = Some(metrics.sample_interval.as_millis() as i64);
-    rm.output_dir = Some(metrics.output_dir.display().to_string());
-    raw
 }
 
 #[path = "validate_timing.rs"]

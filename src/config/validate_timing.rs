@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::{Checker, Type};
-use crate::config::raw::RawWorkload;
+use crate::config::raw::{RawWarmup, RawWorkload};
 use crate::config::types::{Arrival, RateSpec, Timing, Warmup};
 
 pub const DEFAULT_SEED: u64 = 0;
@@ -32,23 +32,20 @@ pub(super) fn rate_spec(
     let rate = positive_f64(c, "workload.request_rate", raw.request_rate).or(swept);
     let takes_rate = matches!(ty, Type::Rate | Type::MultiTurn);
     if !takes_rate {
-        for (field, given) in [
-            ("request_rate", raw.request_rate.is_some()),
-            ("arrival", raw.arrival.is_some()),
-            ("burstiness", raw.burstiness.is_some()),
-            ("max_concurrency", raw.max_concurrency.is_some()),
-            ("seed", raw.seed.is_some()),
-        ] {
-            if given {
-                c.push(
-                    &format!("workload.{field}"),
-                    format!(
-                        "only applies to workload.type 'rate' (or 'multi_turn' at a rate), not '{}'",
-                        ty.as_str()
-                    ),
-                );
-            }
-        }
+        not_for_type(
+            c,
+            &[
+                ("request_rate", raw.request_rate.is_some()),
+                ("arrival", raw.arrival.is_some()),
+                ("burstiness", raw.burstiness.is_some()),
+                ("max_concurrency", raw.max_concurrency.is_some()),
+                ("seed", raw.seed.is_some()),
+            ],
+            &format!(
+                "only applies to workload.type 'rate' (or 'multi_turn' at a rate), not '{}'",
+                ty.as_str()
+            ),
+        );
         return None;
     }
     if ty == Type::Rate && rate.is_none() && raw.request_rate.is_none() {
@@ -57,6 +54,38 @@ pub(super) fn rate_spec(
             "required when workload.type is 'rate' (mean requests per second, > 0)",
         );
     }
+    let arrival = arrival(c, raw);
+    let max_concurrency = c.positive("workload.max_concurrency", raw.max_concurrency, None);
+    if ty == Type::MultiTurn && rate.is_none() {
+        not_for_type(
+            c,
+            &[
+                ("arrival", raw.arrival.is_some()),
+                ("max_concurrency", raw.max_concurrency.is_some()),
+                ("seed", raw.seed.is_some()),
+            ],
+            "multi_turn uses it only with workload.request_rate",
+        );
+    }
+    Some(RateSpec {
+        request_rate: rate?,
+        arrival,
+        max_concurrency,
+        seed: raw.seed.unwrap_or(DEFAULT_SEED),
+    })
+}
+
+/// Reports each of `fields` (name, whether it is set) that is set, with `why` it does not apply.
+fn not_for_type(c: &mut Checker, fields: &[(&str, bool)], why: &str) {
+    for (field, given) in fields {
+        if *given {
+            c.push(&format!("workload.{field}"), why);
+        }
+    }
+}
+
+/// `arrival` (poisson by default) and, for gamma, its `burstiness`.
+fn arrival(c: &mut Checker, raw: &RawWorkload) -> Arrival {
     let arrival = c.choice(
         "workload.arrival",
         raw.arrival.as_deref(),
@@ -74,34 +103,13 @@ pub(super) fn rate_spec(
             "only applies with arrival: gamma (the gamma shape; CV = 1/sqrt(burstiness)); add arrival: gamma or remove it",
         );
     }
-    let arrival = match arrival.unwrap_or("poisson") {
+    match arrival.unwrap_or("poisson") {
         "constant" => Arrival::Constant,
         "gamma" => Arrival::Gamma {
             burstiness: burstiness.unwrap_or(1.0),
         },
         _ => Arrival::Poisson,
-    };
-    let max_concurrency = c.positive("workload.max_concurrency", raw.max_concurrency, None);
-    if ty == Type::MultiTurn && rate.is_none() {
-        for (field, given) in [
-            ("arrival", raw.arrival.is_some()),
-            ("max_concurrency", raw.max_concurrency.is_some()),
-            ("seed", raw.seed.is_some()),
-        ] {
-            if given {
-                c.push(
-                    &format!("workload.{field}"),
-                    "multi_turn uses it only with workload.request_rate",
-                );
-            }
-        }
     }
-    Some(RateSpec {
-        request_rate: rate?,
-        arrival,
-        max_concurrency,
-        seed: raw.seed.unwrap_or(DEFAULT_SEED),
-    })
 }
 
 /// Warmup, duration and think time. `count` is the number of requests (multi-turn:
@@ -134,49 +142,10 @@ pub(super) fn timing(
             );
         }
     }
-    let warmup = raw.warmup.as_ref().and_then(|w| {
-        match (w.requests, w.duration_s) {
-            (Some(_), Some(_)) => {
-                c.push(
-                    "workload.warmup",
-                    "give either requests or duration_s, not both",
-                );
-                None
-            }
-            (None, None) => {
-                c.push(
-                    "workload.warmup",
-                    "needs requests (the first N) or duration_s (the first S seconds)",
-                );
-                None
-            }
-            (Some(n), None) => {
-                let n = c.positive("workload.warmup.requests", Some(n), None)?;
-                if let Some(count) = count.filter(|&count| n >= count) {
-                    c.push(
-                        "workload.warmup.requests",
-                        format!("{n} warmup requests leave nothing to measure of the {count} in workload.requests.count; use fewer"),
-                    );
-                }
-                Some(Warmup::Requests(n))
-            }
-            (None, Some(s)) => {
-                let s = positive_f64(c, "workload.warmup.duration_s", Some(s))?;
-                // The run's expected length: its duration, else the schedule's span.
-                let run = duration.or_else(|| {
-                    let (rate, count) = (rate?, count?);
-                    Some(count as f64 / rate.request_rate)
-                });
-                if let Some(run) = run.filter(|&run| s >= run) {
-                    c.push(
-                        "workload.warmup.duration_s",
-                        format!("{s} s of warmup is not shorter than the run ({run:.1} s); shorten it"),
-                    );
-                }
-                Some(Warmup::Duration(Duration::from_secs_f64(s)))
-            }
-        }
-    });
+    let warmup = raw
+        .warmup
+        .as_ref()
+        .and_then(|w| warmup(c, w, count, duration, rate));
     Timing {
         warmup,
         duration: duration.map(Duration::from_secs_f64),
@@ -186,6 +155,57 @@ pub(super) fn timing(
             .unwrap_or_default(),
         conversation_rate: rate.filter(|_| ty == Type::MultiTurn),
         pacer_clock: Default::default(),
+    }
+}
+
+/// `warmup`: the first N requests or the first S seconds, shorter than the run.
+fn warmup(
+    c: &mut Checker,
+    w: &RawWarmup,
+    count: Option<usize>,
+    duration: Option<f64>,
+    rate: Option<RateSpec>,
+) -> Option<Warmup> {
+    match (w.requests, w.duration_s) {
+        (Some(_), Some(_)) => {
+            c.push(
+                "workload.warmup",
+                "give either requests or duration_s, not both",
+            );
+            None
+        }
+        (None, None) => {
+            c.push(
+                "workload.warmup",
+                "needs requests (the first N) or duration_s (the first S seconds)",
+            );
+            None
+        }
+        (Some(n), None) => {
+            let n = c.positive("workload.warmup.requests", Some(n), None)?;
+            if let Some(count) = count.filter(|&count| n >= count) {
+                c.push(
+                    "workload.warmup.requests",
+                    format!("{n} warmup requests leave nothing to measure of the {count} in workload.requests.count; use fewer"),
+                );
+            }
+            Some(Warmup::Requests(n))
+        }
+        (None, Some(s)) => {
+            let s = positive_f64(c, "workload.warmup.duration_s", Some(s))?;
+            // The run's expected length: its duration, else the schedule's span.
+            let run = duration.or_else(|| {
+                let (rate, count) = (rate?, count?);
+                Some(count as f64 / rate.request_rate)
+            });
+            if let Some(run) = run.filter(|&run| s >= run) {
+                c.push(
+                    "workload.warmup.duration_s",
+                    format!("{s} s of warmup is not shorter than the run ({run:.1} s); shorten it"),
+                );
+            }
+            Some(Warmup::Duration(Duration::from_secs_f64(s)))
+        }
     }
 }
 

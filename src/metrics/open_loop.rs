@@ -161,15 +161,12 @@ pub fn pacing(
     })
 }
 
-/// The steady-state window of a run (all records; warmup ones count for the in-flight level
-/// but not for the figures). `None` with fewer than 2 measured requests.
-pub fn steady_state(records: &[RequestRecord]) -> Option<SteadyState> {
-    let measured: Vec<&RequestRecord> = records.iter().filter(|r| !r.pacing.warmup).collect();
-    if measured.len() < 2 {
-        return None;
-    }
-    let origin = records.iter().map(|r| r.started_at).min()?;
-    let us = |t: DateTime<Utc>| (t - origin).num_microseconds().unwrap_or(0);
+/// The median number of requests in flight at each send, and the first time (µs from the
+/// origin) the in-flight level reaches it.
+fn median_in_flight(
+    records: &[RequestRecord],
+    us: impl Fn(DateTime<Utc>) -> i64,
+) -> Option<(f64, i64)> {
     // +1 at each send, −1 at each end; ends first at equal times.
     let mut events: Vec<(i64, i32)> = records
         .iter()
@@ -192,6 +189,19 @@ pub fn steady_state(records: &[RequestRecord]) -> Option<SteadyState> {
         .iter()
         .find(|&&(_, l)| l as f64 >= median)
         .map(|&(t, _)| t)?;
+    Some((median, start_us))
+}
+
+/// The steady-state window of a run (all records; warmup ones count for the in-flight level
+/// but not for the figures). `None` with fewer than 2 measured requests.
+pub fn steady_state(records: &[RequestRecord]) -> Option<SteadyState> {
+    let measured: Vec<&RequestRecord> = records.iter().filter(|r| !r.pacing.warmup).collect();
+    if measured.len() < 2 {
+        return None;
+    }
+    let origin = records.iter().map(|r| r.started_at).min()?;
+    let us = |t: DateTime<Utc>| (t - origin).num_microseconds().unwrap_or(0);
+    let (median, start_us) = median_in_flight(records, us)?;
     // Last scheduled send (open loop) or last send.
     let end_us = measured
         .iter()

@@ -2,29 +2,14 @@ use super::*;
 
 fn row(i: usize, ttft: f64, e2e: f64, gaps: &[f64], tokens: u64) -> RequestResult {
     RequestResult {
-        chunk_tokens: None,
-        scheduled_offset_ms: None,
-        send_lag_ms: None,
-        cap_wait_ms: None,
-        warmup: None,
-        requested_input_tokens: None,
-        requested_output_tokens: None,
         request_index: i,
         ttft_ms: Some(ttft),
         e2e_latency_ms: Some(e2e),
         inter_token_latencies_ms: gaps.to_vec(),
         prompt_tokens: Some(10),
         completion_tokens: Some(tokens),
-        error: None,
-        started_at: None,
-        finished_at: None,
-        turn_index: None,
-        conversation_index: None,
         tpot_ms: (tokens > 1).then(|| (e2e - ttft) / (tokens - 1) as f64),
-        error_kind: None,
-        token_count_source: None,
-        send_delay_ms: None,
-        slo_met: None,
+        ..Default::default()
     }
 }
 

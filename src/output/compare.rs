@@ -60,6 +60,23 @@ fn row(metric: &'static str, a: Option<f64>, b: Option<f64>, better: Better) -> 
     }
 }
 
+/// A row of one figure read from both sides' `T` (either may lack it).
+fn pick_row<T>(
+    metric: &'static str,
+    (a, b): (Option<&T>, Option<&T>),
+    figure: impl Fn(&T) -> Option<f64>,
+    better: Better,
+) -> CompareRow {
+    row(metric, a.and_then(&figure), b.and_then(&figure), better)
+}
+
+fn fraction(r: CompareRow) -> CompareRow {
+    CompareRow {
+        is_fraction: true,
+        ..r
+    }
+}
+
 /// The rows of the comparison table, in display order.
 pub fn compare_rows(a: &Summary, b: &Summary) -> Vec<CompareRow> {
     use Better::*;
@@ -77,31 +94,7 @@ pub fn compare_rows(a: &Summary, b: &Summary) -> Vec<CompareRow> {
             Higher,
         ),
     ];
-    type Pick = fn(&Summary) -> Option<&Stats>;
-    let latencies: [(&'static str, &'static str, &'static str, Pick); 4] = [
-        ("TTFT p50 (ms)", "TTFT p95 (ms)", "TTFT p99 (ms)", |s| {
-            s.ttft.as_ref()
-        }),
-        ("E2E p50 (ms)", "E2E p95 (ms)", "E2E p99 (ms)", |s| {
-            s.e2e_latency.as_ref()
-        }),
-        ("TBT p50 (ms)", "TBT p95 (ms)", "TBT p99 (ms)", |s| {
-            s.tbt.as_ref()
-        }),
-        ("TPOT p50 (ms)", "TPOT p95 (ms)", "TPOT p99 (ms)", |s| {
-            s.tpot.as_ref()
-        }),
-    ];
-    for (p50, p95, p99, pick) in latencies {
-        let (sa, sb) = (pick(a), pick(b));
-        // TPOT is new: skip it entirely when neither file has it (Python files).
-        if sa.is_none() && sb.is_none() && p50.starts_with("TPOT") {
-            continue;
-        }
-        rows.push(row(p50, sa.map(|s| s.p50), sb.map(|s| s.p50), Lower));
-        rows.push(row(p95, sa.map(|s| s.p95), sb.map(|s| s.p95), Lower));
-        rows.push(row(p99, sa.map(|s| s.p99), sb.map(|s| s.p99), Lower));
-    }
+    rows.extend(latency_rows(a, b));
     rows.push(row(
         "Errors",
         Some(a.failed_requests as f64),
@@ -109,67 +102,101 @@ pub fn compare_rows(a: &Summary, b: &Summary) -> Vec<CompareRow> {
         Lower,
     ));
     rows.extend(answer_rows(a, b));
-    let (ga, gb) = (a.gpu_summary.as_ref(), b.gpu_summary.as_ref());
-    if ga.is_some() || gb.is_some() {
-        rows.push(CompareRow {
-            is_fraction: true,
-            ..row(
-                "KV cache peak",
-                ga.and_then(|g| g.kv_cache_usage_peak),
-                gb.and_then(|g| g.kv_cache_usage_peak),
-                Neither,
-            )
-        });
-        rows.push(CompareRow {
-            is_fraction: true,
-            ..row(
-                "Prefix cache hit rate",
-                ga.and_then(|g| g.prefix_cache_hit_rate),
-                gb.and_then(|g| g.prefix_cache_hit_rate),
-                Higher,
-            )
-        });
-        rows.push(row(
-            "Server gen throughput (tok/s)",
-            ga.and_then(|g| g.generation_throughput),
-            gb.and_then(|g| g.generation_throughput),
-            Higher,
-        ));
+    rows.extend(server_rows(a, b));
+    rows
+}
+
+/// p50 / p95 / p99 of TTFT, E2E, TBT and TPOT.
+fn latency_rows(a: &Summary, b: &Summary) -> Vec<CompareRow> {
+    type Pick = fn(&Summary) -> Option<&Stats>;
+    let latencies: [([&'static str; 3], Pick); 4] = [
+        (["TTFT p50 (ms)", "TTFT p95 (ms)", "TTFT p99 (ms)"], |s| {
+            s.ttft.as_ref()
+        }),
+        (["E2E p50 (ms)", "E2E p95 (ms)", "E2E p99 (ms)"], |s| {
+            s.e2e_latency.as_ref()
+        }),
+        (["TBT p50 (ms)", "TBT p95 (ms)", "TBT p99 (ms)"], |s| {
+            s.tbt.as_ref()
+        }),
+        (["TPOT p50 (ms)", "TPOT p95 (ms)", "TPOT p99 (ms)"], |s| {
+            s.tpot.as_ref()
+        }),
+    ];
+    let mut rows = Vec::new();
+    for ([p50, p95, p99], pick) in latencies {
+        let sides = (pick(a), pick(b));
+        // TPOT is new: skip it entirely when neither file has it (Python files).
+        if sides == (None, None) && p50.starts_with("TPOT") {
+            continue;
+        }
+        rows.push(pick_row(p50, sides, |s| Some(s.p50), Better::Lower));
+        rows.push(pick_row(p95, sides, |s| Some(s.p95), Better::Lower));
+        rows.push(pick_row(p99, sides, |s| Some(s.p99), Better::Lower));
     }
     rows
+}
+
+/// The server's own figures, when either run scraped them.
+fn server_rows(a: &Summary, b: &Summary) -> Vec<CompareRow> {
+    use Better::*;
+    let g = (a.gpu_summary.as_ref(), b.gpu_summary.as_ref());
+    if g == (None, None) {
+        return Vec::new();
+    }
+    vec![
+        fraction(pick_row(
+            "KV cache peak",
+            g,
+            |g| g.kv_cache_usage_peak,
+            Neither,
+        )),
+        fraction(pick_row(
+            "Prefix cache hit rate",
+            g,
+            |g| g.prefix_cache_hit_rate,
+            Higher,
+        )),
+        pick_row(
+            "Server gen throughput (tok/s)",
+            g,
+            |g| g.generation_throughput,
+            Higher,
+        ),
+    ]
 }
 
 /// Goodput and cost rows, when either run has an SLO / a price.
 fn answer_rows(a: &Summary, b: &Summary) -> Vec<CompareRow> {
     use Better::*;
     let mut rows = Vec::new();
-    let (sa, sb) = (a.slo.as_ref(), b.slo.as_ref());
-    if sa.is_some() || sb.is_some() {
-        rows.push(row(
+    let slo = (a.slo.as_ref(), b.slo.as_ref());
+    if slo != (None, None) {
+        rows.push(pick_row(
             "Goodput (tok/s)",
-            sa.map(|s| s.goodput_tps),
-            sb.map(|s| s.goodput_tps),
+            slo,
+            |s| Some(s.goodput_tps),
             Higher,
         ));
-        rows.push(row(
+        rows.push(pick_row(
             "Goodput (req/s)",
-            sa.map(|s| s.goodput_rps),
-            sb.map(|s| s.goodput_rps),
+            slo,
+            |s| Some(s.goodput_rps),
             Higher,
         ));
     }
-    let (ca, cb) = (a.cost.as_ref(), b.cost.as_ref());
-    if ca.is_some() || cb.is_some() {
-        rows.push(row(
+    let cost = (a.cost.as_ref(), b.cost.as_ref());
+    if cost != (None, None) {
+        rows.push(pick_row(
             "$ per M output tokens",
-            ca.and_then(|c| c.per_million_output_tokens),
-            cb.and_then(|c| c.per_million_output_tokens),
+            cost,
+            |c| c.per_million_output_tokens,
             Lower,
         ));
-        rows.push(row(
+        rows.push(pick_row(
             "$ per M total tokens",
-            ca.and_then(|c| c.per_million_total_tokens),
-            cb.and_then(|c| c.per_million_total_tokens),
+            cost,
+            |c| c.per_million_total_tokens,
             Lower,
         ));
     }

@@ -78,29 +78,11 @@ mod tests {
 
     fn row(error: Option<&str>) -> RequestResult {
         RequestResult {
-            slo_met: None,
-            scheduled_offset_ms: None,
-            send_lag_ms: None,
-            cap_wait_ms: None,
-            warmup: None,
-            requested_input_tokens: None,
-            requested_output_tokens: None,
             request_index: 0,
-            ttft_ms: None,
             e2e_latency_ms: Some(1.0),
             inter_token_latencies_ms: vec![],
-            prompt_tokens: None,
-            completion_tokens: None,
             error: error.map(str::to_string),
-            started_at: None,
-            finished_at: None,
-            turn_index: None,
-            conversation_index: None,
-            tpot_ms: None,
-            error_kind: None,
-            token_count_source: None,
-            send_delay_ms: None,
-            chunk_tokens: None,
+            ..Default::default()
         }
     }
 

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use chrono::NaiveDate;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 
-use crate::config::{CloudType, Experiment, Iteration, ProviderKind, WorkloadKind};
+use crate::config::{CloudType, Experiment, Iteration, ProviderKind, WorkloadKind, WorkloadSpec};
 use crate::providers::runpod::pricing::{PriceTable, STALE_AFTER_DAYS};
 use crate::text::printable;
 
@@ -20,27 +20,51 @@ pub fn render_plan(
     let mut table = Table::new();
     table.load_preset(UTF8_FULL_CONDENSED);
     table.set_header(vec!["Plan", ""]);
-    let infra = &exp.infrastructure;
-    let w = &exp.workload;
+    let rows = server_rows(exp)
+        .into_iter()
+        .chain(workload_rows(exp, iterations))
+        .chain(cost_rows(exp, prices));
+    for (label, value) in rows {
+        table.add_row(vec![label, value]);
+    }
+    writeln!(out, "{table}")?;
+    plan_warnings(exp, prices, today, out)
+}
 
-    // Names come from a file: no control characters on the terminal.
-    table.add_row(vec!["Name".to_string(), printable(&exp.name).into_owned()]);
+type Row = (String, String);
+
+fn row(label: &str, value: String) -> Row {
+    (label.to_string(), value)
+}
+
+/// Name, model, framework, provider and GPU.
+fn server_rows(exp: &Experiment) -> Vec<Row> {
+    let infra = &exp.infrastructure;
     let model = match &exp.model.quantization {
         Some(q) => format!("{} ({q})", exp.model.name),
         None => exp.model.name.clone(),
     };
-    table.add_row(vec!["Model".to_string(), printable(&model).into_owned()]);
-    table.add_row(vec!["Framework".to_string(), exp.framework.to_string()]);
     let provider = match infra.provider {
         ProviderKind::Runpod => format!("runpod ({} cloud)", infra.cloud_type.as_str()),
         other => other.as_str().to_string(),
     };
-    table.add_row(vec!["Provider".to_string(), provider]);
     let gpu = match (&infra.gpu_type, infra.provider) {
         (Some(g), _) => format!("{g} × {}", infra.gpu_count),
         (None, p) => format!("- ({})", p.as_str()),
     };
-    table.add_row(vec!["GPU".to_string(), gpu]);
+    // Names come from a file: no control characters on the terminal.
+    vec![
+        row("Name", printable(&exp.name).into_owned()),
+        row("Model", printable(&model).into_owned()),
+        row("Framework", exp.framework.to_string()),
+        row("Provider", provider),
+        row("GPU", gpu),
+    ]
+}
+
+/// Workload type, requests, prompts, the way requests are sent, timing, generation, sweep.
+fn workload_rows(exp: &Experiment, iterations: &[Iteration]) -> Vec<Row> {
+    let w = &exp.workload;
     // With a sweep the iterations may run as another type (single is promoted).
     let runs_as = iterations
         .first()
@@ -50,9 +74,35 @@ pub fn render_plan(
     } else {
         format!("{} → {runs_as} (sweep)", w.kind.name())
     };
-    table.add_row(vec!["Workload".to_string(), workload]);
-    table.add_row(vec!["Requests".to_string(), requests(exp)]);
-    table.add_row(vec!["Prompts".to_string(), w.source.display().to_string()]);
+    let mut rows = vec![
+        row("Workload", workload),
+        row("Requests", requests(exp)),
+        row("Prompts", w.source.display().to_string()),
+    ];
+    rows.extend(sending_row(w));
+    rows.extend(crate::output::open_loop::timing_rows(&w.timing));
+    let eos = if w.params.ignore_eos {
+        ", ignore_eos"
+    } else {
+        ""
+    };
+    let generation = format!(
+        "max_tokens {}, temperature {}{eos}",
+        w.params.max_tokens, w.params.temperature
+    );
+    rows.push(row("Generation", generation));
+    if w.sweep.is_some() {
+        let lines: Vec<String> = iterations.iter().map(iteration_line).collect();
+        rows.push((
+            format!("Sweep ({} iterations)", iterations.len()),
+            lines.join("\n"),
+        ));
+    }
+    rows
+}
+
+/// How requests are sent: batch size, concurrency or arrivals (none for `single`).
+fn sending_row(w: &WorkloadSpec) -> Option<Row> {
     let sweep = w.sweep.clone().unwrap_or_default();
     let swept = |values: &[usize], fixed: String| {
         if values.is_empty() {
@@ -61,22 +111,22 @@ pub fn render_plan(
             "swept (see below)".to_string()
         }
     };
-    match &w.kind {
-        WorkloadKind::Single => {}
-        WorkloadKind::Batch { batch_size } => {
-            let value = swept(&sweep.batch_size, batch_size.to_string());
-            table.add_row(vec!["Batch size".to_string(), value]);
-        }
-        WorkloadKind::Concurrent { concurrency } => {
-            let value = swept(&sweep.concurrency, concurrency.to_string());
-            table.add_row(vec!["Concurrency".to_string(), value]);
-        }
+    Some(match &w.kind {
+        WorkloadKind::Single => return None,
+        WorkloadKind::Batch { batch_size } => row(
+            "Batch size",
+            swept(&sweep.batch_size, batch_size.to_string()),
+        ),
+        WorkloadKind::Concurrent { concurrency } => row(
+            "Concurrency",
+            swept(&sweep.concurrency, concurrency.to_string()),
+        ),
         WorkloadKind::MultiTurn { concurrency, .. } => {
             let text = match &w.timing.conversation_rate {
                 Some(r) => crate::output::open_loop::arrivals_text(r, "conversations"),
                 None => format!("{concurrency} conversation(s) at once"),
             };
-            table.add_row(vec!["Concurrency".to_string(), text]);
+            row("Concurrency", text)
         }
         WorkloadKind::Rate { rate } => {
             let text = if sweep.request_rate.is_empty() {
@@ -84,44 +134,20 @@ pub fn render_plan(
             } else {
                 "swept (see below)".to_string()
             };
-            table.add_row(vec!["Arrivals".to_string(), text]);
+            row("Arrivals", text)
         }
-        WorkloadKind::Trace => {
-            table.add_row(vec![
-                "Arrivals".to_string(),
-                "trace timestamps (open loop)".to_string(),
-            ]);
-        }
-    }
-    for (label, value) in crate::output::open_loop::timing_rows(&w.timing) {
-        table.add_row(vec![label, value]);
-    }
-    table.add_row(vec![
-        "Generation".to_string(),
-        format!(
-            "max_tokens {}, temperature {}{}",
-            w.params.max_tokens,
-            w.params.temperature,
-            if w.params.ignore_eos {
-                ", ignore_eos"
-            } else {
-                ""
-            }
-        ),
-    ]);
-    if w.sweep.is_some() {
-        let lines: Vec<String> = iterations.iter().map(iteration_line).collect();
-        table.add_row(vec![
-            format!("Sweep ({} iterations)", iterations.len()),
-            lines.join("\n"),
-        ]);
-    }
-    for (label, value) in cost_rows(exp, prices) {
-        table.add_row(vec![label, value]);
-    }
-    writeln!(out, "{table}")?;
+        WorkloadKind::Trace => row("Arrivals", "trace timestamps (open loop)".to_string()),
+    })
+}
 
-    if infra.provider == ProviderKind::Runpod && prices.is_stale(today) {
+/// Stale prices, and a sweep of both concurrency and batch size.
+fn plan_warnings(
+    exp: &Experiment,
+    prices: &PriceTable,
+    today: NaiveDate,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    if exp.infrastructure.provider == ProviderKind::Runpod && prices.is_stale(today) {
         writeln!(
             out,
             "Warning: GPU prices are {} days old (last updated {}, more than {STALE_AFTER_DAYS} days ago); run `llm-inf-bench update-pricing`.",
@@ -129,7 +155,7 @@ pub fn render_plan(
             prices.last_updated
         )?;
     }
-    if let Some(s) = &w.sweep {
+    if let Some(s) = &exp.workload.sweep {
         if !s.concurrency.is_empty() && !s.batch_size.is_empty() {
             writeln!(
                 out,

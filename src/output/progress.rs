@@ -182,14 +182,7 @@ impl Renderer {
                 index,
                 total,
                 values,
-            } if total > 1 => {
-                let vals: Vec<String> = values.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                let text = self.paint(
-                    &format!("Sweep iteration {index}/{total}  {}", vals.join("  ")),
-                    "1;36",
-                );
-                self.line(&text);
-            }
+            } if total > 1 => self.iteration_started(index, total, &values),
             Event::IterationAlreadyDone {
                 index,
                 total,
@@ -214,6 +207,15 @@ impl Renderer {
             | Event::IterationSummary { .. }
             | Event::Teardown(_) => {}
         }
+    }
+
+    fn iteration_started(&self, index: usize, total: usize, values: &[(String, usize)]) {
+        let vals: Vec<String> = values.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let text = self.paint(
+            &format!("Sweep iteration {index}/{total}  {}", vals.join("  ")),
+            "1;36",
+        );
+        self.line(&text);
     }
 
     fn warning(&mut self, msg: &str) {

@@ -11,7 +11,7 @@ use crate::metrics::aggregate::per_turn_from_rows;
 use crate::output::style::{ms, num3, or_dash, Style, Tone};
 use crate::results::journal::{JournalError, JournalState};
 use crate::results::result::{RunResult, RunStatus};
-use crate::results::storage::ResultEntry;
+use crate::results::storage::{ResultEntry, RunInfo};
 use crate::text::printable;
 
 fn status_tone(status: RunStatus) -> Tone {
@@ -90,20 +90,7 @@ pub fn render_list(
                 continue;
             }
         };
-        table.add_row(vec![
-            Cell::new(printable(&entry.id)),
-            style.cell(status_tone(info.status), info.status.as_str()),
-            Cell::new(or_dash(
-                info.started
-                    .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()),
-            )),
-            Cell::new(format!(
-                "{}/{}",
-                info.successful_requests, info.total_requests
-            )),
-            Cell::new(num3(info.tokens_per_second)),
-            Cell::new(or_dash(info.ttft_p50_ms.map(ms))),
-        ]);
+        table.add_row(list_row(entry, info, style));
     }
     for i in 3..6 {
         if let Some(col) = table.column_mut(i) {
@@ -123,6 +110,24 @@ pub fn render_list(
         )?;
     }
     Ok(())
+}
+
+/// One readable result of the `list` table.
+fn list_row(entry: &ResultEntry, info: &RunInfo, style: Style) -> Vec<Cell> {
+    vec![
+        Cell::new(printable(&entry.id)),
+        style.cell(status_tone(info.status), info.status.as_str()),
+        Cell::new(or_dash(
+            info.started
+                .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()),
+        )),
+        Cell::new(format!(
+            "{}/{}",
+            info.successful_requests, info.total_requests
+        )),
+        Cell::new(num3(info.tokens_per_second)),
+        Cell::new(or_dash(info.ttft_p50_ms.map(ms))),
+    ]
 }
 
 /// A dotted path into the experiment config, as display text (`null` counts as missing).
@@ -364,25 +369,11 @@ unreadable: results/broken.json: expected value at line 1 column 1
                 ttft_ms: Some(80.0 + turn as f64),
                 e2e_latency_ms: Some(300.0),
                 inter_token_latencies_ms: vec![15.0, 16.0],
-                chunk_tokens: None,
                 prompt_tokens: Some(10),
                 completion_tokens: Some(3),
-                error: None,
-                started_at: None,
-                finished_at: None,
                 turn_index: Some(turn),
                 conversation_index: Some(0),
-                tpot_ms: None,
-                error_kind: None,
-                token_count_source: None,
-                send_delay_ms: None,
-                slo_met: None,
-                scheduled_offset_ms: None,
-                send_lag_ms: None,
-                cap_wait_ms: None,
-                warmup: None,
-                requested_input_tokens: None,
-                requested_output_tokens: None,
+                ..Default::default()
             });
         }
         let result = RunResult {

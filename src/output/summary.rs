@@ -67,8 +67,6 @@ pub fn parse_percentiles(text: &str) -> Result<Vec<f64>, String> {
     Ok(out)
 }
 
-/// Renders the panel. `per_turn` may be computed by the caller for files without one
-/// (see `aggregate::per_turn_from_rows`); it falls back to `summary.per_turn`.
 /// `, 1 cancelled` for requests cut short by Ctrl-C or a breaker (neither ok nor failed).
 fn cancelled_text(summary: &Summary) -> String {
     let cancelled = summary
@@ -81,6 +79,8 @@ fn cancelled_text(summary: &Summary) -> String {
     }
 }
 
+/// Renders the panel. `per_turn` may be computed by the caller for files without one
+/// (see `aggregate::per_turn_from_rows`); it falls back to `summary.per_turn`.
 pub fn render_summary(
     summary: &Summary,
     per_turn: Option<&[TurnSummary]>,
@@ -99,54 +99,8 @@ pub fn render_summary_with(
     out: &mut dyn Write,
 ) -> io::Result<()> {
     writeln!(out, "{}", style.bold("Summary"))?;
-    let failed = summary.failed_requests;
-    let failed_text = format!("{failed} failed");
-    let failed_text = if failed > 0 {
-        style.red(&failed_text)
-    } else {
-        failed_text
-    };
-    line(
-        out,
-        style,
-        "Requests",
-        &format!(
-            "{} total, {} ok, {failed_text}{}",
-            summary.total_requests,
-            summary.successful_requests,
-            cancelled_text(summary)
-        ),
-    )?;
-    if let Some(kinds) = summary.errors_by_kind.as_ref().filter(|k| !k.is_empty()) {
-        let text: Vec<String> = kinds
-            .iter()
-            .map(|(k, n)| format!("{}={n}", crate::text::printable(k)))
-            .collect();
-        line(out, style, "Errors", &style.red(&text.join(" ")))?;
-    }
-    line(
-        out,
-        style,
-        "Duration",
-        &format!("{}s", num3(summary.total_duration_s)),
-    )?;
-    line(out, style, "Throughput", &throughput(summary))?;
-    line(
-        out,
-        style,
-        "Tokens",
-        &format!(
-            "{} prompt, {} completion",
-            summary.total_prompt_tokens, summary.total_completion_tokens
-        ),
-    )?;
-    let pct = |s: &Option<Stats>| percentiles_with(s.as_ref(), shown);
-    line(out, style, "TTFT", &pct(&summary.ttft))?;
-    line(out, style, "Latency", &pct(&summary.e2e_latency))?;
-    line(out, style, "TBT", &pct(&summary.tbt))?;
-    if summary.tpot.is_some() {
-        line(out, style, "TPOT", &pct(&summary.tpot))?;
-    }
+    render_volume(summary, style, out)?;
+    render_latencies(summary, style, shown, out)?;
     crate::output::answers::render(summary, style, LABEL, out)?;
     crate::output::open_loop::render_load(summary, style, out)?;
     if let Some(gpu) = &summary.gpu_summary {
@@ -156,18 +110,77 @@ pub fn render_summary_with(
         render_per_turn(turns, style, out)?;
     }
     if let Some(tokens) = &summary.tokens {
-        writeln!(out, "  {}", tokens.describe())?;
-        for m in tokens.mismatches.iter().take(5) {
-            writeln!(
-                out,
-                "    request {}: asked {:?} in / {:?} out, server counted {:?} / {:?}",
-                m.request_index,
-                m.requested_input_tokens,
-                m.requested_output_tokens,
-                m.prompt_tokens,
-                m.completion_tokens
-            )?;
-        }
+        render_token_exactness(tokens, out)?;
+    }
+    Ok(())
+}
+
+/// Requests (ok, failed, cancelled), errors by kind, duration, throughput and tokens.
+fn render_volume(summary: &Summary, style: Style, out: &mut dyn Write) -> io::Result<()> {
+    let failed = summary.failed_requests;
+    let failed_text = format!("{failed} failed");
+    let failed_text = if failed > 0 {
+        style.red(&failed_text)
+    } else {
+        failed_text
+    };
+    let requests = format!(
+        "{} total, {} ok, {failed_text}{}",
+        summary.total_requests,
+        summary.successful_requests,
+        cancelled_text(summary)
+    );
+    line(out, style, "Requests", &requests)?;
+    if let Some(kinds) = summary.errors_by_kind.as_ref().filter(|k| !k.is_empty()) {
+        let text: Vec<String> = kinds
+            .iter()
+            .map(|(k, n)| format!("{}={n}", crate::text::printable(k)))
+            .collect();
+        line(out, style, "Errors", &style.red(&text.join(" ")))?;
+    }
+    let duration = format!("{}s", num3(summary.total_duration_s));
+    line(out, style, "Duration", &duration)?;
+    line(out, style, "Throughput", &throughput(summary))?;
+    let tokens = format!(
+        "{} prompt, {} completion",
+        summary.total_prompt_tokens, summary.total_completion_tokens
+    );
+    line(out, style, "Tokens", &tokens)
+}
+
+/// TTFT, end-to-end latency, TBT and (when measured) TPOT percentiles.
+fn render_latencies(
+    summary: &Summary,
+    style: Style,
+    shown: &[f64],
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let pct = |s: &Option<Stats>| percentiles_with(s.as_ref(), shown);
+    line(out, style, "TTFT", &pct(&summary.ttft))?;
+    line(out, style, "Latency", &pct(&summary.e2e_latency))?;
+    line(out, style, "TBT", &pct(&summary.tbt))?;
+    if summary.tpot.is_some() {
+        line(out, style, "TPOT", &pct(&summary.tpot))?;
+    }
+    Ok(())
+}
+
+/// The token-exactness line and the first mismatches.
+fn render_token_exactness(
+    tokens: &crate::metrics::tokens::TokenSummary,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    writeln!(out, "  {}", tokens.describe())?;
+    for m in tokens.mismatches.iter().take(5) {
+        writeln!(
+            out,
+            "    request {}: asked {:?} in / {:?} out, server counted {:?} / {:?}",
+            m.request_index,
+            m.requested_input_tokens,
+            m.requested_output_tokens,
+            m.prompt_tokens,
+            m.completion_tokens
+        )?;
     }
     Ok(())
 }

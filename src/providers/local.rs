@@ -21,11 +21,14 @@ use super::{Provider, ProviderError, ServerHandle};
 use crate::config::{Experiment, Framework};
 use crate::events::{Event, EventSink};
 use crate::redact::redact_args;
+use crate::runners::{health, HealthProgress, RunnerError};
 
 /// How long teardown waits after SIGTERM before SIGKILL.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
 /// How often the child and its health endpoint are checked while starting.
 const POLL_INTERVAL: Duration = Duration::from_millis(500);
+/// How long one health probe may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Log lines quoted in the error when the server exits early.
 const TAIL_LINES: usize = 20;
 
@@ -127,8 +130,9 @@ impl LocalProvider {
         Ok(command)
     }
 
-    /// Poll until the health endpoint answers 200, the process exits, the timeout passes or
-    /// the run is cancelled.
+    /// Wait until the health endpoint answers 200 (`runners::health`, the engine's own
+    /// loop), failing at once when the process exits; the status shown while waiting is the
+    /// server's latest log line.
     async fn wait_healthy(
         &mut self,
         framework: Framework,
@@ -139,50 +143,70 @@ impl LocalProvider {
     ) -> Result<(), ProviderError> {
         let url = format!("{base_url}{}", health_path(framework));
         let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(2))
+            .timeout(PROBE_TIMEOUT)
             .build()
             .map_err(ProviderError::HttpClient)?;
-        let start = Instant::now();
-        loop {
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    return Err(ProviderError::ServerExited {
-                        framework: framework.as_str(),
-                        status,
-                        log: self.log_path.clone(),
-                        tail: tail_lines(&self.log_path, TAIL_LINES).join("\n"),
-                    });
-                }
-            }
-            if let Ok(resp) = client.get(&url).send().await {
-                if resp.status() == reqwest::StatusCode::OK {
-                    return Ok(());
-                }
-            }
-            let latest = tail_lines(&self.log_path, 1).pop().unwrap_or_default();
-            let status = if latest.is_empty() {
-                "starting".to_string()
-            } else {
-                latest
-            };
+        let log_path = self.log_path.clone();
+        let latest = std::sync::Mutex::new(String::from("starting"));
+        let on_wait = |p: HealthProgress| {
+            let line = latest_line(&log_path);
             events.send(Event::Waiting {
-                elapsed: start.elapsed(),
-                status: status.clone(),
+                elapsed: p.elapsed,
+                status: line.clone(),
             });
-            if start.elapsed() >= timeout {
-                return Err(ProviderError::Timeout {
-                    what: format!(
-                        "the local {framework} server (log: {})",
-                        self.log_path.display()
-                    ),
-                    waited: start.elapsed(),
-                    last_status: status,
-                });
+            if let Ok(mut l) = latest.lock() {
+                *l = line;
             }
-            tokio::select! {
-                _ = cancel.cancelled() => return Err(ProviderError::Cancelled),
-                _ = tokio::time::sleep(POLL_INTERVAL) => {}
-            }
+        };
+        let health = health::wait_healthy(
+            &client,
+            &url,
+            POLL_INTERVAL,
+            PROBE_TIMEOUT,
+            timeout,
+            None,
+            cancel,
+            &on_wait,
+        );
+        let exited = exit_of(self.child.as_mut());
+        let outcome = tokio::select! {
+            biased;
+            status = exited => Err(status),
+            r = health => Ok(r),
+        };
+        match outcome {
+            Err(status) => Err(ProviderError::ServerExited {
+                framework: framework.as_str(),
+                status,
+                log: self.log_path.clone(),
+                tail: tail_lines(&self.log_path, TAIL_LINES).join("\n"),
+            }),
+            Ok(r) => r.map_err(|e| {
+                let last_status = latest.into_inner().unwrap_or_default();
+                self.not_started(framework, e, last_status)
+            }),
+        }
+    }
+
+    /// The health wait's end without a healthy server: cancelled, or out of time.
+    fn not_started(
+        &self,
+        framework: Framework,
+        e: RunnerError,
+        last_status: String,
+    ) -> ProviderError {
+        let waited = match e {
+            RunnerError::Cancelled => return ProviderError::Cancelled,
+            RunnerError::HealthTimeout { waited_s, .. } => Duration::from_secs_f64(waited_s),
+            _ => Duration::ZERO,
+        };
+        ProviderError::Timeout {
+            what: format!(
+                "the local {framework} server (log: {})",
+                self.log_path.display()
+            ),
+            waited,
+            last_status,
         }
     }
 }
@@ -239,6 +263,7 @@ impl Provider for LocalProvider {
             server_log: Some(self.log_path.clone()),
             served_model: served_model_name(&command.args),
             api_key: self.api_key.clone(),
+            healthy: true,
             ..ServerHandle::default()
         })
     }
@@ -365,6 +390,25 @@ fn health_path(framework: Framework) -> &'static str {
 pub fn free_port() -> std::io::Result<u16> {
     let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
     Ok(listener.local_addr()?.port())
+}
+
+/// Resolves when the child exits (never when there is none or it cannot be waited for).
+async fn exit_of(child: Option<&mut tokio::process::Child>) -> std::process::ExitStatus {
+    match child {
+        Some(child) => match child.wait().await {
+            Ok(status) => status,
+            Err(_) => std::future::pending().await,
+        },
+        None => std::future::pending().await,
+    }
+}
+
+/// The server's latest log line, the status shown while it starts.
+fn latest_line(log: &Path) -> String {
+    tail_lines(log, 1)
+        .pop()
+        .filter(|l| !l.is_empty())
+        .unwrap_or_else(|| "starting".to_string())
 }
 
 /// The last `n` non-empty lines of a log file, without terminal escapes; reads only its end.

@@ -36,6 +36,10 @@ pub struct ServerHandle {
     pub failure: Option<ServerFailure>,
     /// The key a server this tool started requires (`--api-key`; generated when asked).
     pub api_key: Option<crate::redact::Secret>,
+    /// The provider already saw the health endpoint answer 200 (a local server it watched
+    /// start, so it could fail early when the process exits): the load phase then only
+    /// checks the model. Every server has one owner of its health wait.
+    pub healthy: bool,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -126,51 +126,57 @@ pub fn resolve(reference: &str, dir: &Path) -> Result<Group, StorageError> {
         .ok()
         .and_then(|v| v.get("kind").and_then(|k| k.as_str().map(String::from)));
     match kind.as_deref() {
-        Some(REPEAT_SET_KIND) => {
-            let file: RepeatSetFile = parse(&path, &text)?;
-            let mut points = Vec::new();
-            for set in &file.sets {
-                let runs = set
-                    .runs
-                    .iter()
-                    .map(|r| load_beside(&path, r))
-                    .collect::<Result<Vec<_>, _>>()?;
-                points.push((label(&set.values), runs));
-            }
-            Ok(match points.len() {
-                1 => Group::Repeats {
-                    id: file.id,
-                    runs: points.remove(0).1,
-                },
-                _ => Group::Curve {
-                    id: file.id,
-                    points,
-                },
-            })
-        }
-        Some(SEARCH_KIND) => {
-            let file: SearchFile = parse(&path, &text)?;
-            let mut by_value: BTreeMap<String, (f64, Vec<RunResult>)> = BTreeMap::new();
-            for p in &file.probes {
-                let key = format!("{}={}", file.search.over.as_str(), p.value);
-                let entry = by_value.entry(key).or_insert((p.value, Vec::new()));
-                // A re-run replaces the contradicted first measurement.
-                let run = load_beside(&path, &p.result)?;
-                if p.rerun {
-                    entry.1.clear();
-                }
-                entry.1.push(run);
-            }
-            let mut points: Vec<(f64, String, Vec<RunResult>)> =
-                by_value.into_iter().map(|(k, (v, r))| (v, k, r)).collect();
-            points.sort_by(|a, b| a.0.total_cmp(&b.0));
-            Ok(Group::Curve {
-                id: file.id,
-                points: points.into_iter().map(|(_, k, r)| (k, r)).collect(),
-            })
-        }
+        Some(REPEAT_SET_KIND) => repeat_group(&path, &text),
+        Some(SEARCH_KIND) => search_group(&path, &text),
         _ => Ok(Group::Run(Box::new(storage::load_result(&path)?))),
     }
+}
+
+/// A repeat-set file: its runs (one set), or a curve of sets.
+fn repeat_group(path: &Path, text: &str) -> Result<Group, StorageError> {
+    let file: RepeatSetFile = parse(path, text)?;
+    let mut points = Vec::new();
+    for set in &file.sets {
+        let runs = set
+            .runs
+            .iter()
+            .map(|r| load_beside(path, r))
+            .collect::<Result<Vec<_>, _>>()?;
+        points.push((label(&set.values), runs));
+    }
+    Ok(match points.len() {
+        1 => Group::Repeats {
+            id: file.id,
+            runs: points.remove(0).1,
+        },
+        _ => Group::Curve {
+            id: file.id,
+            points,
+        },
+    })
+}
+
+/// A search file: one curve point per probed value, in value order.
+fn search_group(path: &Path, text: &str) -> Result<Group, StorageError> {
+    let file: SearchFile = parse(path, text)?;
+    let mut by_value: BTreeMap<String, (f64, Vec<RunResult>)> = BTreeMap::new();
+    for p in &file.probes {
+        let key = format!("{}={}", file.search.over.as_str(), p.value);
+        let entry = by_value.entry(key).or_insert((p.value, Vec::new()));
+        // A re-run replaces the contradicted first measurement.
+        let run = load_beside(path, &p.result)?;
+        if p.rerun {
+            entry.1.clear();
+        }
+        entry.1.push(run);
+    }
+    let mut points: Vec<(f64, String, Vec<RunResult>)> =
+        by_value.into_iter().map(|(k, (v, r))| (v, k, r)).collect();
+    points.sort_by(|a, b| a.0.total_cmp(&b.0));
+    Ok(Group::Curve {
+        id: file.id,
+        points: points.into_iter().map(|(_, k, r)| (k, r)).collect(),
+    })
 }
 
 fn parse<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, StorageError> {

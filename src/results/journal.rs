@@ -306,35 +306,7 @@ pub fn read(path: &Path) -> Result<JournalState, JournalError> {
     // Split on bytes, not `lines()`: a torn line may end inside a UTF-8 character, and must
     // not stop the lines after it (a resumed run appends there) from being read.
     let mut lines = BufReader::new(file).split(b'\n');
-    let header = lines
-        .next()
-        .and_then(|l| l.ok())
-        .and_then(|l| serde_json::from_slice::<Line>(&l).ok());
-    let Some(Line::Header {
-        run_id,
-        config_hash,
-        config,
-        iterations,
-        started_at,
-        resume_args,
-    }) = header
-    else {
-        return Err(JournalError::NoHeader {
-            path: path.to_path_buf(),
-        });
-    };
-    let mut state = JournalState {
-        run_id,
-        config_hash,
-        config,
-        iterations,
-        started_at,
-        resume_args,
-        resumed_at: Vec::new(),
-        finished: BTreeMap::new(),
-        records: BTreeMap::new(),
-        interrupted: BTreeMap::new(),
-    };
+    let mut state = state_from_header(lines.next(), path)?;
     let mut by_index: BTreeMap<usize, BTreeMap<usize, RequestRecord>> = BTreeMap::new();
     for line in lines {
         let line = line.map_err(|source| JournalError::Read {
@@ -371,6 +343,41 @@ pub fn read(path: &Path) -> Result<JournalState, JournalError> {
         .map(|(it, recs)| (it, recs.into_values().collect()))
         .collect();
     Ok(state)
+}
+
+/// The state a journal starts from: its header line, nothing measured yet.
+fn state_from_header(
+    first: Option<std::io::Result<Vec<u8>>>,
+    path: &Path,
+) -> Result<JournalState, JournalError> {
+    let header = first
+        .and_then(|l| l.ok())
+        .and_then(|l| serde_json::from_slice::<Line>(&l).ok());
+    let Some(Line::Header {
+        run_id,
+        config_hash,
+        config,
+        iterations,
+        started_at,
+        resume_args,
+    }) = header
+    else {
+        return Err(JournalError::NoHeader {
+            path: path.to_path_buf(),
+        });
+    };
+    Ok(JournalState {
+        run_id,
+        config_hash,
+        config,
+        iterations,
+        started_at,
+        resume_args,
+        resumed_at: Vec::new(),
+        finished: BTreeMap::new(),
+        records: BTreeMap::new(),
+        interrupted: BTreeMap::new(),
+    })
 }
 
 /// Journals of unfinished runs in `dir`.

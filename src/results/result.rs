@@ -233,7 +233,7 @@ pub struct GpuMetrics {
     pub time_series: Vec<ServerSample>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RequestResult {
     pub request_index: usize,
     pub ttft_ms: Option<f64>,

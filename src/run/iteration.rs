@@ -15,6 +15,7 @@ use crate::config::Iteration;
 use crate::events::{Event, EventSink};
 use crate::metrics::client_health::{self, ResourceUsage};
 use crate::metrics::server_metrics::MetricsDialect;
+use crate::metrics::tokens::TokenSummary;
 pub use crate::results::build::Measurement as Measured;
 use crate::runners::scrape::{self, ScraperHandle};
 use crate::workloads::{self, WorkloadContext};
@@ -30,33 +31,14 @@ pub(super) async fn measure(
     // A server that reports its own death (a simulator panic) stops the iteration like Ctrl-C.
     let stop = crate::providers::failure::stop_on_failure(server.handle.failure.as_ref(), cancel);
     let cancel = &stop;
-    // Token-exact workloads (synthetic, ShareGPT lengths, trace, completions) prepare their own.
-    let (workload, tokens) =
-        match workloads::token_exact::prepare(exp, &server.runner, events, cancel).await? {
-            Some(p) => (p.workload, p.summary),
-            None => (
-                workloads::create_workload(
-                    &exp.workload.kind,
-                    &exp.workload.prompts,
-                    exp.workload.count,
-                )?,
-                None,
-            ),
-        };
+    let (workload, tokens) = prepare_workload(server, iteration, events, cancel).await?;
     let scraper = exp
         .metrics
         .collect_gpu_metrics
         .then(|| start_scraper(server, iteration, events, cancel));
 
     let earlier = options.earlier;
-    if !earlier.is_empty() {
-        events.send(Event::Resuming {
-            kept: earlier.len(),
-        });
-    }
-    events.send(Event::BenchmarkStarted {
-        total: workload.total_requests().saturating_sub(earlier.len()),
-    });
+    announce(events, earlier.len(), workload.total_requests());
     let started_at = Utc::now();
     let usage_before = ResourceUsage::now();
     let t0 = Instant::now();
@@ -74,10 +56,7 @@ pub(super) async fn measure(
     let duration = t0.elapsed();
     let finished_at = Utc::now();
     events.send(Event::BenchmarkFinished);
-    let gpu_metrics = match scraper {
-        Some(s) => Some(s.stop().await),
-        None => None,
-    };
+    let gpu_metrics = stop_scraper(scraper).await;
     // Requests the dead server cut are not measurements: the run ends with its error (what
     // finished before is in the journal, for --resume).
     if let Some(message) = server.handle.failure.as_ref().and_then(|f| f.message()) {
@@ -88,10 +67,7 @@ pub(super) async fn measure(
     if merged.records.is_empty() && cancel.is_cancelled() {
         return Ok(None);
     }
-    let client = client_health::measure(&usage_before, merged.duration, &merged.records);
-    if let Some(u) = client.cpu_utilization.filter(|u| *u > 0.9) {
-        events.send(Event::ClientBusy { cpu_utilization: u });
-    }
+    let client = client_health(&usage_before, &merged, events);
     Ok(Some(Measured {
         records: merged.records,
         stopped_early: outcome.stopped_early,
@@ -102,6 +78,62 @@ pub(super) async fn measure(
         client,
         tokens,
     }))
+}
+
+/// `Resuming` (when earlier records are kept) and `BenchmarkStarted` with what is left to send.
+fn announce(events: &EventSink, kept: usize, total: usize) {
+    if kept > 0 {
+        events.send(Event::Resuming { kept });
+    }
+    events.send(Event::BenchmarkStarted {
+        total: total.saturating_sub(kept),
+    });
+}
+
+async fn stop_scraper(
+    scraper: Option<ScraperHandle>,
+) -> Option<crate::results::result::GpuMetrics> {
+    match scraper {
+        Some(s) => Some(s.stop().await),
+        None => None,
+    }
+}
+
+/// The workload of the iteration. Token-exact workloads (synthetic, ShareGPT lengths, trace,
+/// completions) prepare their own, with their token summary.
+async fn prepare_workload(
+    server: &LiveServer,
+    iteration: &Iteration,
+    events: &EventSink,
+    cancel: &CancellationToken,
+) -> Result<(Box<dyn workloads::Workload>, Option<TokenSummary>), RunError> {
+    let exp = &iteration.experiment;
+    Ok(
+        match workloads::token_exact::prepare(exp, &server.runner, events, cancel).await? {
+            Some(p) => (p.workload, p.summary),
+            None => (
+                workloads::create_workload(
+                    &exp.workload.kind,
+                    &exp.workload.prompts,
+                    exp.workload.count,
+                )?,
+                None,
+            ),
+        },
+    )
+}
+
+/// How hard the client worked; a warning when it was busy enough to be in the numbers.
+fn client_health(
+    before: &ResourceUsage,
+    merged: &resume::Merged,
+    events: &EventSink,
+) -> crate::results::result::ClientHealth {
+    let client = client_health::measure(before, merged.duration, &merged.records);
+    if let Some(u) = client.cpu_utilization.filter(|u| *u > 0.9) {
+        events.send(Event::ClientBusy { cpu_utilization: u });
+    }
+    client
 }
 
 /// The scraper, and a task forwarding each new sample as an event until the scraper stops.

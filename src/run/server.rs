@@ -119,18 +119,25 @@ async fn load(
             })
         }
     };
-    // An already running server (`--server-url`) fails fast on a wrong address.
-    let healthy = match plan.server_url {
-        Some(_) => runner.wait_healthy_external(plan.health_timeout, cancel, &on_wait),
-        None => runner.wait_healthy(plan.health_timeout, cancel, &on_wait),
-    };
-    healthy.await.map_err(|e| match e {
-        RunnerError::Cancelled => RunError::Interrupted,
-        other => RunError::Runner(other),
-    })?;
+    // An already running server (`--server-url`) fails fast on a wrong address; a server
+    // whose provider watched it become healthy is not waited for twice.
+    if !server.healthy {
+        let healthy = match plan.server_url {
+            Some(_) => runner.wait_healthy_external(plan.health_timeout, cancel, &on_wait),
+            None => runner.wait_healthy(plan.health_timeout, cancel, &on_wait),
+        };
+        healthy.await.map_err(|e| match e {
+            RunnerError::Cancelled => RunError::Interrupted,
+            other => RunError::Runner(other),
+        })?;
+    }
     runner.check_model().await?;
     events.send(Event::ServerHealthy {
         after: started_wait.elapsed(),
     });
     Ok(runner)
 }
+
+#[cfg(test)]
+#[path = "server_tests.rs"]
+mod tests;

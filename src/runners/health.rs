@@ -32,6 +32,33 @@ pub(crate) struct FailFast {
     pub base_url: String,
 }
 
+impl FailFast {
+    /// Ends the wait on a 404, or on connections refused for `refused_for` since `since`.
+    fn check(
+        &self,
+        not_ready: &NotReady,
+        refused_since: Option<Instant>,
+        probed_at: Instant,
+        url: &str,
+    ) -> Result<(), RunnerError> {
+        if matches!(not_ready, NotReady::NotFound) {
+            return Err(RunnerError::HealthNotFound {
+                url: url.to_string(),
+                advice: not_found_advice(&self.base_url),
+            });
+        }
+        if let Some(since) = refused_since {
+            if probed_at.duration_since(since) >= self.refused_for {
+                return Err(RunnerError::Unreachable {
+                    url: url.to_string(),
+                    waited_s: probed_at.duration_since(since).as_secs_f64(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
 /// One failed probe.
 enum NotReady {
     Refused,
@@ -83,20 +110,7 @@ pub(crate) async fn wait_healthy(
             _ => None,
         };
         if let Some(ff) = fail_fast {
-            if matches!(not_ready, NotReady::NotFound) {
-                return Err(RunnerError::HealthNotFound {
-                    url: url.to_string(),
-                    advice: not_found_advice(&ff.base_url),
-                });
-            }
-            if let Some(since) = refused_since {
-                if probed_at.duration_since(since) >= ff.refused_for {
-                    return Err(RunnerError::Unreachable {
-                        url: url.to_string(),
-                        waited_s: probed_at.duration_since(since).as_secs_f64(),
-                    });
-                }
-            }
+            ff.check(&not_ready, refused_since, probed_at, url)?;
         }
         let last = not_ready.describe();
         let elapsed = start.elapsed();

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 use std::time::Instant;
 
-use super::stats::{Histogram, Stats};
+use super::stats::{Histogram, LatencyHistograms, Stats};
 use crate::config::Framework;
 
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -12,7 +12,7 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// Render the whole body for `framework`.
 pub fn render(framework: Framework, stats: &Stats, model: &str, now: Instant) -> String {
     match framework {
-        Framework::Vllm => render_vllm(stats, model),
+        Framework::Vllm => render_vllm(stats, model, now),
         Framework::Sglang => render_sglang(stats, model, now),
     }
 }
@@ -115,55 +115,252 @@ impl Writer {
     }
 }
 
-fn render_vllm(s: &Stats, model: &str) -> String {
+/// One metric family of a simulated server, in the order it is exposed: a gauge or a counter
+/// (`name` without `_total`) with its value, or a histogram of the server's stats.
+enum Family {
+    Gauge(&'static str, &'static str, fn(&Stats, Instant) -> f64),
+    Counter(&'static str, &'static str, fn(&Stats, Instant) -> f64),
+    Histogram(
+        &'static str,
+        &'static str,
+        fn(&LatencyHistograms) -> &Histogram,
+    ),
+}
+
+impl Writer {
+    /// Every family of `table`, each with the one series `labels`.
+    fn families(&mut self, table: &[Family], labels: &Labels<'_>, s: &Stats, now: Instant) {
+        for family in table {
+            match family {
+                Family::Gauge(name, help, value) => {
+                    self.gauge(name, help, &[(labels.clone(), value(s, now))])
+                }
+                Family::Counter(name, help, value) => {
+                    self.counter(name, help, &[(labels.clone(), value(s, now))])
+                }
+                Family::Histogram(name, help, hist) => {
+                    self.histogram(name, help, labels, hist(&s.hist))
+                }
+            }
+        }
+    }
+}
+
+/// vLLM's scalar families before `request_success`.
+const VLLM_SCALARS: &[Family] = &[
+    Family::Gauge(
+        "vllm:num_requests_running",
+        "Number of requests in model execution batches.",
+        |s, _| s.running as f64,
+    ),
+    Family::Gauge(
+        "vllm:num_requests_waiting",
+        "Number of requests waiting to be processed.",
+        |s, _| s.waiting as f64,
+    ),
+    Family::Gauge(
+        "vllm:kv_cache_usage_perc",
+        "KV-cache usage. 1 means 100 percent usage.",
+        |s, _| s.kv_usage(),
+    ),
+    Family::Counter(
+        "vllm:prefix_cache_queries",
+        "Prefix cache queries, in terms of number of queried tokens.",
+        |s, _| s.prefix_queries as f64,
+    ),
+    Family::Counter(
+        "vllm:prefix_cache_hits",
+        "Prefix cache hits, in terms of number of cached tokens.",
+        |s, _| s.prefix_hits as f64,
+    ),
+    Family::Counter(
+        "vllm:num_preemptions",
+        "Cumulative number of preemption from the engine.",
+        |s, _| s.preemptions as f64,
+    ),
+    Family::Counter(
+        "vllm:prompt_tokens",
+        "Number of prefill tokens processed.",
+        |s, _| s.prompt_tokens as f64,
+    ),
+    Family::Counter(
+        "vllm:generation_tokens",
+        "Number of generation tokens processed.",
+        |s, _| s.generation_tokens as f64,
+    ),
+];
+
+/// vLLM's per-request histograms.
+const VLLM_HISTOGRAMS: &[Family] = &[
+    Family::Histogram(
+        "vllm:request_prompt_tokens",
+        "Number of prefill tokens processed.",
+        |h| &h.prompt_tokens,
+    ),
+    Family::Histogram(
+        "vllm:request_generation_tokens",
+        "Number of generation tokens processed.",
+        |h| &h.generation_tokens,
+    ),
+    Family::Histogram(
+        "vllm:iteration_tokens_total",
+        "Histogram of number of tokens per engine_step.",
+        |h| &h.iteration_tokens,
+    ),
+    Family::Histogram(
+        "vllm:request_params_max_tokens",
+        "Histogram of the max_tokens request parameter.",
+        |h| &h.max_tokens_param,
+    ),
+    Family::Histogram(
+        "vllm:time_to_first_token_seconds",
+        "Histogram of time to first token in seconds.",
+        |h| &h.ttft,
+    ),
+    Family::Histogram(
+        "vllm:inter_token_latency_seconds",
+        "Histogram of inter-token latency in seconds.",
+        |h| &h.inter_token,
+    ),
+    Family::Histogram(
+        "vllm:request_time_per_output_token_seconds",
+        "Histogram of time_per_output_token_seconds per request.",
+        |h| &h.time_per_output_token,
+    ),
+    Family::Histogram(
+        "vllm:e2e_request_latency_seconds",
+        "Histogram of e2e request latency in seconds.",
+        |h| &h.e2e,
+    ),
+    Family::Histogram(
+        "vllm:request_queue_time_seconds",
+        "Histogram of time spent in WAITING phase for request.",
+        |h| &h.queue,
+    ),
+    Family::Histogram(
+        "vllm:request_inference_time_seconds",
+        "Histogram of time spent in RUNNING phase for request.",
+        |h| &h.inference,
+    ),
+    Family::Histogram(
+        "vllm:request_prefill_time_seconds",
+        "Histogram of time spent in PREFILL phase for request.",
+        |h| &h.prefill,
+    ),
+    Family::Histogram(
+        "vllm:request_decode_time_seconds",
+        "Histogram of time spent in DECODE phase for request.",
+        |h| &h.decode,
+    ),
+    Family::Histogram(
+        "vllm:request_num_preemptions",
+        "Histogram of the number of times a request was preempted.",
+        |h| &h.num_preemptions,
+    ),
+];
+
+/// SGLang's scheduler families (rank labels).
+const SGLANG_SCHEDULER: &[Family] = &[
+    Family::Gauge(
+        "sglang:num_running_reqs",
+        "The number of running requests.",
+        |s, _| s.running as f64,
+    ),
+    Family::Gauge(
+        "sglang:num_queue_reqs",
+        "The number of requests in the waiting queue.",
+        |s, _| s.waiting as f64,
+    ),
+    Family::Gauge(
+        "sglang:num_used_tokens",
+        "The number of used tokens.",
+        |s, _| (s.kv_used_blocks * s.block_size) as f64,
+    ),
+    Family::Gauge("sglang:token_usage", "The token usage.", |s, _| {
+        s.kv_usage()
+    }),
+    Family::Gauge(
+        "sglang:max_total_num_tokens",
+        "Maximum total number of tokens in the KV cache pool.",
+        |s, _| (s.kv_num_blocks * s.block_size) as f64,
+    ),
+    Family::Gauge(
+        "sglang:gen_throughput",
+        "The generation throughput (token/s).",
+        |s, now| s.gen_throughput(now),
+    ),
+    Family::Gauge(
+        "sglang:cache_hit_rate",
+        "The prefix cache hit rate.",
+        |s, _| s.last_prefill_hit_rate,
+    ),
+    Family::Histogram(
+        "sglang:queue_time_seconds",
+        "Histogram of queueing time in seconds.",
+        |h| &h.queue,
+    ),
+];
+
+/// SGLang's tokenizer families (model label only).
+const SGLANG_TOKENIZER: &[Family] = &[
+    Family::Counter(
+        "sglang:prompt_tokens",
+        "Number of prefill tokens processed.",
+        |s, _| s.prompt_tokens as f64,
+    ),
+    Family::Counter(
+        "sglang:generation_tokens",
+        "Number of generation tokens processed.",
+        |s, _| s.generation_tokens as f64,
+    ),
+    Family::Counter(
+        "sglang:cached_tokens",
+        "Number of cached prompt tokens.",
+        |s, _| s.prefix_hits as f64,
+    ),
+    Family::Counter(
+        "sglang:num_requests",
+        "Number of requests processed.",
+        |s, _| (s.finished_stop + s.finished_length + s.aborted) as f64,
+    ),
+    Family::Counter(
+        "sglang:num_aborted_requests",
+        "Number of requests aborted.",
+        |s, _| s.aborted as f64,
+    ),
+    Family::Histogram(
+        "sglang:time_to_first_token_seconds",
+        "Histogram of time to first token in seconds.",
+        |h| &h.ttft,
+    ),
+    Family::Histogram(
+        "sglang:inter_token_latency_seconds",
+        "Histogram of inter-token latency in seconds.",
+        |h| &h.inter_token,
+    ),
+    Family::Histogram(
+        "sglang:e2e_request_latency_seconds",
+        "Histogram of End-to-end request latency in seconds",
+        |h| &h.e2e,
+    ),
+];
+
+fn render_vllm(s: &Stats, model: &str, now: Instant) -> String {
     let mut w = Writer {
         out: String::new(),
         created: Some(s.created_unix),
     };
     let base: Labels = vec![("engine", "0".into()), ("model_name", model.into())];
-    let one = |v: f64| vec![(base.clone(), v)];
-    w.gauge(
-        "vllm:num_requests_running",
-        "Number of requests in model execution batches.",
-        &one(s.running as f64),
-    );
-    w.gauge(
-        "vllm:num_requests_waiting",
-        "Number of requests waiting to be processed.",
-        &one(s.waiting as f64),
-    );
-    w.gauge(
-        "vllm:kv_cache_usage_perc",
-        "KV-cache usage. 1 means 100 percent usage.",
-        &one(s.kv_usage()),
-    );
-    w.counter(
-        "vllm:prefix_cache_queries",
-        "Prefix cache queries, in terms of number of queried tokens.",
-        &one(s.prefix_queries as f64),
-    );
-    w.counter(
-        "vllm:prefix_cache_hits",
-        "Prefix cache hits, in terms of number of cached tokens.",
-        &one(s.prefix_hits as f64),
-    );
-    w.counter(
-        "vllm:num_preemptions",
-        "Cumulative number of preemption from the engine.",
-        &one(s.preemptions as f64),
-    );
-    w.counter(
-        "vllm:prompt_tokens",
-        "Number of prefill tokens processed.",
-        &one(s.prompt_tokens as f64),
-    );
-    w.counter(
-        "vllm:generation_tokens",
-        "Number of generation tokens processed.",
-        &one(s.generation_tokens as f64),
-    );
-    // vLLM leaves client-aborted requests out of request_success (observed on 0.32), so
-    // `abort`, `error` and `repetition` exist but stay at zero here too.
+    w.families(VLLM_SCALARS, &base, s, now);
+    vllm_request_success(&mut w, s, &base);
+    w.families(VLLM_HISTOGRAMS, &base, s, now);
+    vllm_cache_info(&mut w, s);
+    w.out
+}
+
+/// `request_success` by finish reason. vLLM leaves client-aborted requests out of it
+/// (observed on 0.32), so `abort`, `error` and `repetition` exist but stay at zero here too.
+fn vllm_request_success(w: &mut Writer, s: &Stats, base: &Labels<'_>) {
     let reasons = [
         ("stop", s.finished_stop),
         ("length", s.finished_length),
@@ -184,77 +381,10 @@ fn render_vllm(s: &Stats, model: &str) -> String {
         "Count of successfully processed requests.",
         &success,
     );
-    let h = &s.hist;
-    let histograms: [(&str, &str, &Histogram); 13] = [
-        (
-            "vllm:request_prompt_tokens",
-            "Number of prefill tokens processed.",
-            &h.prompt_tokens,
-        ),
-        (
-            "vllm:request_generation_tokens",
-            "Number of generation tokens processed.",
-            &h.generation_tokens,
-        ),
-        (
-            "vllm:iteration_tokens_total",
-            "Histogram of number of tokens per engine_step.",
-            &h.iteration_tokens,
-        ),
-        (
-            "vllm:request_params_max_tokens",
-            "Histogram of the max_tokens request parameter.",
-            &h.max_tokens_param,
-        ),
-        (
-            "vllm:time_to_first_token_seconds",
-            "Histogram of time to first token in seconds.",
-            &h.ttft,
-        ),
-        (
-            "vllm:inter_token_latency_seconds",
-            "Histogram of inter-token latency in seconds.",
-            &h.inter_token,
-        ),
-        (
-            "vllm:request_time_per_output_token_seconds",
-            "Histogram of time_per_output_token_seconds per request.",
-            &h.time_per_output_token,
-        ),
-        (
-            "vllm:e2e_request_latency_seconds",
-            "Histogram of e2e request latency in seconds.",
-            &h.e2e,
-        ),
-        (
-            "vllm:request_queue_time_seconds",
-            "Histogram of time spent in WAITING phase for request.",
-            &h.queue,
-        ),
-        (
-            "vllm:request_inference_time_seconds",
-            "Histogram of time spent in RUNNING phase for request.",
-            &h.inference,
-        ),
-        (
-            "vllm:request_prefill_time_seconds",
-            "Histogram of time spent in PREFILL phase for request.",
-            &h.prefill,
-        ),
-        (
-            "vllm:request_decode_time_seconds",
-            "Histogram of time spent in DECODE phase for request.",
-            &h.decode,
-        ),
-        (
-            "vllm:request_num_preemptions",
-            "Histogram of the number of times a request was preempted.",
-            &h.num_preemptions,
-        ),
-    ];
-    for (name, help, hist) in histograms {
-        w.histogram(name, help, &base, hist);
-    }
+}
+
+/// `cache_config_info`: the KV cache's configuration as labels of a constant gauge.
+fn vllm_cache_info(w: &mut Writer, s: &Stats) {
     let block_size = s.block_size;
     let info: Labels = vec![
         ("block_size", block_size.to_string()),
@@ -277,7 +407,6 @@ fn render_vllm(s: &Stats, model: &str) -> String {
         "Information of the LLMEngine CacheConfig",
         &[(info, 1.0)],
     );
-    w.out
 }
 
 fn render_sglang(s: &Stats, model: &str, now: Instant) -> String {
@@ -293,93 +422,8 @@ fn render_sglang(s: &Stats, model: &str, now: Instant) -> String {
         ("tp_rank", "0".into()),
     ];
     let tok: Labels = vec![("model_name", model.into())];
-    let sched_one = |v: f64| vec![(sched.clone(), v)];
-    let tok_one = |v: f64| vec![(tok.clone(), v)];
-    let capacity_tokens = (s.kv_num_blocks * s.block_size) as f64;
-    w.gauge(
-        "sglang:num_running_reqs",
-        "The number of running requests.",
-        &sched_one(s.running as f64),
-    );
-    w.gauge(
-        "sglang:num_queue_reqs",
-        "The number of requests in the waiting queue.",
-        &sched_one(s.waiting as f64),
-    );
-    w.gauge(
-        "sglang:num_used_tokens",
-        "The number of used tokens.",
-        &sched_one((s.kv_used_blocks * s.block_size) as f64),
-    );
-    w.gauge(
-        "sglang:token_usage",
-        "The token usage.",
-        &sched_one(s.kv_usage()),
-    );
-    w.gauge(
-        "sglang:max_total_num_tokens",
-        "Maximum total number of tokens in the KV cache pool.",
-        &sched_one(capacity_tokens),
-    );
-    w.gauge(
-        "sglang:gen_throughput",
-        "The generation throughput (token/s).",
-        &sched_one(s.gen_throughput(now)),
-    );
-    w.gauge(
-        "sglang:cache_hit_rate",
-        "The prefix cache hit rate.",
-        &sched_one(s.last_prefill_hit_rate),
-    );
-    w.histogram(
-        "sglang:queue_time_seconds",
-        "Histogram of queueing time in seconds.",
-        &sched,
-        &s.hist.queue,
-    );
-    w.counter(
-        "sglang:prompt_tokens",
-        "Number of prefill tokens processed.",
-        &tok_one(s.prompt_tokens as f64),
-    );
-    w.counter(
-        "sglang:generation_tokens",
-        "Number of generation tokens processed.",
-        &tok_one(s.generation_tokens as f64),
-    );
-    w.counter(
-        "sglang:cached_tokens",
-        "Number of cached prompt tokens.",
-        &tok_one(s.prefix_hits as f64),
-    );
-    w.counter(
-        "sglang:num_requests",
-        "Number of requests processed.",
-        &tok_one((s.finished_stop + s.finished_length + s.aborted) as f64),
-    );
-    w.counter(
-        "sglang:num_aborted_requests",
-        "Number of requests aborted.",
-        &tok_one(s.aborted as f64),
-    );
-    w.histogram(
-        "sglang:time_to_first_token_seconds",
-        "Histogram of time to first token in seconds.",
-        &tok,
-        &s.hist.ttft,
-    );
-    w.histogram(
-        "sglang:inter_token_latency_seconds",
-        "Histogram of inter-token latency in seconds.",
-        &tok,
-        &s.hist.inter_token,
-    );
-    w.histogram(
-        "sglang:e2e_request_latency_seconds",
-        "Histogram of End-to-end request latency in seconds",
-        &tok,
-        &s.hist.e2e,
-    );
+    w.families(SGLANG_SCHEDULER, &sched, s, now);
+    w.families(SGLANG_TOKENIZER, &tok, s, now);
     w.out
 }
 

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::engine::{GeneratedToken, SeqRequest};
 use super::http::{error_response, AppState};
-use super::plan::RequestPlan;
+use super::plan::{Faults, RequestPlan};
 use super::wire::{stream_error, Usage, Wire};
 use crate::config::Framework;
 
@@ -140,25 +140,7 @@ async fn run_stream(app: Arc<AppState>, mut job: Job, w: FrameWriter) {
     let faults = job.plan.faults;
     let finish = job.plan.finish_reason();
     for k in 0..n {
-        if faults.stall_after == Some(k) {
-            let stall = Duration::from_millis(app.profile.stall_ms);
-            if !w.pause(stall).await {
-                return;
-            }
-        }
-        if faults.disconnect_after == Some(k) {
-            w.cut().await;
-            return;
-        }
-        if faults.error_after == Some(k) {
-            let (kind, code) = match fw {
-                Framework::Vllm => ("InternalServerError", 500),
-                Framework::Sglang => ("BadRequestError", 400),
-            };
-            let msg = "Simulated engine error (fault injection: midstream_error_rate).";
-            if w.data(&stream_error(fw, msg, kind, code)).await {
-                w.done().await;
-            }
+        if !before_token(&w, &faults, k, fw, app.profile.stall_ms).await {
             return;
         }
         let token = tokio::select! {
@@ -194,6 +176,36 @@ async fn run_stream(app: Arc<AppState>, mut job: Job, w: FrameWriter) {
         return;
     }
     w.done().await;
+}
+
+/// The faults planned before token `k`: a stall (then the stream goes on), a cut connection
+/// or a mid-stream error. False when the stream has ended.
+async fn before_token(
+    w: &FrameWriter,
+    faults: &Faults,
+    k: usize,
+    fw: Framework,
+    stall_ms: u64,
+) -> bool {
+    if faults.stall_after == Some(k) && !w.pause(Duration::from_millis(stall_ms)).await {
+        return false;
+    }
+    if faults.disconnect_after == Some(k) {
+        w.cut().await;
+        return false;
+    }
+    if faults.error_after == Some(k) {
+        let (kind, code) = match fw {
+            Framework::Vllm => ("InternalServerError", 500),
+            Framework::Sglang => ("BadRequestError", 400),
+        };
+        let msg = "Simulated engine error (fault injection: midstream_error_rate).";
+        if w.data(&stream_error(fw, msg, kind, code)).await {
+            w.done().await;
+        }
+        return false;
+    }
+    true
 }
 
 /// Non-streaming: wait for every token, answer one JSON body.

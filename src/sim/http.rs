@@ -202,8 +202,29 @@ pub(super) async fn launch(
     };
     let mut wire = Wire::new(fw, &plan.id_hex, unix_now(), model);
     wire.completions = completions;
+    let job = new_job(&app, arrival, seq, &prepared, plan, wire);
+    let mut response = if prepared.stream {
+        generate::stream(app.clone(), job)
+    } else {
+        generate::complete(app.clone(), job).await
+    };
+    if let Ok(v) = HeaderValue::from_str(&seq.to_string()) {
+        response.headers_mut().insert("x-sim-request-seq", v);
+    }
+    response
+}
+
+/// The request as the engine and the stream see it.
+fn new_job(
+    app: &AppState,
+    arrival: Instant,
+    seq: u64,
+    prepared: &request::Prepared,
+    plan: RequestPlan,
+    wire: Wire,
+) -> Job {
     let (tokens_tx, tokens_rx) = mpsc::unbounded_channel();
-    let job = Job {
+    Job {
         submit: SeqRequest {
             seq,
             prompt_len: prepared.prompt_tokens.len(),
@@ -221,14 +242,5 @@ pub(super) async fn launch(
         wire,
         include_usage: prepared.include_usage,
         continuous_usage: prepared.continuous_usage,
-    };
-    let mut response = if prepared.stream {
-        generate::stream(app.clone(), job)
-    } else {
-        generate::complete(app.clone(), job).await
-    };
-    if let Ok(v) = HeaderValue::from_str(&seq.to_string()) {
-        response.headers_mut().insert("x-sim-request-seq", v);
     }
-    response
 }

@@ -129,6 +129,12 @@ impl SimProfile {
                 ),
             );
         }
+        self.timing_and_rate_problems(&mut fail);
+        out
+    }
+
+    /// Durations (0 to an hour) and failure rates (fractions).
+    fn timing_and_rate_problems(&self, fail: &mut impl FnMut(&'static str, String)) {
         for (knob, value) in [
             ("prefill_ms_per_token", self.prefill_ms_per_token),
             ("decode_step_ms", self.decode_step_ms),
@@ -153,7 +159,6 @@ impl SimProfile {
                 fail(knob, format!("must be between 0 and 1, got {value}"));
             }
         }
-        out
     }
 
     /// Whole KV blocks the cache holds.

@@ -100,22 +100,7 @@ impl SimServer {
             tokenizer,
         });
         let app = super::auth::require_key(http::router(state), framework, api_key);
-        let stop = cancel.clone();
-        // Each token is its own small write: without TCP_NODELAY, Nagle's algorithm meets the
-        // client's delayed ACK and tokens arrive in 40 ms bunches.
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            if let Err(err) = tcp.set_nodelay(true) {
-                tracing::debug!(%err, "cannot set TCP_NODELAY");
-            }
-        });
-        let http_task = tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await;
-            if let Err(err) = served {
-                tracing::warn!(%err, "simulated server stopped with an error");
-            }
-        });
+        let http_task = serve(listener, app, cancel.clone());
         tracing::debug!(%addr, framework = framework.as_str(), "simulated server started");
         Ok(SimServer {
             addr,
@@ -187,4 +172,27 @@ impl Drop for SimServer {
             task.abort();
         }
     }
+}
+
+/// Serve `app` on `listener` until `stop`, each token flushed at once.
+fn serve(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    stop: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    // Each token is its own small write: without TCP_NODELAY, Nagle's algorithm meets the
+    // client's delayed ACK and tokens arrive in 40 ms bunches.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::debug!(%err, "cannot set TCP_NODELAY");
+        }
+    });
+    tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await;
+        if let Err(err) = served {
+            tracing::warn!(%err, "simulated server stopped with an error");
+        }
+    })
 }

@@ -83,76 +83,8 @@ pub fn build(
                     .push(exact(tw.api, tok, p.ids, Some(p.text), p.output_tokens)?);
             }
         }
-        PromptSource::ShareGpt {
-            path,
-            output,
-            multi_turn,
-            max_input_tokens,
-            seed,
-        } => {
-            let convs = sharegpt::load(path)?;
-            let mut rng = StdRng::seed_from_u64(*seed);
-            let mut skipped = 0usize;
-            let mut eligible: Vec<PlannedRequest> = Vec::new();
-            for conv in &convs {
-                let mut history: Vec<ChatMessage> = Vec::new();
-                let turns = if *multi_turn { conv.turns.len() } else { 1 };
-                for (human, reply) in conv.turns.iter().take(turns) {
-                    history.push(ChatMessage::new("user", human.clone()));
-                    let request = sharegpt_request(
-                        tw.api,
-                        tok,
-                        &history,
-                        reply.as_deref(),
-                        output,
-                        *max_input_tokens,
-                        &mut rng,
-                    )?;
-                    match request {
-                        Some(r) => eligible.push(r),
-                        None => skipped += 1,
-                    }
-                    if let Some(reply) = reply {
-                        history.push(ChatMessage::new("assistant", reply.clone()));
-                    }
-                }
-            }
-            if max_input_tokens.is_some() {
-                plan.summary.skipped_too_long = Some(skipped);
-            }
-            if eligible.is_empty() {
-                return Err(PlanError::Invalid(format!(
-                    "{}: every prompt is longer than max_input_tokens ({skipped} skipped)",
-                    path.display()
-                )));
-            }
-            plan.requests = (0..count)
-                .map(|i| eligible[i % eligible.len()].clone())
-                .collect();
-        }
-        PromptSource::Trace {
-            file,
-            time_scale,
-            block_size,
-            seed,
-        } => {
-            let tok = need()?;
-            let mut t = trace::load(file)?;
-            if t.was_unsorted {
-                plan.warnings.push(format!(
-                    "{}: timestamps are not in order; the requests were sorted by timestamp",
-                    file.display()
-                ));
-            }
-            t.entries.truncate(count);
-            plan.summary.ideal_block_reuse_ratio = Some(t.ideal_reuse_ratio(*block_size));
-            let prompts = trace::build_prompts(tok, &t, *block_size, *seed)?;
-            for (e, ids) in t.entries.iter().zip(prompts) {
-                plan.requests
-                    .push(exact(tw.api, tok, ids, None, e.output_length)?);
-            }
-            plan.offsets = Some(t.offsets(*time_scale));
-        }
+        PromptSource::ShareGpt { .. } => sharegpt_requests(tw, tok, count, &mut plan)?,
+        PromptSource::Trace { .. } => trace_requests(tw, need()?, count, &mut plan)?,
     }
     plan.measure_chat_overhead = tw.api == Api::Chat
         && plan
@@ -160,6 +92,101 @@ pub fn build(
             .iter()
             .any(|r| r.requested_input_tokens.is_some());
     Ok(plan)
+}
+
+/// ShareGPT conversations (each turn a request with its history when `multi_turn`), cycled
+/// to `count` requests; prompts over `max_input_tokens` are skipped and counted.
+fn sharegpt_requests(
+    tw: &TokenWorkload,
+    tok: Option<&TextTokenizer>,
+    count: usize,
+    plan: &mut TokenPlan,
+) -> Result<(), PlanError> {
+    let PromptSource::ShareGpt {
+        path,
+        output,
+        multi_turn,
+        max_input_tokens,
+        seed,
+    } = &tw.source
+    else {
+        return Ok(());
+    };
+    let convs = sharegpt::load(path)?;
+    let mut rng = StdRng::seed_from_u64(*seed);
+    let mut skipped = 0usize;
+    let mut eligible: Vec<PlannedRequest> = Vec::new();
+    for conv in &convs {
+        let mut history: Vec<ChatMessage> = Vec::new();
+        let turns = if *multi_turn { conv.turns.len() } else { 1 };
+        for (human, reply) in conv.turns.iter().take(turns) {
+            history.push(ChatMessage::new("user", human.clone()));
+            let request = sharegpt_request(
+                tw.api,
+                tok,
+                &history,
+                reply.as_deref(),
+                output,
+                *max_input_tokens,
+                &mut rng,
+            )?;
+            match request {
+                Some(r) => eligible.push(r),
+                None => skipped += 1,
+            }
+            if let Some(reply) = reply {
+                history.push(ChatMessage::new("assistant", reply.clone()));
+            }
+        }
+    }
+    if max_input_tokens.is_some() {
+        plan.summary.skipped_too_long = Some(skipped);
+    }
+    if eligible.is_empty() {
+        return Err(PlanError::Invalid(format!(
+            "{}: every prompt is longer than max_input_tokens ({skipped} skipped)",
+            path.display()
+        )));
+    }
+    plan.requests = (0..count)
+        .map(|i| eligible[i % eligible.len()].clone())
+        .collect();
+    Ok(())
+}
+
+/// A Mooncake trace's first `count` requests with exact prompts built from its hash ids,
+/// and their send offsets.
+fn trace_requests(
+    tw: &TokenWorkload,
+    tok: &TextTokenizer,
+    count: usize,
+    plan: &mut TokenPlan,
+) -> Result<(), PlanError> {
+    let PromptSource::Trace {
+        file,
+        time_scale,
+        block_size,
+        seed,
+    } = &tw.source
+    else {
+        return Ok(());
+    };
+    let mut t = trace::load(file)?;
+    if t.was_unsorted {
+        plan.warnings.push(format!(
+            "{}: timestamps are not in order; the requests were sorted by timestamp",
+            file.display()
+        ));
+    }
+    t.entries.truncate(count);
+    plan.summary.ideal_block_reuse_ratio = Some(t.ideal_reuse_ratio(*block_size));
+    let prompts = trace::build_prompts(tok, &t, *block_size, *seed)?;
+    for (e, ids) in t.entries.iter().zip(prompts) {
+        plan.requests
+            .push(exact(tw.api, tok, ids, None, e.output_length)?);
+    }
+    plan.offsets = Some(t.offsets(*time_scale));
+    Ok(())
 }
 
 /// A request of exactly `ids`: token ids for completions, the decoded text for chat.

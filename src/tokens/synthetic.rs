@@ -51,73 +51,34 @@ pub enum LengthDist {
 impl LengthDist {
     /// Validate `raw`; problems are pushed as `(field, message)` with `field` under `at`.
     pub fn from_raw(raw: &RawLength, at: &str, issues: &mut Vec<(String, String)>) -> Option<Self> {
-        let positive = |v: i64, f: &str, issues: &mut Vec<(String, String)>| match u32::try_from(v)
-        {
-            Ok(n) if n >= 1 => Some(n),
-            _ => {
-                issues.push((
-                    format!("{at}{f}"),
-                    format!("must be a whole number ≥ 1, got {v}"),
-                ));
+        let d = match raw {
+            RawLength::Fixed(n) => return positive(*n, at, issues).map(LengthDist::Fixed),
+            RawLength::Dist(d) => d,
+        };
+        let need = |v: Option<i64>, f: &str, issues: &mut Vec<(String, String)>| match v {
+            Some(v) => positive(v, &format!("{at}.{f}"), issues),
+            None => {
+                issues.push((format!("{at}.{f}"), "required for this distribution".into()));
                 None
             }
         };
-        match raw {
-            RawLength::Fixed(n) => positive(*n, "", issues).map(LengthDist::Fixed),
-            RawLength::Dist(d) => {
-                let need = |v: Option<i64>, f: &str, issues: &mut Vec<(String, String)>| match v {
-                    Some(v) => positive(v, &format!(".{f}"), issues),
-                    None => {
-                        issues.push((format!("{at}.{f}"), "required for this distribution".into()));
-                        None
-                    }
-                };
-                match d.dist.as_deref().unwrap_or("fixed") {
-                    "fixed" => {
-                        let v = d.value.or(d.mean).map(|v| v.round() as i64);
-                        need(v, "value", issues).map(LengthDist::Fixed)
-                    }
-                    "uniform" => {
-                        let (min, max) = (need(d.min, "min", issues)?, need(d.max, "max", issues)?);
-                        if min > max {
-                            issues.push((format!("{at}.min"), format!("{min} is above max {max}")));
-                            return None;
-                        }
-                        Some(LengthDist::Uniform { min, max })
-                    }
-                    "normal" => {
-                        let mean = d.mean.filter(|m| m.is_finite() && *m >= 1.0);
-                        let std = d.std.filter(|s| s.is_finite() && *s >= 0.0);
-                        if mean.is_none() {
-                            issues.push((format!("{at}.mean"), "required: a number ≥ 1".into()));
-                        }
-                        if std.is_none() {
-                            issues.push((format!("{at}.std"), "required: a number ≥ 0".into()));
-                        }
-                        let min = d.min.map_or(Some(1), |v| positive(v, ".min", issues))?;
-                        let max = match d.max {
-                            Some(v) => positive(v, ".max", issues)?,
-                            None => (mean? + 6.0 * std?).ceil() as u32,
-                        };
-                        if min > max {
-                            issues.push((format!("{at}.min"), format!("{min} is above max {max}")));
-                            return None;
-                        }
-                        Some(LengthDist::Normal {
-                            mean: mean?,
-                            std: std?,
-                            min,
-                            max,
-                        })
-                    }
-                    other => {
-                        issues.push((
-                            format!("{at}.dist"),
-                            format!("unknown distribution '{other}'; use fixed, uniform or normal"),
-                        ));
-                        None
-                    }
-                }
+        match d.dist.as_deref().unwrap_or("fixed") {
+            "fixed" => {
+                let v = d.value.or(d.mean).map(|v| v.round() as i64);
+                need(v, "value", issues).map(LengthDist::Fixed)
+            }
+            "uniform" => {
+                let (min, max) = (need(d.min, "min", issues)?, need(d.max, "max", issues)?);
+                ordered(min, max, at, issues)?;
+                Some(LengthDist::Uniform { min, max })
+            }
+            "normal" => normal(d, at, issues),
+            other => {
+                issues.push((
+                    format!("{at}.dist"),
+                    format!("unknown distribution '{other}'; use fixed, uniform or normal"),
+                ));
+                None
             }
         }
     }
@@ -156,6 +117,55 @@ impl LengthDist {
             }
         }
     }
+}
+
+/// A whole number ≥ 1 at `field`.
+fn positive(v: i64, field: &str, issues: &mut Vec<(String, String)>) -> Option<u32> {
+    match u32::try_from(v) {
+        Ok(n) if n >= 1 => Some(n),
+        _ => {
+            issues.push((
+                field.to_string(),
+                format!("must be a whole number ≥ 1, got {v}"),
+            ));
+            None
+        }
+    }
+}
+
+/// `min` is not above `max`.
+fn ordered(min: u32, max: u32, at: &str, issues: &mut Vec<(String, String)>) -> Option<()> {
+    if min > max {
+        issues.push((format!("{at}.min"), format!("{min} is above max {max}")));
+        return None;
+    }
+    Some(())
+}
+
+/// A normal distribution: mean ≥ 1, std ≥ 0, clamped to [min (1), max (mean + 6 std)].
+fn normal(d: &RawDist, at: &str, issues: &mut Vec<(String, String)>) -> Option<LengthDist> {
+    let mean = d.mean.filter(|m| m.is_finite() && *m >= 1.0);
+    let std = d.std.filter(|s| s.is_finite() && *s >= 0.0);
+    if mean.is_none() {
+        issues.push((format!("{at}.mean"), "required: a number ≥ 1".into()));
+    }
+    if std.is_none() {
+        issues.push((format!("{at}.std"), "required: a number ≥ 0".into()));
+    }
+    let min = d
+        .min
+        .map_or(Some(1), |v| positive(v, &format!("{at}.min"), issues))?;
+    let max = match d.max {
+        Some(v) => positive(v, &format!("{at}.max"), issues)?,
+        None => (mean? + 6.0 * std?).ceil() as u32,
+    };
+    ordered(min, max, at, issues)?;
+    Some(LengthDist::Normal {
+        mean: mean?,
+        std: std?,
+        min,
+        max,
+    })
 }
 
 /// How many decode→encode rounds (with fresh random tails) before giving up.

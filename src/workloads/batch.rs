@@ -8,7 +8,7 @@ use std::time::Instant;
 use async_trait::async_trait;
 use tokio::task::JoinSet;
 
-use super::engine::{self, Collector, HalfFailedBreaker, Position, RequestSender};
+use super::engine::{self, HalfFailedBreaker, Position, RequestSender};
 use super::planned::PlannedRequest;
 use super::{Workload, WorkloadContext, WorkloadOutcome};
 use crate::runners::ChatMessage;
@@ -44,54 +44,20 @@ impl Workload for BatchWorkload {
         self.requests.len()
     }
 
-    async fn run(&self, ctx: WorkloadContext) -> WorkloadOutcome {
+    async fn run(&self, mut ctx: WorkloadContext) -> WorkloadOutcome {
         let todo: Vec<usize> = (0..self.requests.len())
             .filter(|i| !ctx.already_done.contains(i))
             .collect();
         let planned = todo.len();
-        let stop = ctx.cancel.child_token();
-        let collector = Collector::spawn(
-            ctx.events.clone(),
-            ctx.on_record,
-            Box::new(HalfFailedBreaker::new(planned)),
-            stop.clone(),
-            ctx.timing.warmup,
-        );
-        let sender = RequestSender::new(
-            Arc::clone(&ctx.runner),
-            ctx.params.clone(),
-            collector.sender(),
-            stop.clone(),
-        );
+        let (collector, sender, stop) =
+            engine::start_measuring(&mut ctx, Box::new(HalfFailedBreaker::new(planned)));
         let mut failed_in_a_row = 0;
         let mut tripped = None;
         for batch in todo.chunks(self.batch_size) {
             if stop.is_cancelled() {
                 break;
             }
-            let intended = Instant::now();
-            let mut set = JoinSet::new();
-            for &index in batch {
-                let sender = sender.clone();
-                let request = Arc::clone(&self.requests[index]);
-                set.spawn(async move {
-                    sender
-                        .send_planned(
-                            &request,
-                            Position::request(index),
-                            intended,
-                            Default::default(),
-                        )
-                        .await
-                });
-            }
-            let mut any_ok = false;
-            while let Some(done) = set.join_next().await {
-                match done {
-                    Ok(ok) => any_ok |= ok,
-                    Err(e) => tracing::error!("request task failed: {e}"),
-                }
-            }
+            let any_ok = self.send_batch(&sender, batch).await;
             failed_in_a_row = if any_ok { 0 } else { failed_in_a_row + 1 };
             if failed_in_a_row >= MAX_FAILED_BATCHES && !ctx.cancel.is_cancelled() {
                 tripped = Some(format!(
@@ -112,5 +78,35 @@ impl Workload for BatchWorkload {
             records,
             stopped_early,
         }
+    }
+}
+
+impl BatchWorkload {
+    /// Send one batch at once and wait for all of it; whether any request succeeded.
+    async fn send_batch(&self, sender: &RequestSender, batch: &[usize]) -> bool {
+        let intended = Instant::now();
+        let mut set = JoinSet::new();
+        for &index in batch {
+            let sender = sender.clone();
+            let request = Arc::clone(&self.requests[index]);
+            set.spawn(async move {
+                sender
+                    .send_planned(
+                        &request,
+                        Position::request(index),
+                        intended,
+                        Default::default(),
+                    )
+                    .await
+            });
+        }
+        let mut any_ok = false;
+        while let Some(done) = set.join_next().await {
+            match done {
+                Ok(ok) => any_ok |= ok,
+                Err(e) => tracing::error!("request task failed: {e}"),
+            }
+        }
+        any_ok
     }
 }

@@ -5,9 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::engine::{
-    self, Breaker, Collector, HalfFailedBreaker, NoBreaker, Position, RequestSender,
-};
+use super::engine::{self, Breaker, HalfFailedBreaker, NoBreaker, Position};
 use super::planned::PlannedRequest;
 use super::{Workload, WorkloadContext, WorkloadOutcome};
 use crate::runners::ChatMessage;
@@ -55,21 +53,14 @@ impl Workload for ConcurrentWorkload {
         self.requests.len()
     }
 
-    async fn run(&self, ctx: WorkloadContext) -> WorkloadOutcome {
+    async fn run(&self, mut ctx: WorkloadContext) -> WorkloadOutcome {
         let planned = self.requests.len() - ctx.already_done.len().min(self.requests.len());
-        let stop = ctx.cancel.child_token();
         let breaker: Box<dyn Breaker> = if self.circuit_breaker {
             Box::new(HalfFailedBreaker::new(planned))
         } else {
             Box::new(NoBreaker)
         };
-        let collector = Collector::spawn(
-            ctx.events.clone(),
-            ctx.on_record,
-            breaker,
-            stop.clone(),
-            ctx.timing.warmup,
-        );
+        let (collector, sender, stop) = engine::start_measuring(&mut ctx, breaker);
         // `duration_s`: keep the pool full until then (requests.count still caps).
         let until = ctx.timing.duration.map(|d| std::time::Instant::now() + d);
         // Collected first: a borrowing iterator held across an await is not `Send`.
@@ -77,12 +68,6 @@ impl Workload for ConcurrentWorkload {
             .filter(|i| !ctx.already_done.contains(i))
             .map(|i| (i, Arc::clone(&self.requests[i])))
             .collect();
-        let sender = RequestSender::new(
-            Arc::clone(&ctx.runner),
-            ctx.params.clone(),
-            collector.sender(),
-            stop.clone(),
-        );
         engine::run_pool_until(
             todo,
             self.concurrency,

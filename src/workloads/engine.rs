@@ -17,6 +17,7 @@ use crate::events::{Event, EventSink};
 use crate::metrics::request::{ErrorKind, Pacing, RequestError, RequestRecord, StreamTimings};
 use crate::runners::{ChatMessage, ChatOutcome, Runner};
 use crate::workloads::planned::PlannedRequest;
+use crate::workloads::WorkloadContext;
 
 /// Where a request sits in the workload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -219,6 +220,25 @@ impl Breaker for HalfFailedBreaker {
         }
         None
     }
+}
+
+/// A workload's collector (with `breaker`) and a sender feeding it, both stopping with the
+/// returned token, a child of the run's cancellation. Takes the context's `on_record`.
+pub(crate) fn start_measuring(
+    ctx: &mut WorkloadContext,
+    breaker: Box<dyn Breaker>,
+) -> (Collector, RequestSender, CancellationToken) {
+    let stop = ctx.cancel.child_token();
+    let on_record = std::mem::replace(&mut ctx.on_record, Box::new(|_| {}));
+    let warmup = ctx.timing.warmup;
+    let collector = Collector::spawn(ctx.events.clone(), on_record, breaker, stop.clone(), warmup);
+    let sender = RequestSender::new(
+        Arc::clone(&ctx.runner),
+        ctx.params.clone(),
+        collector.sender(),
+        stop.clone(),
+    );
+    (collector, sender, stop)
 }
 
 /// The collector's handle: send records in, get them all back at the end.

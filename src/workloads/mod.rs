@@ -189,19 +189,7 @@ fn scripts(
                 })
             }
             PromptSet::Scripted(list) => {
-                let turns = &list[i % list.len()];
-                let Some((first, rest)) = turns.split_first() else {
-                    return Err(WorkloadError::Invalid(
-                        "a scripted conversation has no turns".into(),
-                    ));
-                };
-                if rest.len() < needed {
-                    return Err(WorkloadError::Invalid(format!(
-                        "a scripted conversation has {} turns, {} needed",
-                        turns.len(),
-                        conversation.turns
-                    )));
-                }
+                let (first, rest) = scripted_turns(&list[i % list.len()], conversation.turns)?;
                 Ok(multi_turn::Script {
                     opening: with_system(vec![ChatMessage::new("user", first.clone())]),
                     follow_ups: rest.to_vec(),
@@ -211,5 +199,26 @@ fn scripts(
         .collect()
 }
 
+/// A scripted conversation's first message and follow-ups, enough of them for `turns`.
+fn scripted_turns(
+    turns: &[String],
+    needed_turns: usize,
+) -> Result<(&String, &[String]), WorkloadError> {
+    let Some((first, rest)) = turns.split_first() else {
+        return Err(WorkloadError::Invalid(
+            "a scripted conversation has no turns".into(),
+        ));
+    };
+    if rest.len() < needed_turns.saturating_sub(1) {
+        return Err(WorkloadError::Invalid(format!(
+            "a scripted conversation has {} turns, {needed_turns} needed",
+            turns.len()
+        )));
+    }
+    Ok((first, rest))
+}
+
+#[cfg(test)]
+mod fake_runner;
 #[cfg(test)]
 mod tests;

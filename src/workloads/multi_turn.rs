@@ -4,14 +4,17 @@
 //! conversation skipped; 3 consecutive failed conversations stop the workload. Once stopped
 //! (Ctrl-C or that breaker) no more turns are recorded; a turn cut in flight is kept.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
 
-use super::engine::{self, Breaker, Collector, Position, RequestSender};
+use super::engine::{self, Breaker, Position, RequestSender};
 use super::pacer;
 use super::{Workload, WorkloadContext, WorkloadOutcome};
+use crate::config::{RateSpec, Timing};
 use crate::metrics::request::{Pacing, RequestRecord};
 use crate::runners::ChatMessage;
 
@@ -48,6 +51,16 @@ struct ConversationBreaker {
     failed_in_a_row: usize,
 }
 
+impl ConversationBreaker {
+    fn new(turns: usize) -> Self {
+        Self {
+            turns,
+            progress: Default::default(),
+            failed_in_a_row: 0,
+        }
+    }
+}
+
 impl Breaker for ConversationBreaker {
     fn observe(&mut self, record: &RequestRecord) -> Option<String> {
         let conv = record.conversation_index?;
@@ -66,67 +79,65 @@ impl Breaker for ConversationBreaker {
     }
 }
 
+impl MultiTurnWorkload {
+    /// Conversations started on the arrival schedule of `spec` (the remaining ones).
+    async fn paced(
+        &self,
+        spec: &RateSpec,
+        (already_done, timing): (&HashSet<usize>, &Timing),
+        sender: &RequestSender,
+        stop: &CancellationToken,
+        think: Duration,
+    ) {
+        let turns = self.turns;
+        let offsets = super::rate::process(spec).offsets(self.conversations.len(), None);
+        let units: Vec<((usize, Arc<Script>), Duration)> =
+            super::rate::remaining(&offsets, already_done)
+                .into_iter()
+                .map(|(c, o)| ((c, Arc::clone(&self.conversations[c])), o))
+                .collect();
+        let task_sender = sender.clone();
+        pacer::run_paced(
+            units,
+            spec.max_concurrency,
+            stop,
+            timing.pacer_clock,
+            move |(conv, script), arrival| {
+                let sender = task_sender.clone();
+                async move {
+                    let deadline = arrival.deadline;
+                    let Some(slot) = arrival.slot().await else {
+                        return;
+                    };
+                    converse(&sender, &script, conv, turns, deadline, think, slot.pacing).await;
+                }
+            },
+        )
+        .await;
+    }
+}
+
 #[async_trait]
 impl Workload for MultiTurnWorkload {
     fn total_requests(&self) -> usize {
         self.conversations.len() * self.turns
     }
 
-    async fn run(&self, ctx: WorkloadContext) -> WorkloadOutcome {
+    async fn run(&self, mut ctx: WorkloadContext) -> WorkloadOutcome {
         let turns = self.turns;
         let todo: Vec<(usize, Arc<Script>)> = (0..self.conversations.len())
             .filter(|c| !ctx.already_done.contains(c))
             .map(|c| (c, Arc::clone(&self.conversations[c])))
             .collect();
         let planned = todo.len() * turns;
-        let stop = ctx.cancel.child_token();
-        let breaker = ConversationBreaker {
-            turns,
-            progress: Default::default(),
-            failed_in_a_row: 0,
-        };
-        let collector = Collector::spawn(
-            ctx.events.clone(),
-            ctx.on_record,
-            Box::new(breaker),
-            stop.clone(),
-            ctx.timing.warmup,
-        );
-        let sender = RequestSender::new(
-            Arc::clone(&ctx.runner),
-            ctx.params.clone(),
-            collector.sender(),
-            stop.clone(),
-        );
+        let (collector, sender, stop) =
+            engine::start_measuring(&mut ctx, Box::new(ConversationBreaker::new(turns)));
         let think = ctx.timing.think_time;
         match ctx.timing.conversation_rate {
             // Open loop: conversations arrive on the schedule; turns follow their replies.
             Some(spec) => {
-                let offsets = super::rate::process(&spec).offsets(self.conversations.len(), None);
-                let units: Vec<((usize, Arc<Script>), std::time::Duration)> =
-                    super::rate::remaining(&offsets, &ctx.already_done)
-                        .into_iter()
-                        .map(|(c, o)| ((c, Arc::clone(&self.conversations[c])), o))
-                        .collect();
-                let task_sender = sender.clone();
-                pacer::run_paced(
-                    units,
-                    spec.max_concurrency,
-                    &stop,
-                    ctx.timing.pacer_clock,
-                    move |(conv, script), arrival| {
-                        let sender = task_sender.clone();
-                        async move {
-                            let deadline = arrival.deadline;
-                            let Some(slot) = arrival.slot().await else {
-                                return;
-                            };
-                            converse(&sender, &script, conv, turns, deadline, think, slot.pacing)
-                                .await;
-                        }
-                    },
-                )
-                .await;
+                let done = (&ctx.already_done, &ctx.timing);
+                self.paced(&spec, done, &sender, &stop, think).await
             }
             None => {
                 engine::run_pool(todo, self.concurrency, &stop, |(conv, script), intended| {

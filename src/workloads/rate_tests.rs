@@ -10,9 +10,10 @@ use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
 use super::*;
-use crate::config::{Arrival, Framework, GenerationParams, RateSpec, Timing, Warmup};
+use crate::config::{Arrival, GenerationParams, RateSpec, Timing, Warmup};
 use crate::metrics::request::{RequestRecord, StreamTimings, TokenCountSource};
-use crate::runners::{ChatOutcome, HealthProgress, Runner, RunnerError};
+use crate::runners::ChatOutcome;
+use crate::workloads::fake_runner::FakeChat;
 use crate::workloads::{Workload, WorkloadContext};
 
 /// Answers every request after `hold`; counts the most requests in flight at once.
@@ -33,27 +34,7 @@ impl HoldRunner {
 }
 
 #[async_trait]
-impl Runner for HoldRunner {
-    fn framework(&self) -> Framework {
-        Framework::Vllm
-    }
-    fn base_url(&self) -> &str {
-        "fake://"
-    }
-    fn model(&self) -> &str {
-        "fake"
-    }
-    async fn wait_healthy(
-        &self,
-        _timeout: Duration,
-        _cancel: &CancellationToken,
-        _on_wait: &(dyn Fn(HealthProgress) + Send + Sync),
-    ) -> Result<(), RunnerError> {
-        Ok(())
-    }
-    async fn check_model(&self) -> Result<(), RunnerError> {
-        Ok(())
-    }
+impl FakeChat for HoldRunner {
     async fn chat(
         &self,
         _messages: &[ChatMessage],

@@ -9,9 +9,10 @@ use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 
 use super::*;
-use crate::config::{Framework, GenerationParams};
+use crate::config::GenerationParams;
 use crate::metrics::request::{ErrorKind, RequestError, StreamTimings, TokenCountSource};
-use crate::runners::{ChatOutcome, HealthProgress, RunnerError};
+use crate::runners::ChatOutcome;
+use crate::workloads::fake_runner::FakeChat;
 
 type FailWhen = Box<dyn Fn(&[ChatMessage]) -> bool + Send + Sync>;
 
@@ -39,27 +40,7 @@ impl FakeRunner {
 }
 
 #[async_trait]
-impl Runner for FakeRunner {
-    fn framework(&self) -> Framework {
-        Framework::Vllm
-    }
-    fn base_url(&self) -> &str {
-        "fake://"
-    }
-    fn model(&self) -> &str {
-        "fake"
-    }
-    async fn wait_healthy(
-        &self,
-        _timeout: Duration,
-        _cancel: &CancellationToken,
-        _on_wait: &(dyn Fn(HealthProgress) + Send + Sync),
-    ) -> Result<(), RunnerError> {
-        Ok(())
-    }
-    async fn check_model(&self) -> Result<(), RunnerError> {
-        Ok(())
-    }
+impl FakeChat for FakeRunner {
     async fn chat(
         &self,
         messages: &[ChatMessage],
@@ -345,27 +326,7 @@ struct CutRunner {
 }
 
 #[async_trait]
-impl Runner for CutRunner {
-    fn framework(&self) -> Framework {
-        Framework::Vllm
-    }
-    fn base_url(&self) -> &str {
-        "fake://"
-    }
-    fn model(&self) -> &str {
-        "fake"
-    }
-    async fn wait_healthy(
-        &self,
-        _timeout: Duration,
-        _cancel: &CancellationToken,
-        _on_wait: &(dyn Fn(HealthProgress) + Send + Sync),
-    ) -> Result<(), RunnerError> {
-        Ok(())
-    }
-    async fn check_model(&self) -> Result<(), RunnerError> {
-        Ok(())
-    }
+impl FakeChat for CutRunner {
     async fn chat(
         &self,
         messages: &[ChatMessage],

@@ -36,29 +36,7 @@ pub async fn prepare(
         return Ok(None);
     }
     if tw.source == PromptSource::Prompts {
-        // A prompt file sent to /v1/completions: the messages' text as the prompt.
-        let prompts = super::prompts::load_prompts(&exp.workload.source)?;
-        let requests = prompts
-            .cycled_messages(exp.workload.count)
-            .into_iter()
-            .map(|messages| PlannedRequest {
-                prompt: Prompt::Text(
-                    messages
-                        .iter()
-                        .map(|m| m.content.as_str())
-                        .collect::<Vec<_>>()
-                        .join("\n"),
-                ),
-                max_tokens: None,
-                requested_input_tokens: None,
-                requested_output_tokens: None,
-            })
-            .collect();
-        let workload = create_planned_workload(&exp.workload.kind, requests, None)?;
-        return Ok(Some(Prepared {
-            workload,
-            summary: None,
-        }));
+        return completions_from_prompt_file(exp).map(Some);
     }
     let tok = plan::load_tokenizer(&tw)
         .await
@@ -81,6 +59,32 @@ pub async fn prepare(
         workload,
         summary: Some(summary),
     }))
+}
+
+/// A prompt file sent to /v1/completions: each request's messages' text is the prompt.
+fn completions_from_prompt_file(exp: &Experiment) -> Result<Prepared, WorkloadError> {
+    let prompts = super::prompts::load_prompts(&exp.workload.source)?;
+    let requests = prompts
+        .cycled_messages(exp.workload.count)
+        .into_iter()
+        .map(|messages| PlannedRequest {
+            prompt: Prompt::Text(
+                messages
+                    .iter()
+                    .map(|m| m.content.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            ),
+            max_tokens: None,
+            requested_input_tokens: None,
+            requested_output_tokens: None,
+        })
+        .collect();
+    let workload = create_planned_workload(&exp.workload.kind, requests, None)?;
+    Ok(Prepared {
+        workload,
+        summary: None,
+    })
 }
 
 /// Prompt tokens the server counts for an empty user message: the chat template's share of

@@ -213,10 +213,7 @@ impl StreamServer {
 
 /// A base URL where nothing listens (connection refused).
 pub async fn closed_port_url() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
-    format!("http://{addr}")
+    super::closed_port_url()
 }
 
 async fn chat(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {

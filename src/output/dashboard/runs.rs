@@ -12,8 +12,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{self, Experiment, ProviderKind};
 use crate::events::{Event, Phase, TeardownOutcome};
+use crate::metrics::request::RequestRecord;
 use crate::providers::runpod::{self, pricing::PriceTable, CostEstimate};
 use crate::providers::Provider;
+use crate::results::result::ServerSample;
 use crate::run::{self as engine, RunPlan};
 
 /// What the page asked to run (`start_experiment`), the config path already confined to the
@@ -302,124 +304,169 @@ impl Translator {
     fn translate(&mut self, event: Event) -> Vec<Value> {
         match event {
             Event::PhaseStarted(phase) => {
-                let name = match phase {
-                    Phase::Provision => "provisioning",
-                    Phase::Load => "model_loading",
-                    Phase::Benchmark => "benchmark",
-                    Phase::Collect => "cleanup",
-                };
-                vec![self.phase(name, json!({"index": phase.number()}))]
+                vec![self.phase(started_name(phase), json!({"index": phase.number()}))]
             }
-            Event::PhaseFinished { phase, elapsed } => {
-                let name = match phase {
-                    Phase::Provision => "provisioning_done",
-                    Phase::Load => "model_loading_done",
-                    Phase::Benchmark => "benchmark_done",
-                    Phase::Collect => "collect_done",
-                };
-                vec![self.phase(name, json!({"elapsed_s": elapsed.as_secs_f64()}))]
-            }
+            Event::PhaseFinished { phase, elapsed } => vec![self.phase(
+                finished_name(phase),
+                json!({"elapsed_s": elapsed.as_secs_f64()}),
+            )],
             Event::ExternalServer { url } => vec![
                 log_msg("info", &format!("Using the server at {url}")),
                 self.phase("provisioning_done", json!({"server_url": url})),
             ],
-            Event::Info(m) => vec![log_msg("info", &m)],
-            Event::Warn(m) => vec![log_msg("warning", &m)],
-            Event::Waiting { elapsed, status } => vec![log_msg(
-                "info",
-                &format!("waiting for the server ({:.0}s): {status}", elapsed.as_secs_f64()),
-            )],
-            Event::ServerHealthy { after } => vec![log_msg(
-                "info",
-                &format!("server healthy after {:.1} s", after.as_secs_f64()),
-            )],
-            Event::IterationStarted { index, total, values } => {
+            Event::IterationStarted {
+                index,
+                total,
+                values,
+            } => {
                 self.iteration = index;
                 if total < 2 {
                     return Vec::new();
                 }
                 let params: serde_json::Map<String, Value> =
                     values.into_iter().map(|(k, v)| (k, json!(v))).collect();
-                vec![self.phase("sweep_iteration", json!({"iteration": index, "total": total, "params": params}))]
+                vec![self.phase(
+                    "sweep_iteration",
+                    json!({"iteration": index, "total": total, "params": params}),
+                )]
             }
-            Event::IterationAlreadyDone { index, total, result } => vec![log_msg(
-                "info",
-                &format!("iteration {index}/{total} was already done: {result}"),
-            )],
-            Event::Resuming { kept } => vec![log_msg(
-                "info",
-                &format!("resuming: {kept} request(s) measured before are kept"),
-            )],
             Event::BenchmarkStarted { total } => {
                 self.bench_start = Some(chrono::Utc::now());
                 // A new iteration's scraper starts its counters' window afresh.
                 self.last_sent = None;
-                vec![self.phase("execution", json!({"total_requests": total, "iteration": self.iteration}))]
+                vec![self.phase(
+                    "execution",
+                    json!({"total_requests": total, "iteration": self.iteration}),
+                )]
             }
-            Event::RequestCompleted(r) => {
-                let start_s = self.secs(r.started_at);
-                let t_s = self.secs(r.finished_at);
-                vec![json!({"type": "request_complete", "run_id": self.run_id, "data": {
-                    "request_index": r.request_index,
-                    "ttft_ms": r.ttft_ms(),
-                    "e2e_latency_ms": r.e2e_ms(),
-                    "tbt_ms": r.mean_tbt_ms(),
-                    "prompt_tokens": r.prompt_tokens,
-                    "completion_tokens": r.completion_tokens,
-                    "error": r.error.as_ref().map(|e| e.message.clone()),
-                    "start_s": start_s,
-                    "t_s": t_s,
-                    "iteration": self.iteration,
-                    "finished_ms": r.finished_at.timestamp_millis(),
-                    "sent_ms": chrono::Utc::now().timestamp_millis(),
-                }})]
-            }
-            Event::ServerMetrics(s) => {
-                if self.last_sample.is_some_and(|t| t.elapsed() < SAMPLE_EVERY) {
-                    return Vec::new();
-                }
-                self.last_sample = Some(Instant::now());
-                let hit_rate = crate::output::page::data::hit_rate(self.last_sent.as_ref(), &s);
-                let msg = json!({"type": "gpu_sample", "run_id": self.run_id, "data": {
-                    "timestamp": s.timestamp,
-                    "kv_cache_usage": s.kv_cache_usage,
-                    "active_requests": s.active_requests,
-                    "queued_requests": s.queued_requests,
-                    "generation_throughput": s.generation_throughput,
-                    "prefix_cache_hit_rate": hit_rate,
-                    "iteration": self.iteration,
-                }});
-                self.last_sent = Some(*s);
-                vec![msg]
-            }
-            Event::BenchmarkFinished => vec![log_msg("info", "benchmark finished")],
-            Event::ClientBusy { cpu_utilization } => vec![log_msg(
-                "warning",
-                &format!(
-                    "the benchmark client used {:.0}% of a CPU: its own delay may be in the numbers",
-                    cpu_utilization * 100.0
-                ),
-            )],
-            Event::IterationSummary { run_id, status, summary, .. } => vec![json!({
+            Event::RequestCompleted(r) => vec![self.request_complete(&r)],
+            Event::ServerMetrics(s) => self.gpu_sample(s).into_iter().collect(),
+            Event::IterationSummary {
+                run_id,
+                status,
+                summary,
+                ..
+            } => vec![json!({
                 "type": "summary", "run_id": self.run_id, "result_id": run_id,
                 "status": status.as_str(), "data": summary,
             })],
-            Event::ResultSaved { path, samples, .. } => {
-                let extra = samples.map(|n| format!(" ({n} server samples)")).unwrap_or_default();
-                vec![log_msg("info", &format!("result saved: {}{extra}", path.display()))]
-            }
-            Event::Teardown(TeardownOutcome::Done) => vec![log_msg("info", "server torn down")],
-            Event::Teardown(TeardownOutcome::Kept {
-                provider,
-                how_to_stop,
-            }) => vec![log_msg(
-                "warning",
-                &format!("the {provider} server is still running (kept on purpose); {how_to_stop}"),
-            )],
-            Event::Teardown(TeardownOutcome::Failed { provider, error }) => vec![log_msg(
-                "error",
-                &format!("TEARDOWN FAILED ({provider}): {error} — the server may still be running and costing money; see `llm-inf-bench server status`"),
-            )],
+            other => log_line(other)
+                .map(|(level, text)| log_msg(level, &text))
+                .into_iter()
+                .collect(),
         }
     }
+
+    fn request_complete(&self, r: &RequestRecord) -> Value {
+        let start_s = self.secs(r.started_at);
+        let t_s = self.secs(r.finished_at);
+        json!({"type": "request_complete", "run_id": self.run_id, "data": {
+            "request_index": r.request_index,
+            "ttft_ms": r.ttft_ms(),
+            "e2e_latency_ms": r.e2e_ms(),
+            "tbt_ms": r.mean_tbt_ms(),
+            "prompt_tokens": r.prompt_tokens,
+            "completion_tokens": r.completion_tokens,
+            "error": r.error.as_ref().map(|e| e.message.clone()),
+            "start_s": start_s,
+            "t_s": t_s,
+            "iteration": self.iteration,
+            "finished_ms": r.finished_at.timestamp_millis(),
+            "sent_ms": chrono::Utc::now().timestamp_millis(),
+        }})
+    }
+
+    /// A server sample, at most one per `SAMPLE_EVERY`.
+    fn gpu_sample(&mut self, s: Box<ServerSample>) -> Option<Value> {
+        if self.last_sample.is_some_and(|t| t.elapsed() < SAMPLE_EVERY) {
+            return None;
+        }
+        self.last_sample = Some(Instant::now());
+        let hit_rate = crate::output::page::data::hit_rate(self.last_sent.as_ref(), &s);
+        let msg = json!({"type": "gpu_sample", "run_id": self.run_id, "data": {
+            "timestamp": s.timestamp,
+            "kv_cache_usage": s.kv_cache_usage,
+            "active_requests": s.active_requests,
+            "queued_requests": s.queued_requests,
+            "generation_throughput": s.generation_throughput,
+            "prefix_cache_hit_rate": hit_rate,
+            "iteration": self.iteration,
+        }});
+        self.last_sent = Some(*s);
+        Some(msg)
+    }
+}
+
+fn started_name(phase: Phase) -> &'static str {
+    match phase {
+        Phase::Provision => "provisioning",
+        Phase::Load => "model_loading",
+        Phase::Benchmark => "benchmark",
+        Phase::Collect => "cleanup",
+    }
+}
+
+fn finished_name(phase: Phase) -> &'static str {
+    match phase {
+        Phase::Provision => "provisioning_done",
+        Phase::Load => "model_loading_done",
+        Phase::Benchmark => "benchmark_done",
+        Phase::Collect => "collect_done",
+    }
+}
+
+/// The events shown only as a log line: its level and text (None for the structured ones).
+fn log_line(event: Event) -> Option<(&'static str, String)> {
+    Some(match event {
+        Event::Info(m) => ("info", m),
+        Event::Warn(m) => ("warning", m),
+        Event::Waiting { elapsed, status } => (
+            "info",
+            format!("waiting for the server ({:.0}s): {status}", elapsed.as_secs_f64()),
+        ),
+        Event::ServerHealthy { after } => (
+            "info",
+            format!("server healthy after {:.1} s", after.as_secs_f64()),
+        ),
+        Event::IterationAlreadyDone { index, total, result } => (
+            "info",
+            format!("iteration {index}/{total} was already done: {result}"),
+        ),
+        Event::Resuming { kept } => (
+            "info",
+            format!("resuming: {kept} request(s) measured before are kept"),
+        ),
+        Event::BenchmarkFinished => ("info", "benchmark finished".to_string()),
+        Event::ClientBusy { cpu_utilization } => (
+            "warning",
+            format!(
+                "the benchmark client used {:.0}% of a CPU: its own delay may be in the numbers",
+                cpu_utilization * 100.0
+            ),
+        ),
+        Event::ResultSaved { path, samples, .. } => {
+            let extra = samples.map(|n| format!(" ({n} server samples)")).unwrap_or_default();
+            ("info", format!("result saved: {}{extra}", path.display()))
+        }
+        Event::Teardown(TeardownOutcome::Done) => ("info", "server torn down".to_string()),
+        Event::Teardown(TeardownOutcome::Kept {
+            provider,
+            how_to_stop,
+        }) => (
+            "warning",
+            format!("the {provider} server is still running (kept on purpose); {how_to_stop}"),
+        ),
+        Event::Teardown(TeardownOutcome::Failed { provider, error }) => (
+            "error",
+            format!("TEARDOWN FAILED ({provider}): {error} — the server may still be running and costing money; see `llm-inf-bench server status`"),
+        ),
+        Event::PhaseStarted(_)
+        | Event::PhaseFinished { .. }
+        | Event::ExternalServer { .. }
+        | Event::IterationStarted { .. }
+        | Event::BenchmarkStarted { .. }
+        | Event::RequestCompleted(_)
+        | Event::ServerMetrics(_)
+        | Event::IterationSummary { .. } => return None,
+    })
 }

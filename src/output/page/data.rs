@@ -162,14 +162,6 @@ mod tests {
             .timestamp_millis_opt(1_700_000_000_000 + start_ms)
             .unwrap();
         RequestResult {
-            chunk_tokens: None,
-            slo_met: None,
-            scheduled_offset_ms: None,
-            send_lag_ms: None,
-            cap_wait_ms: None,
-            warmup: None,
-            requested_input_tokens: None,
-            requested_output_tokens: None,
             request_index: i,
             ttft_ms: Some(e2e / 4.0),
             e2e_latency_ms: Some(e2e),
@@ -179,12 +171,7 @@ mod tests {
             error: error.map(String::from),
             started_at: Some(t),
             finished_at: Some(t + chrono::Duration::milliseconds(e2e as i64)),
-            turn_index: None,
-            conversation_index: None,
-            tpot_ms: None,
-            error_kind: None,
-            token_count_source: None,
-            send_delay_ms: None,
+            ..Default::default()
         }
     }
 

@@ -29,29 +29,16 @@ mod tests {
             .map(|i| {
                 let start = t0 + chrono::Duration::microseconds(i as i64 * 12_345);
                 RequestResult {
-                    chunk_tokens: None,
-                    slo_met: None,
-                    scheduled_offset_ms: None,
-                    send_lag_ms: None,
-                    cap_wait_ms: None,
-                    warmup: None,
-                    requested_input_tokens: None,
-                    requested_output_tokens: None,
                     request_index: i,
                     ttft_ms: Some(123.456_789 + i as f64 % 97.0),
                     e2e_latency_ms: Some(2_345.678_91 + i as f64 % 991.0),
                     inter_token_latencies_ms: vec![12.345_678; 128],
                     prompt_tokens: Some(512),
                     completion_tokens: Some(128),
-                    error: None,
                     started_at: Some(start),
                     finished_at: Some(start + chrono::Duration::milliseconds(2345)),
-                    turn_index: None,
-                    conversation_index: None,
                     tpot_ms: Some(12.3),
-                    error_kind: None,
-                    token_count_source: None,
-                    send_delay_ms: None,
+                    ..Default::default()
                 }
             })
             .collect();

@@ -299,14 +299,7 @@ impl Provider for RunpodProvider {
         let gpu_id = request.gpu.id.clone();
         let gpu_count = request.gpu.count;
         let table_cost = self.table_cost(&request);
-        events.info(format!(
-            "Creating pod {} ({gpu_count}x {gpu_id}, {} cloud{})",
-            request.name,
-            experiment.infrastructure.cloud_type.as_str(),
-            table_cost
-                .map(|c| format!(", ~${c:.2}/h"))
-                .unwrap_or_default()
-        ));
+        events.info(creating_text(&request, experiment, table_cost));
 
         // Kept in `self` while it runs, so that even if this future is dropped (the caller gave
         // up on provisioning) `teardown` still waits for the pod and terminates it.
@@ -319,22 +312,20 @@ impl Provider for RunpodProvider {
         };
         // No await since the task finished: a finished handle must not be polled again.
         self.pending_create = None;
-        let created = match joined {
-            Ok(Ok(created)) => created,
-            Ok(Err(e)) => return Err(self.create_error(e, experiment, &gpu_id)),
-            Err(join) => return Err(ProviderError::Task(join)),
-        };
+        let created = joined
+            .map_err(ProviderError::Task)?
+            .map_err(|e| self.create_error(e, experiment, &gpu_id))?;
         let pod_id = created.pod.id.clone();
         events.info(format!("Pod {pod_id} created; waiting for it to run"));
 
         let pod = self.wait_running(&pod_id, events, cancel).await?;
+        // The price table's name for the GPU (what the user wrote), else RunPod's id.
         let gpu_type = experiment
             .infrastructure
             .gpu_type
             .as_deref()
             .and_then(|g| self.prices.lookup(g))
-            .map(|g| g.name.clone())
-            .unwrap_or(gpu_id);
+            .map_or(gpu_id, |g| g.name.clone());
         Ok(ServerHandle {
             base_url: self.settings.proxy_url(&pod_id, SERVER_PORT),
             pod_id: Some(pod_id),
@@ -345,6 +336,7 @@ impl Provider for RunpodProvider {
             served_model: None,
             failure: None,
             api_key,
+            healthy: false,
         })
     }
 
@@ -408,4 +400,22 @@ fn pod_cost(pod: &Pod) -> Option<f64> {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// `Creating pod <name> (1x <gpu>, community cloud, ~$1.19/h)`.
+fn creating_text(
+    request: &CreatePodRequest,
+    experiment: &Experiment,
+    table_cost: Option<f64>,
+) -> String {
+    format!(
+        "Creating pod {} ({}x {}, {} cloud{})",
+        request.name,
+        request.gpu.count,
+        request.gpu.id,
+        experiment.infrastructure.cloud_type.as_str(),
+        table_cost
+            .map(|c| format!(", ~${c:.2}/h"))
+            .unwrap_or_default()
+    )
 }

@@ -2,7 +2,7 @@
 
 use super::client::{RunpodClient, Termination};
 use super::error::RunpodError;
-use super::ledger::{Ledger, LedgerError};
+use super::ledger::{Ledger, LedgerError, PodRecord};
 use super::model::Pod;
 use super::settings::RunpodSettings;
 use super::templates::POD_NAME_PREFIX;
@@ -49,15 +49,8 @@ pub async fn server_status(
         if rec.api_url.trim().trim_end_matches('/') != api_root {
             // Created through another API root (e.g. a test fake): not ours to judge.
             rows.push(PodStatusRow {
-                pod_id: rec.pod_id.clone(),
-                name: rec.name.clone(),
-                run_name: Some(rec.run_name.clone()),
-                gpu_type: Some(rec.gpu_type.clone()),
                 status: format!("UNKNOWN (created via {})", rec.api_url),
-                gone: false,
-                cost_per_hr: rec.cost_per_hr,
-                created_at: Some(rec.created_at.to_rfc3339()),
-                recorded: true,
+                ..recorded_row(rec)
             });
             continue;
         }
@@ -70,32 +63,19 @@ pub async fn server_status(
                 Err(e) => return Err(e.into()),
             },
         };
-        let gone = match &pod {
-            Some(p) => p.status == super::model::PodStatus::Terminated,
-            None => true,
-        };
-        if gone {
+        let live_pod = pod
+            .as_ref()
+            .filter(|p| p.status != super::model::PodStatus::Terminated);
+        if live_pod.is_none() {
             if let Err(e) = ledger.remove(&rec.pod_id) {
                 tracing::warn!("{e}");
             }
         }
         rows.push(PodStatusRow {
-            pod_id: rec.pod_id.clone(),
-            name: rec.name.clone(),
-            run_name: Some(rec.run_name.clone()),
-            gpu_type: Some(rec.gpu_type.clone()),
-            status: match (&pod, gone) {
-                (Some(p), false) => p.status.to_string(),
-                _ => "GONE".to_string(),
-            },
-            gone,
-            cost_per_hr: pod
-                .as_ref()
-                .filter(|_| !gone)
-                .and_then(|p| p.cost)
-                .or(rec.cost_per_hr),
-            created_at: Some(rec.created_at.to_rfc3339()),
-            recorded: true,
+            status: live_pod.map_or("GONE".to_string(), |p| p.status.to_string()),
+            gone: live_pod.is_none(),
+            cost_per_hr: live_pod.and_then(|p| p.cost).or(rec.cost_per_hr),
+            ..recorded_row(rec)
         });
     }
     for pod in live.iter().filter(|p| {
@@ -104,6 +84,21 @@ pub async fn server_status(
         rows.push(unrecorded_row(pod));
     }
     Ok(rows)
+}
+
+/// A ledger entry's row before its live status is known.
+fn recorded_row(rec: &PodRecord) -> PodStatusRow {
+    PodStatusRow {
+        pod_id: rec.pod_id.clone(),
+        name: rec.name.clone(),
+        run_name: Some(rec.run_name.clone()),
+        gpu_type: Some(rec.gpu_type.clone()),
+        status: String::new(),
+        gone: false,
+        cost_per_hr: rec.cost_per_hr,
+        created_at: Some(rec.created_at.to_rfc3339()),
+        recorded: true,
+    }
 }
 
 fn unrecorded_row(pod: &Pod) -> PodStatusRow {

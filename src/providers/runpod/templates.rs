@@ -62,77 +62,88 @@ pub fn image(framework: Framework) -> &'static str {
     }
 }
 
+/// The flags a framework spells its common options with.
+struct OptionFlags {
+    max_model_len: &'static str,
+    memory_fraction: &'static str,
+    prefix_cache_on: &'static str,
+    prefix_cache_off: &'static str,
+    tensor_parallel: &'static str,
+}
+
+const VLLM_FLAGS: OptionFlags = OptionFlags {
+    max_model_len: "--max-model-len",
+    memory_fraction: "--gpu-memory-utilization",
+    // Explicit both ways: the default differs between vLLM versions.
+    prefix_cache_on: "--enable-prefix-caching",
+    prefix_cache_off: "--no-enable-prefix-caching",
+    tensor_parallel: "--tensor-parallel-size",
+};
+
+const SGLANG_FLAGS: OptionFlags = OptionFlags {
+    max_model_len: "--context-length",
+    memory_fraction: "--mem-fraction-static",
+    // SGLang's radix cache (its prefix cache) is on unless disabled.
+    prefix_cache_on: "--enable-cache-report",
+    prefix_cache_off: "--disable-radix-cache",
+    tensor_parallel: "--tp",
+};
+
 /// The server command for `exp`, listening on `host:port`.
 pub fn server_command(exp: &Experiment, host: &str, port: u16) -> LaunchCommand {
-    let o = &exp.framework_options;
-    let gpus = exp.infrastructure.gpu_count;
     let model = exp.model.name.clone();
-    let (program, mut args, entrypoint_words) = match exp.framework {
+    let listen = [
+        "--host".to_string(),
+        host.into(),
+        "--port".into(),
+        port.to_string(),
+    ];
+    let (program, mut args, flags, entrypoint_words) = match exp.framework {
         Framework::Vllm => {
             let mut a = vec!["serve".to_string(), model];
-            a.extend([
-                "--host".into(),
-                host.into(),
-                "--port".into(),
-                port.to_string(),
-            ]);
-            if let Some(n) = o.max_model_len {
-                a.extend(["--max-model-len".into(), n.to_string()]);
-            }
-            if let Some(f) = o.gpu_memory_utilization {
-                a.extend(["--gpu-memory-utilization".into(), f.to_string()]);
-            }
-            // Explicit both ways: the default differs between vLLM versions.
-            match o.enable_prefix_caching {
-                Some(true) => a.push("--enable-prefix-caching".into()),
-                Some(false) => a.push("--no-enable-prefix-caching".into()),
-                None => {}
-            }
-            if let Some(q) = &exp.model.quantization {
-                a.extend(["--quantization".into(), q.clone()]);
-            }
-            if gpus > 1 {
-                a.extend(["--tensor-parallel-size".into(), gpus.to_string()]);
-            }
-            ("vllm", a, 2)
+            a.extend(listen);
+            ("vllm", a, &VLLM_FLAGS, 2)
         }
         Framework::Sglang => {
             let mut a = vec!["-m".to_string(), "sglang.launch_server".into()];
             a.extend(["--model-path".into(), model]);
-            a.extend([
-                "--host".into(),
-                host.into(),
-                "--port".into(),
-                port.to_string(),
-            ]);
+            a.extend(listen);
             a.push("--enable-metrics".into());
-            if let Some(n) = o.max_model_len {
-                a.extend(["--context-length".into(), n.to_string()]);
-            }
-            if let Some(f) = o.gpu_memory_utilization {
-                a.extend(["--mem-fraction-static".into(), f.to_string()]);
-            }
-            // SGLang's radix cache (its prefix cache) is on unless disabled.
-            match o.enable_prefix_caching {
-                Some(true) => a.push("--enable-cache-report".into()),
-                Some(false) => a.push("--disable-radix-cache".into()),
-                None => {}
-            }
-            if let Some(q) = &exp.model.quantization {
-                a.extend(["--quantization".into(), q.clone()]);
-            }
-            if gpus > 1 {
-                a.extend(["--tp".into(), gpus.to_string()]);
-            }
-            ("python3", a, 0)
+            ("python3", a, &SGLANG_FLAGS, 0)
         }
     };
-    args.extend(o.extra_args.iter().cloned());
+    args.extend(option_args(exp, flags));
+    args.extend(exp.framework_options.extra_args.iter().cloned());
     LaunchCommand {
         program: program.to_string(),
         args,
         entrypoint_words,
     }
+}
+
+/// Context length, memory fraction, prefix cache, quantization and tensor parallelism.
+fn option_args(exp: &Experiment, flags: &OptionFlags) -> Vec<String> {
+    let o = &exp.framework_options;
+    let mut a = Vec::new();
+    if let Some(n) = o.max_model_len {
+        a.extend([flags.max_model_len.into(), n.to_string()]);
+    }
+    if let Some(f) = o.gpu_memory_utilization {
+        a.extend([flags.memory_fraction.into(), f.to_string()]);
+    }
+    match o.enable_prefix_caching {
+        Some(true) => a.push(flags.prefix_cache_on.into()),
+        Some(false) => a.push(flags.prefix_cache_off.into()),
+        None => {}
+    }
+    if let Some(q) = &exp.model.quantization {
+        a.extend(["--quantization".into(), q.clone()]);
+    }
+    let gpus = exp.infrastructure.gpu_count;
+    if gpus > 1 {
+        a.extend([flags.tensor_parallel.into(), gpus.to_string()]);
+    }
+    a
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -243,48 +254,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::config::*;
 
-    pub(crate) fn experiment(framework: Framework) -> Experiment {
-        Experiment {
-            name: "t".into(),
-            description: None,
-            model: ModelSpec {
-                name: "meta-llama/Meta-Llama-3-8B-Instruct".into(),
-                quantization: None,
-            },
-            framework,
-            framework_options: FrameworkOptions::default(),
-            infrastructure: Infrastructure {
-                provider: ProviderKind::Runpod,
-                gpu_type: Some("A100-80GB".into()),
-                gpu_count: 1,
-                cloud_type: CloudType::Community,
-                simulation: Default::default(),
-                local: Default::default(),
-            },
-            workload: WorkloadSpec {
-                kind: WorkloadKind::Single,
-                source: "p.jsonl".into(),
-                prompts: Default::default(),
-                count: 10,
-                params: GenerationParams {
-                    max_tokens: 256,
-                    temperature: 0.7,
-                    ignore_eos: false,
-                },
-                sweep: None,
-                timing: Default::default(),
-            },
-            metrics: MetricsSettings {
-                collect_gpu_metrics: true,
-                sample_interval: std::time::Duration::from_millis(100),
-                output_dir: "results".into(),
-            },
-            answers: Default::default(),
-            request: Default::default(),
-            resolved: Default::default(),
-            matrix: None,
-        }
-    }
+    pub(crate) use crate::config::example::runpod_experiment as experiment;
 
     #[test]
     fn vllm_minimal_and_full() {

@@ -152,15 +152,12 @@ impl Engine {
         let mut schedule: Option<Instant> = None;
         loop {
             if *paused.borrow_and_update() {
-                self.publish();
                 schedule = None;
-                tokio::select! {
-                    _ = cancel.cancelled() => return,
-                    changed = paused.changed() => if changed.is_err() { return },
-                    req = submissions.recv() => match req {
-                        Some(req) => self.enqueue(req),
-                        None => return,
-                    },
+                if !self
+                    .wait_idle(&mut submissions, Some(&mut paused), &cancel)
+                    .await
+                {
+                    return;
                 }
                 continue;
             }
@@ -169,14 +166,9 @@ impl Engine {
             }
             self.drop_abandoned();
             if self.running.is_empty() && self.waiting.is_empty() {
-                self.publish();
                 schedule = None;
-                tokio::select! {
-                    _ = cancel.cancelled() => return,
-                    req = submissions.recv() => match req {
-                        Some(req) => self.enqueue(req),
-                        None => return,
-                    },
+                if !self.wait_idle(&mut submissions, None, &cancel).await {
+                    return;
                 }
                 continue;
             }
@@ -195,20 +187,7 @@ impl Engine {
                 self.reject_unschedulable();
                 continue;
             }
-            let _ = self.trace.send(EngineEvent::Step {
-                step: self.step,
-                running: self.running.len(),
-                waiting: self.waiting.len(),
-                kv_used_blocks: self.kv.used_blocks(),
-            });
-            {
-                let mut stats = lock(&self.stats);
-                stats
-                    .hist
-                    .iteration_tokens
-                    .observe((uncached + decoding) as f64);
-            }
-            self.publish();
+            self.announce_step(uncached + decoding);
 
             let deadline = start + self.step_duration(uncached);
             tokio::select! {
@@ -221,6 +200,50 @@ impl Engine {
             self.emit_tokens(deadline);
             self.step += 1;
         }
+    }
+
+    /// Nothing to step: publish the stats and wait for an arrival (or, when `paused` is
+    /// given, for the pause to change). False when the engine should stop.
+    async fn wait_idle(
+        &mut self,
+        submissions: &mut mpsc::UnboundedReceiver<SeqRequest>,
+        paused: Option<&mut watch::Receiver<bool>>,
+        cancel: &CancellationToken,
+    ) -> bool {
+        self.publish();
+        let arrival = match paused {
+            Some(paused) => tokio::select! {
+                _ = cancel.cancelled() => return false,
+                changed = paused.changed() => return changed.is_ok(),
+                req = submissions.recv() => req,
+            },
+            None => tokio::select! {
+                _ = cancel.cancelled() => return false,
+                req = submissions.recv() => req,
+            },
+        };
+        match arrival {
+            Some(req) => {
+                self.enqueue(req);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A step starts: trace it, count its tokens, publish the stats.
+    fn announce_step(&self, tokens: usize) {
+        let _ = self.trace.send(EngineEvent::Step {
+            step: self.step,
+            running: self.running.len(),
+            waiting: self.waiting.len(),
+            kv_used_blocks: self.kv.used_blocks(),
+        });
+        lock(&self.stats)
+            .hist
+            .iteration_tokens
+            .observe(tokens as f64);
+        self.publish();
     }
 
     fn step_duration(&self, uncached_prompt_tokens: usize) -> Duration {

@@ -1,14 +1,11 @@
 //! A fake RunPod REST v2 API for tests: axum on 127.0.0.1:0, pods in memory, every call
-//! recorded, scripted failures. Also: an experiment builder and a CreatePodRequest schema check
-//! against the real OpenAPI document.
-#![allow(dead_code)]
+//! recorded, scripted failures. Also (`schema`): a CreatePodRequest schema check against the
+//! real OpenAPI document.
 
 pub mod schema;
 
 use std::collections::{BTreeMap, VecDeque};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -18,7 +15,6 @@ use axum::Router;
 use serde_json::{json, Value};
 use tokio::sync::Notify;
 
-use llm_inf_bench::config::*;
 use llm_inf_bench::providers::runpod::{RetryPolicy, RunpodSettings};
 
 /// What the next `POST /v2/pods` does.
@@ -467,54 +463,5 @@ async fn create(st: &AppState, script: CreateScript, body: Value) -> Response {
             insert(st);
             problem(500, "Internal Server Error", "upstream failed", None)
         }
-    }
-}
-
-/// A valid RunPod experiment (10 requests, single, A100-80GB community).
-pub fn experiment(framework: Framework) -> Experiment {
-    Experiment {
-        name: "fake-run".into(),
-        description: None,
-        model: ModelSpec {
-            name: "meta-llama/Meta-Llama-3-8B-Instruct".into(),
-            quantization: None,
-        },
-        framework,
-        framework_options: FrameworkOptions {
-            max_model_len: Some(4096),
-            gpu_memory_utilization: Some(0.9),
-            enable_prefix_caching: Some(true),
-            extra_args: vec![],
-        },
-        infrastructure: Infrastructure {
-            provider: ProviderKind::Runpod,
-            gpu_type: Some("A100-80GB".into()),
-            gpu_count: 1,
-            cloud_type: CloudType::Community,
-            simulation: Default::default(),
-            local: Default::default(),
-        },
-        workload: WorkloadSpec {
-            kind: WorkloadKind::Single,
-            source: PathBuf::from("prompts.jsonl"),
-            prompts: Default::default(),
-            count: 10,
-            params: GenerationParams {
-                max_tokens: 64,
-                temperature: 0.0,
-                ignore_eos: false,
-            },
-            sweep: None,
-            timing: Default::default(),
-        },
-        metrics: MetricsSettings {
-            collect_gpu_metrics: false,
-            sample_interval: Duration::from_millis(100),
-            output_dir: PathBuf::from("results"),
-        },
-        answers: Default::default(),
-        request: Default::default(),
-        resolved: Default::default(),
-        matrix: None,
     }
 }

@@ -1,6 +1,5 @@
 //! An in-process dashboard on 127.0.0.1:0 with its own configs and results folders, plus a
 //! small WebSocket client. Shared by the API and browser tests.
-#![allow(dead_code)]
 
 pub mod webdriver;
 
@@ -184,4 +183,22 @@ impl Ws {
             }
         }
     }
+}
+
+impl Dash {
+    /// GET `path` (with the token) and parse the JSON answer.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
+        let response = self.get(path).send().await.expect("request sent");
+        response.json().await.expect("a JSON answer")
+    }
+}
+
+/// The HTTP status of `request` (sent, the body ignored).
+pub async fn status(request: reqwest::RequestBuilder) -> u16 {
+    request
+        .send()
+        .await
+        .expect("request sent")
+        .status()
+        .as_u16()
 }

@@ -1,5 +1,4 @@
-//! Helpers shared by the binary-level integration tests.
-#![allow(dead_code)]
+//! A scratch folder for driving the real binary, the prompts most tests use, and JSON helpers.
 
 use std::path::{Path, PathBuf};
 
@@ -85,82 +84,39 @@ pub const PROMPTS: &str = r#"{"messages": [{"role": "user", "content": "What is 
 {"messages": [{"role": "user", "content": "Write a Rust function that reverses a string."}]}
 "#;
 
-/// The real-server captures and reference results kept in the repository (`tests/fixtures`).
-pub fn shared_fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-
 pub fn f64_at(v: &serde_json::Value, pointer: &str) -> f64 {
     v.pointer(pointer)
         .and_then(|x| x.as_f64())
         .unwrap_or_else(|| panic!("{pointer} missing in {v}"))
 }
 
-/// A running binary whose stdout and stderr lines arrive on a channel.
-#[cfg(unix)]
-pub mod process {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Child, Command, Stdio};
-    use std::sync::mpsc;
+/// A loopback URL nothing listens on (a port bound, then released).
+pub fn closed_port_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener);
+    format!("http://{addr}")
+}
 
-    use super::Sandbox;
+/// A finished run of the binary: its exit code and output as text.
+pub struct Ran {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
 
-    /// Start the binary in the sandbox with piped output.
-    pub fn spawn(sb: &Sandbox, args: &[&str]) -> (Child, mpsc::Receiver<String>) {
-        let mut child = Command::new(assert_cmd::cargo::cargo_bin("llm-inf-bench"))
-            .args(args)
-            .env("LLM_INF_BENCH_HOME", sb.home())
-            .env("NO_COLOR", "1")
-            .current_dir(sb.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn");
-        let (tx, rx) = mpsc::channel();
-        let streams: [Option<Box<dyn std::io::Read + Send>>; 2] = [
-            child.stderr.take().map(|s| Box::new(s) as _),
-            child.stdout.take().map(|s| Box::new(s) as _),
-        ];
-        for stream in streams.into_iter().flatten() {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    let _ = tx.send(line);
-                }
-            });
-        }
-        (child, rx)
+impl Ran {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
     }
+}
 
-    /// Block until a line matches (no sleeps: the process's own output is the clock).
-    pub fn wait_for_line(rx: &mpsc::Receiver<String>, what: impl Fn(&str) -> bool) -> String {
-        loop {
-            match rx.recv() {
-                Ok(line) if what(&line) => return line,
-                Ok(_) => {}
-                Err(_) => panic!("process output ended before the expected line"),
-            }
-        }
-    }
-
-    pub fn signal(child: &Child, sig: i32) {
-        // SAFETY: plain kill(2) on our own child's pid.
-        let rc = unsafe { libc::kill(child.id() as i32, sig) };
-        assert_eq!(rc, 0, "kill failed");
-    }
-
-    /// `simulate --port 0` serving `model`; returns the process and its base URL.
-    pub fn start_simulator(sb: &Sandbox, seed: &str, model: &str) -> (Child, String) {
-        let (child, rx) = spawn(
-            sb,
-            &["simulate", "--port", "0", "--seed", seed, "--model", model],
-        );
-        let line = wait_for_line(&rx, |l| l.contains("listening on"));
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .expect("url in the banner")
-            .to_string();
-        (child, url)
+/// Run `cmd` to the end and keep its output as text.
+pub fn ran(cmd: &mut Command) -> Ran {
+    let out = cmd.output().expect("run the binary");
+    Ran {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }

@@ -12,8 +12,8 @@ use llm_inf_bench::config::Framework;
 use llm_inf_bench::providers::runpod::Ledger;
 use llm_inf_bench::sim::{SimProfile, SimServer};
 
-use crate::common::{Sandbox, PROMPTS};
-use crate::support_runpod::FakeRunpod;
+use super::runpod::FakeRunpod;
+use super::{Sandbox, PROMPTS};
 
 /// A recognisable fake key: it must never show up in any output or file.
 pub const KEY: &str = "rpa_E2E_SECRET_KEY_0123456789";
@@ -69,13 +69,7 @@ impl World {
                         .expect("sim server");
                     (sim.base_url(), Some(sim), None)
                 }
-                PodServer::Refusing => {
-                    // Bind and release a port: nothing listens there afterwards.
-                    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-                    let url = format!("http://{}", l.local_addr().expect("addr"));
-                    drop(l);
-                    (url, None, None)
-                }
+                PodServer::Refusing => (super::closed_port_url(), None, None),
                 PodServer::Unavailable => {
                     let app = axum::Router::new().fallback(|| async {
                         (axum::http::StatusCode::SERVICE_UNAVAILABLE, "loading model")

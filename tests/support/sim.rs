@@ -1,0 +1,107 @@
+//! Experiment YAML for the built-in simulator (`provider: simulated`), so tests state only
+//! what matters to them. Every part is a YAML flow-map body (`key: value, …`).
+
+use std::path::PathBuf;
+
+use super::{Sandbox, PROMPTS};
+
+/// `fn field(self, value: &str) -> Self` for each named text field.
+macro_rules! text_setters {
+    ($($field:ident),*) => {
+        $(
+            pub fn $field(mut self, value: &str) -> Self {
+                self.$field = value.into();
+                self
+            }
+        )*
+    };
+}
+
+#[derive(Debug, Clone)]
+pub struct SimYaml {
+    pub name: String,
+    pub model: String,
+    pub framework: String,
+    /// More `infrastructure` keys (e.g. `cost_per_hr: 2.0`).
+    pub infrastructure: String,
+    /// The simulator's profile (`infrastructure.simulation`); empty: the default profile.
+    pub simulation: String,
+    /// `workload` keys besides `requests` and `parameters` (`type: single` …).
+    pub workload: String,
+    /// `workload.requests.count` (the source is `prompts.jsonl`).
+    pub count: usize,
+    pub parameters: String,
+    pub metrics: String,
+    /// Raw YAML appended after `metrics` (top-level blocks such as `slo:`).
+    pub extra: String,
+}
+
+impl SimYaml {
+    /// Two single requests of 4 tokens on the default profile, no server metrics.
+    pub fn new(name: &str) -> Self {
+        Self {
+            name: name.into(),
+            model: "sim/tiny".into(),
+            framework: "vllm".into(),
+            infrastructure: String::new(),
+            simulation: String::new(),
+            workload: "type: single".into(),
+            count: 2,
+            parameters: "max_tokens: 4".into(),
+            metrics: "collect_gpu_metrics: false, output_dir: results".into(),
+            extra: String::new(),
+        }
+    }
+
+    text_setters!(
+        model,
+        infrastructure,
+        simulation,
+        workload,
+        parameters,
+        metrics,
+        extra
+    );
+
+    /// Adds `sweep: {body}` to the workload (nothing when `body` is empty).
+    pub fn sweep(mut self, body: &str) -> Self {
+        if !body.is_empty() {
+            self.workload = format!("{}, sweep: {{{body}}}", self.workload);
+        }
+        self
+    }
+
+    pub fn count(mut self, count: usize) -> Self {
+        self.count = count;
+        self
+    }
+
+    pub fn render(&self) -> String {
+        let mut infra = String::from("provider: simulated");
+        if !self.infrastructure.is_empty() {
+            infra += &format!(", {}", self.infrastructure);
+        }
+        if !self.simulation.is_empty() {
+            infra += &format!(", simulation: {{{}}}", self.simulation);
+        }
+        format!(
+            "name: \"{}\"\nmodel: {{name: \"{}\"}}\nframework: {}\ninfrastructure: {{{infra}}}\n\
+             workload: {{{}, requests: {{source: prompts.jsonl, count: {}}}, parameters: {{{}}}}}\n\
+             metrics: {{{}}}\n{}",
+            self.name,
+            self.model,
+            self.framework,
+            self.workload,
+            self.count,
+            self.parameters,
+            self.metrics,
+            self.extra,
+        )
+    }
+
+    /// Write the prompts and this config (as `file`) into the sandbox; the config's path.
+    pub fn write(&self, sb: &Sandbox, file: &str) -> PathBuf {
+        sb.write("prompts.jsonl", PROMPTS);
+        sb.write(file, &self.render())
+    }
+}
