@@ -215,7 +215,7 @@ fn a_sweep_resumes_only_the_unfinished_iterations() {
 #[test]
 fn sigint_mid_sweep_then_resume_continues_at_the_interrupted_iteration() {
     let sb = Sandbox::new();
-    let sweep = "  sweep: {concurrency: [1, 2, 2]}\n";
+    let sweep = "concurrency: [1, 2, 2]";
     let cfg = concurrent_config(&sb, "sweep.yaml", 150, sweep);
     let (mut child, rx) = spawn_run(&sb, &cfg);
     wait_for_line(&rx, |l| l.contains("Saved"));
