@@ -3,12 +3,14 @@
 //! spawned tasks, and a concurrency cap is waited on inside the task, not in the pacer, so one
 //! full cap delays only the requests that find it full (each records its own wait).
 //!
-//! Clock (`PacerClock`): by default a dedicated OS thread sleeps on the kernel's
-//! high-resolution timer and spawns each task onto the runtime; `tokio::time::sleep_until` on
+//! Clock (`PacerClock`): by default a dedicated OS thread waits for each deadline on the
+//! kernel's high-resolution timer, spinning its last ~30–200 µs (`pacer_clock`), and spawns
+//! the task (built before the deadline) onto the runtime; `tokio::time::sleep_until` on
 //! the runtime is the alternative (its timer wheel has 1 ms resolution, so a wake-up lands up to
 //! ~1 ms after the deadline). `bench --only open-loop` measures both.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,6 +19,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::engine::{self, Collector, HalfFailedBreaker, RequestSender};
+use super::pacer_clock::PreciseWait;
 use super::{WorkloadContext, WorkloadOutcome};
 use crate::config::PacerClock;
 use crate::metrics::request::Pacing;
@@ -154,36 +157,10 @@ pub(crate) async fn run_paced<U, F, Fut>(
             stop: stop.clone(),
         };
     if clock == PacerClock::Thread {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let handle = tokio::runtime::Handle::current();
-        let thread_stop = stop.clone();
-        let pacer = std::thread::Builder::new()
-            .name("pacer".into())
-            .spawn(move || {
-                for (unit, offset) in units {
-                    let deadline = start + offset;
-                    if !sleep_until_std(deadline, &thread_stop) {
-                        return;
-                    }
-                    let fut = task(unit, arrival(offset, &cap, &thread_stop));
-                    if tx.send(handle.spawn(fut)).is_err() {
-                        return;
-                    }
-                }
-            });
-        match pacer {
-            Ok(_) => {
-                while let Some(request) = rx.recv().await {
-                    report_panic(request.await);
-                }
-                return;
-            }
-            Err(e) => {
-                // Only when out of threads; the remaining requests are not sent.
-                tracing::error!("cannot start the pacer thread: {e}");
-                return;
-            }
-        }
+        let units = units
+            .into_iter()
+            .map(|(unit, offset)| (unit, offset, arrival(offset, &cap, stop)));
+        return pace_on_thread(units.collect(), start, stop, task).await;
     }
     let mut set = JoinSet::new();
     for (unit, offset) in units {
@@ -202,18 +179,52 @@ pub(crate) async fn run_paced<U, F, Fut>(
     }
 }
 
-/// Sleep on the OS timer until `deadline`, in slices so that a stop is seen within 20 ms.
-/// `false` when stopped.
-fn sleep_until_std(deadline: Instant, stop: &CancellationToken) -> bool {
-    loop {
-        if stop.is_cancelled() {
-            return false;
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return true;
-        }
-        std::thread::sleep((deadline - now).min(Duration::from_millis(20)));
+/// The thread clock: a dedicated OS thread waits for each deadline (`PreciseWait`) and spawns
+/// that arrival's task onto this runtime. It spins the last stretch only while the runtime has
+/// started every task handed to it: when the runtime is behind, the next task would wait in
+/// its queue anyway, and spinning would take a core from the workers that are catching up.
+async fn pace_on_thread<U, F, Fut>(
+    units: Vec<(U, Duration, Arrival)>,
+    start: Instant,
+    stop: &CancellationToken,
+    task: F,
+) where
+    U: Send + 'static,
+    F: Fn(U, Arrival) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let handle = tokio::runtime::Handle::current();
+    let thread_stop = stop.clone();
+    let started = Arc::new(AtomicUsize::new(0));
+    let pacer = std::thread::Builder::new()
+        .name("pacer".into())
+        .spawn(move || {
+            let mut wait = PreciseWait::on_this_thread();
+            for (spawned, (unit, offset, arrival)) in units.into_iter().enumerate() {
+                // Built before the deadline: after it, only the spawn is left to do.
+                let inner = task(unit, arrival);
+                let counter = Arc::clone(&started);
+                let fut = async move {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    inner.await
+                };
+                let keeping_up = started.load(Ordering::Relaxed) >= spawned;
+                if !wait.until(start + offset, &thread_stop, keeping_up) {
+                    return;
+                }
+                if tx.send(handle.spawn(fut)).is_err() {
+                    return;
+                }
+            }
+        });
+    if let Err(e) = pacer {
+        // Only when out of threads; the requests are not sent.
+        tracing::error!("cannot start the pacer thread: {e}");
+        return;
+    }
+    while let Some(request) = rx.recv().await {
+        report_panic(request.await);
     }
 }
 
