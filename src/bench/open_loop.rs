@@ -122,21 +122,6 @@ pub(super) async fn row(
     let (records, wall) = rate_run(&runner, rate, seconds, clock).await;
     let server = srv.lateness().await;
     let health = client_health::measure(&before, wall, &records);
-    if let Some(dir) = std::env::var_os("OL_DUMP") {
-        let mut text = String::new();
-        for r in &records {
-            text.push_str(&format!(
-                "{} {} {}\n",
-                r.pacing.scheduled_offset_us.unwrap_or(0),
-                r.send_delay_us,
-                r.ttft_ms().unwrap_or(f64::NAN)
-            ));
-        }
-        let _ = std::fs::write(
-            std::path::Path::new(&dir).join(format!("{clock:?}-{rate}.txt")),
-            text,
-        );
-    }
     let all: Vec<&_> = records.iter().collect();
     let paced = open_loop::pacing(&all, rate, None);
     let mut ttft: Vec<f64> = records.iter().filter_map(|r| r.ttft_ms()).collect();

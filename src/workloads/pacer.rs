@@ -3,14 +3,13 @@
 //! spawned tasks, and a concurrency cap is waited on inside the task, not in the pacer, so one
 //! full cap delays only the requests that find it full (each records its own wait).
 //!
-//! Clock (`PacerClock`): by default a dedicated OS thread waits for each deadline on the
-//! kernel's high-resolution timer, spinning its last ~30–200 µs (`pacer_clock`), and spawns
-//! the task (built before the deadline) onto the runtime; `tokio::time::sleep_until` on
+//! Clock (`PacerClock`): by default a dedicated OS thread sleeps until each deadline on the
+//! kernel's high-resolution timer with 1 µs slack (`pacer_clock`) and spawns the task (built
+//! before the deadline) onto the runtime; `tokio::time::sleep_until` on
 //! the runtime is the alternative (its timer wheel has 1 ms resolution, so a wake-up lands up to
 //! ~1 ms after the deadline). `bench --only open-loop` measures both.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,7 +18,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::engine::{self, Collector, HalfFailedBreaker, RequestSender};
-use super::pacer_clock::PreciseWait;
+use super::pacer_clock;
 use super::{WorkloadContext, WorkloadOutcome};
 use crate::config::PacerClock;
 use crate::metrics::request::Pacing;
@@ -179,10 +178,8 @@ pub(crate) async fn run_paced<U, F, Fut>(
     }
 }
 
-/// The thread clock: a dedicated OS thread waits for each deadline (`PreciseWait`) and spawns
-/// that arrival's task onto this runtime. It spins the last stretch only while the runtime has
-/// started every task handed to it: when the runtime is behind, the next task would wait in
-/// its queue anyway, and spinning would take a core from the workers that are catching up.
+/// The thread clock: a dedicated OS thread sleeps until each deadline (`pacer_clock`) and
+/// spawns that arrival's task, built before the deadline, onto this runtime.
 async fn pace_on_thread<U, F, Fut>(
     units: Vec<(U, Duration, Arrival)>,
     start: Instant,
@@ -196,21 +193,14 @@ async fn pace_on_thread<U, F, Fut>(
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let handle = tokio::runtime::Handle::current();
     let thread_stop = stop.clone();
-    let started = Arc::new(AtomicUsize::new(0));
     let pacer = std::thread::Builder::new()
         .name("pacer".into())
         .spawn(move || {
-            let mut wait = PreciseWait::on_this_thread();
-            for (spawned, (unit, offset, arrival)) in units.into_iter().enumerate() {
+            pacer_clock::precise_timer_slack();
+            for (unit, offset, arrival) in units {
                 // Built before the deadline: after it, only the spawn is left to do.
-                let inner = task(unit, arrival);
-                let counter = Arc::clone(&started);
-                let fut = async move {
-                    counter.fetch_add(1, Ordering::Relaxed);
-                    inner.await
-                };
-                let keeping_up = started.load(Ordering::Relaxed) >= spawned;
-                if !wait.until(start + offset, &thread_stop, keeping_up) {
+                let fut = task(unit, arrival);
+                if !pacer_clock::sleep_until(start + offset, &thread_stop) {
                     return;
                 }
                 if tx.send(handle.spawn(fut)).is_err() {
