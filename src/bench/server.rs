@@ -388,6 +388,14 @@ mod tests {
     }
 
     #[test]
+    fn only_running_out_of_descriptors_keeps_the_accept_loop_going() {
+        let err = std::io::Error::from_raw_os_error;
+        assert!(is_out_of_descriptors(&err(libc::EMFILE)));
+        assert!(is_out_of_descriptors(&err(libc::ENFILE)));
+        assert!(!is_out_of_descriptors(&err(libc::EBADF)));
+    }
+
+    #[test]
     fn lateness_percentiles() {
         let l = Lateness::of((1..=100).collect());
         assert_eq!(l.writes, 100);

@@ -55,11 +55,20 @@ pub fn locate() -> Result<(PathBuf, PathBuf), String> {
     let cache = std::env::var_os("LLM_INF_BENCH_CACHE")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/llm-inf-bench")));
+    let explicit = std::env::var_os("LLM_INF_BENCH_VLLM").map(PathBuf::from);
+    locate_in(cache, explicit, std::env::var_os("PATH"))
+}
+
+/// `locate` with its environment given: the cache folder, `$LLM_INF_BENCH_VLLM`, `$PATH`.
+fn locate_in(
+    cache: Option<PathBuf>,
+    explicit: Option<PathBuf>,
+    path: Option<std::ffi::OsString>,
+) -> Result<(PathBuf, PathBuf), String> {
     let in_venv = cache.as_ref().map(|c| c.join("vllm-cpu/bin/vllm"));
-    let exe = std::env::var_os("LLM_INF_BENCH_VLLM")
-        .map(PathBuf::from)
+    let exe = explicit
         .or(in_venv.filter(|p| p.is_file()))
-        .or_else(|| on_path("vllm"))
+        .or_else(|| on_path("vllm", path?))
         .ok_or(
             "vLLM is not installed (install it with `bash scripts/real-vllm/setup.sh \
              ~/.cache/llm-inf-bench/vllm-cpu`, or set LLM_INF_BENCH_VLLM)",
@@ -74,8 +83,8 @@ pub fn locate() -> Result<(PathBuf, PathBuf), String> {
     Ok((exe, tokenizer))
 }
 
-fn on_path(name: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
+fn on_path(name: &str, path: std::ffi::OsString) -> Option<PathBuf> {
+    std::env::split_paths(&path)
         .map(|d| d.join(name))
         .find(|p| p.is_file())
 }
@@ -224,6 +233,32 @@ mod tests {
         assert!((row.request_throughput - 0.97).abs() < 1e-9);
         let t = row.ttft_ms.unwrap();
         assert!((t.p50 - 8.0).abs() < 1e-9 && (t.min - 6.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn locates_the_venv_and_tiny_model_or_says_what_is_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().to_path_buf();
+        let none = locate_in(Some(cache.clone()), None, None).unwrap_err();
+        assert!(none.starts_with("vLLM is not installed"), "{none}");
+        std::fs::create_dir_all(cache.join("vllm-cpu/bin")).unwrap();
+        std::fs::write(cache.join("vllm-cpu/bin/vllm"), "").unwrap();
+        let no_tok = locate_in(Some(cache.clone()), None, None).unwrap_err();
+        assert!(no_tok.starts_with("no tokenizer"), "{no_tok}");
+        std::fs::create_dir_all(cache.join("tiny-model")).unwrap();
+        std::fs::write(cache.join("tiny-model/tokenizer.json"), "{}").unwrap();
+        let (exe, tok) = locate_in(Some(cache.clone()), None, None).unwrap();
+        assert_eq!(exe, cache.join("vllm-cpu/bin/vllm"));
+        assert_eq!(tok, cache.join("tiny-model"));
+        // An explicit path wins; else one on PATH when the venv has none.
+        let (exe, _) = locate_in(Some(cache.clone()), Some("/x/vllm".into()), None).unwrap();
+        assert_eq!(exe, PathBuf::from("/x/vllm"));
+        std::fs::remove_file(cache.join("vllm-cpu/bin/vllm")).unwrap();
+        let path = std::env::join_paths([dir.path().join("nothing"), cache.join("bin2")]).unwrap();
+        std::fs::create_dir_all(cache.join("bin2")).unwrap();
+        std::fs::write(cache.join("bin2/vllm"), "").unwrap();
+        let (exe, _) = locate_in(Some(cache.clone()), None, Some(path)).unwrap();
+        assert_eq!(exe, cache.join("bin2/vllm"));
     }
 
     #[test]
