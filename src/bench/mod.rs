@@ -11,6 +11,7 @@ pub mod measure;
 pub mod open_loop;
 pub mod server;
 pub mod startup;
+pub mod vllm_serve;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -81,6 +82,10 @@ pub struct BenchReport {
     pub memory: Option<MemoryRow>,
     pub startup: Option<startup::Startup>,
     pub open_loop: Vec<open_loop::OpenLoopRow>,
+    /// `vllm bench serve` at the open-loop rates against the same server, when installed.
+    pub vllm_serve: Vec<vllm_serve::VllmRow>,
+    /// Why `vllm bench serve` did not run (not installed, no tokenizer).
+    pub vllm_skipped: Option<String>,
     /// Sections that could not run, with the reason.
     pub errors: Vec<String>,
 }
@@ -287,6 +292,7 @@ pub async fn run(opts: &BenchOptions, nofile_limit: Option<u64>) -> BenchReport 
                 }
             }
         }
+        vllm_rows(&srv, opts.quick, &mut report).await;
     }
     drop(srv);
     if opts.startup {
@@ -299,6 +305,26 @@ pub async fn run(opts: &BenchOptions, nofile_limit: Option<u64>) -> BenchReport 
         }
     }
     report
+}
+
+/// `vllm bench serve` at each open-loop rate, or why it cannot run.
+async fn vllm_rows(srv: &ServerProcess, quick: bool, report: &mut BenchReport) {
+    let (exe, tokenizer) = match vllm_serve::locate() {
+        Ok(found) => found,
+        Err(why) => {
+            report.vllm_skipped = Some(why);
+            return;
+        }
+    };
+    for (rate, full, short) in open_loop::OPEN_LOOP {
+        let seconds = if quick { short } else { full };
+        match vllm_serve::row(srv, &exe, &tokenizer, rate, seconds).await {
+            Ok(row) => report.vllm_serve.push(row),
+            Err(e) => report
+                .errors
+                .push(format!("vllm bench serve {rate}/s: {e}")),
+        }
+    }
 }
 
 /// The server half (`bench --serve`): a listener on loopback; serve it with `server::serve`.

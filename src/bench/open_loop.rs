@@ -25,9 +25,17 @@ use crate::workloads::{Workload, WorkloadContext};
 /// (rate req/s, seconds, quick seconds)
 pub const OPEN_LOOP: [(f64, f64, f64); 2] = [(1000.0, 20.0, 4.0), (5000.0, 10.0, 2.0)];
 /// The server's schedule: first token after 5 ms, then one every 5 ms, 4 tokens.
-const TTFT_MS: u64 = 5;
+pub const TTFT_MS: u64 = 5;
 const ITL_MS: u64 = 5;
-const TOKENS: u32 = 4;
+pub(super) const TOKENS: u32 = 4;
+
+/// The server's schedule for every open-loop row (ours and `vllm bench serve`'s).
+pub(super) fn pace() -> Pace {
+    Pace::Scheduled {
+        ttft: Duration::from_millis(TTFT_MS),
+        itl: Duration::from_millis(ITL_MS),
+    }
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct OpenLoopRow {
@@ -106,11 +114,7 @@ pub(super) async fn row(
     seconds: f64,
     clock: PacerClock,
 ) -> Result<OpenLoopRow, String> {
-    let pace = Pace::Scheduled {
-        ttft: Duration::from_millis(TTFT_MS),
-        itl: Duration::from_millis(ITL_MS),
-    };
-    let runner = measure::runner(&srv.base, pace, 4096)?;
+    let runner = measure::runner(&srv.base, pace(), 4096)?;
     rate_run(&runner, rate, seconds.min(2.0), clock).await;
     srv.lateness().await;
     let loadavg = super::loadavg();

@@ -114,7 +114,17 @@ type Samples = Arc<Mutex<(Vec<u32>, usize)>>;
 pub async fn serve(listener: TcpListener) -> std::io::Result<()> {
     let samples: Samples = Arc::new(Mutex::new((Vec::new(), 0)));
     loop {
-        let (sock, _) = listener.accept().await?;
+        let sock = match listener.accept().await {
+            Ok((sock, _)) => sock,
+            // Out of descriptors (a client opening a connection per request faster than they
+            // close, as `vllm bench serve` does when it falls behind): wait for some to close
+            // rather than end the server under it.
+            Err(e) if is_out_of_descriptors(&e) => {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         if let Ok(mut s) = samples.lock() {
             s.1 += 1;
         }
@@ -128,6 +138,10 @@ pub async fn serve(listener: TcpListener) -> std::io::Result<()> {
     }
 }
 
+fn is_out_of_descriptors(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+}
+
 struct Request {
     path: String,
     body: Vec<u8>,
@@ -136,6 +150,8 @@ struct Request {
 #[derive(Deserialize)]
 struct ChatBody {
     model: String,
+    /// `max_completion_tokens` is what `vllm bench serve --backend openai-chat` sends.
+    #[serde(alias = "max_completion_tokens")]
     max_tokens: u32,
 }
 
@@ -358,6 +374,25 @@ mod tests {
         assert_eq!(Pace::parse(&stopping), Some(p));
         assert_eq!(stop_after(&stopping), Some(2));
         assert_eq!(stop_after(&p.model_name()), None);
+    }
+
+    #[test]
+    fn chat_body_takes_max_tokens_or_max_completion_tokens() {
+        for body in [
+            r#"{"model":"burst","max_tokens":4}"#,
+            r#"{"model":"burst","max_completion_tokens":4,"stream":true}"#,
+        ] {
+            let b: ChatBody = serde_json::from_str(body).unwrap();
+            assert_eq!((b.model.as_str(), b.max_tokens), ("burst", 4));
+        }
+    }
+
+    #[test]
+    fn only_running_out_of_descriptors_keeps_the_accept_loop_going() {
+        let err = std::io::Error::from_raw_os_error;
+        assert!(is_out_of_descriptors(&err(libc::EMFILE)));
+        assert!(is_out_of_descriptors(&err(libc::ENFILE)));
+        assert!(!is_out_of_descriptors(&err(libc::EBADF)));
     }
 
     #[test]

@@ -121,6 +121,42 @@ fn render_open_loop(r: &BenchReport, out: &mut dyn Write) -> std::io::Result<()>
             row.ttft_ms, row.itl_ms, row.tokens
         )?;
     }
+    render_vllm(r, out)
+}
+
+/// `vllm bench serve` at the same rates against the same server (or why it was skipped).
+fn render_vllm(r: &BenchReport, out: &mut dyn Write) -> std::io::Result<()> {
+    if let Some(why) = &r.vllm_skipped {
+        return writeln!(out, "\nvllm bench serve: skipped: {why}");
+    }
+    if r.vllm_serve.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "\nvllm bench serve (same server, same schedule, Poisson): TTFT - truth, ms"
+    )?;
+    writeln!(
+        out,
+        "target/s  achieved/s  ach/target  vllm req/s  TTFTp50-truth  TTFTp99-truth  failed"
+    )?;
+    for row in &r.vllm_serve {
+        let truth = crate::bench::open_loop::TTFT_MS as f64 + row.server.mean_us / 1000.0;
+        writeln!(
+            out,
+            "{:>8.0} {:>11.1} {:>10.2}% {:>11.1} {:>+14.3} {:>+14.3} {:>7}",
+            row.target_rate,
+            row.achieved_rate,
+            100.0 * row.achieved_rate / row.target_rate,
+            row.request_throughput,
+            p(&row.ttft_ms, |s| s.p50) - truth,
+            p(&row.ttft_ms, |s| s.p99) - truth,
+            row.failed,
+        )?;
+    }
+    if let Some(row) = r.vllm_serve.first() {
+        writeln!(out, "      command: {}", row.command)?;
+    }
     Ok(())
 }
 

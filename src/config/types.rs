@@ -257,7 +257,7 @@ pub struct Timing {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PacerClock {
-    /// A dedicated OS thread sleeping on the kernel's high-resolution timer (~50 µs slack),
+    /// A dedicated OS thread sleeping on the kernel's high-resolution timer (1 µs slack),
     /// spawning each request onto the runtime.
     #[default]
     Thread,

@@ -8,6 +8,7 @@ pub mod concurrent;
 mod engine;
 pub mod multi_turn;
 pub mod pacer;
+mod pacer_clock;
 pub mod planned;
 pub mod prompts;
 pub mod rate;

@@ -3,8 +3,9 @@
 //! spawned tasks, and a concurrency cap is waited on inside the task, not in the pacer, so one
 //! full cap delays only the requests that find it full (each records its own wait).
 //!
-//! Clock (`PacerClock`): by default a dedicated OS thread sleeps on the kernel's
-//! high-resolution timer and spawns each task onto the runtime; `tokio::time::sleep_until` on
+//! Clock (`PacerClock`): by default a dedicated OS thread sleeps until each deadline on the
+//! kernel's high-resolution timer with 1 µs slack (`pacer_clock`) and spawns the task (built
+//! before the deadline) onto the runtime; `tokio::time::sleep_until` on
 //! the runtime is the alternative (its timer wheel has 1 ms resolution, so a wake-up lands up to
 //! ~1 ms after the deadline). `bench --only open-loop` measures both.
 
@@ -17,6 +18,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::engine::{self, Collector, HalfFailedBreaker, RequestSender};
+use super::pacer_clock;
 use super::{WorkloadContext, WorkloadOutcome};
 use crate::config::PacerClock;
 use crate::metrics::request::Pacing;
@@ -154,36 +156,10 @@ pub(crate) async fn run_paced<U, F, Fut>(
             stop: stop.clone(),
         };
     if clock == PacerClock::Thread {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let handle = tokio::runtime::Handle::current();
-        let thread_stop = stop.clone();
-        let pacer = std::thread::Builder::new()
-            .name("pacer".into())
-            .spawn(move || {
-                for (unit, offset) in units {
-                    let deadline = start + offset;
-                    if !sleep_until_std(deadline, &thread_stop) {
-                        return;
-                    }
-                    let fut = task(unit, arrival(offset, &cap, &thread_stop));
-                    if tx.send(handle.spawn(fut)).is_err() {
-                        return;
-                    }
-                }
-            });
-        match pacer {
-            Ok(_) => {
-                while let Some(request) = rx.recv().await {
-                    report_panic(request.await);
-                }
-                return;
-            }
-            Err(e) => {
-                // Only when out of threads; the remaining requests are not sent.
-                tracing::error!("cannot start the pacer thread: {e}");
-                return;
-            }
-        }
+        let units = units
+            .into_iter()
+            .map(|(unit, offset)| (unit, offset, arrival(offset, &cap, stop)));
+        return pace_on_thread(units.collect(), start, stop, task).await;
     }
     let mut set = JoinSet::new();
     for (unit, offset) in units {
@@ -202,18 +178,43 @@ pub(crate) async fn run_paced<U, F, Fut>(
     }
 }
 
-/// Sleep on the OS timer until `deadline`, in slices so that a stop is seen within 20 ms.
-/// `false` when stopped.
-fn sleep_until_std(deadline: Instant, stop: &CancellationToken) -> bool {
-    loop {
-        if stop.is_cancelled() {
-            return false;
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return true;
-        }
-        std::thread::sleep((deadline - now).min(Duration::from_millis(20)));
+/// The thread clock: a dedicated OS thread sleeps until each deadline (`pacer_clock`) and
+/// spawns that arrival's task, built before the deadline, onto this runtime.
+async fn pace_on_thread<U, F, Fut>(
+    units: Vec<(U, Duration, Arrival)>,
+    start: Instant,
+    stop: &CancellationToken,
+    task: F,
+) where
+    U: Send + 'static,
+    F: Fn(U, Arrival) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let handle = tokio::runtime::Handle::current();
+    let thread_stop = stop.clone();
+    let pacer = std::thread::Builder::new()
+        .name("pacer".into())
+        .spawn(move || {
+            pacer_clock::precise_timer_slack();
+            for (unit, offset, arrival) in units {
+                // Built before the deadline: after it, only the spawn is left to do.
+                let fut = task(unit, arrival);
+                if !pacer_clock::sleep_until(start + offset, &thread_stop) {
+                    return;
+                }
+                if tx.send(handle.spawn(fut)).is_err() {
+                    return;
+                }
+            }
+        });
+    if let Err(e) = pacer {
+        // Only when out of threads; the requests are not sent.
+        tracing::error!("cannot start the pacer thread: {e}");
+        return;
+    }
+    while let Some(request) = rx.recv().await {
+        report_panic(request.await);
     }
 }
 
