@@ -134,7 +134,7 @@ pub fn redact_env<'a>(env: impl IntoIterator<Item = (&'a String, &'a mut String)
 
 /// A secret value (an inference server's API key): `Debug` and `Display` never show it, and it
 /// has no `Serialize`, so it cannot reach a result file, a journal or a log by accident.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct Secret(String);
 
 impl Secret {
@@ -146,6 +146,11 @@ impl Secret {
     /// command line).
     pub fn expose(&self) -> &str {
         &self.0
+    }
+
+    /// Nothing but whitespace (an unset key).
+    pub fn is_empty(&self) -> bool {
+        self.0.trim().is_empty()
     }
 
     /// A fresh random key (128 bits from the OS, hex) for a server this tool starts with
@@ -169,6 +174,18 @@ impl std::fmt::Debug for Secret {
 impl std::fmt::Display for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(REDACTED)
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Self {
+        Self(value.to_string())
     }
 }
 

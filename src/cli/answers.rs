@@ -114,14 +114,7 @@ impl RunAnswers {
         let results: Vec<(String, crate::results::result::RunResult)> = outcome
             .saved
             .iter()
-            .map(|s| {
-                let file = s
-                    .path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                (file, s.result.clone())
-            })
+            .map(|s| (s.file_name(), s.result.clone()))
             .collect();
         let file = repeat::summarize(&id, &self.name, self.repeat, &results);
         let path = write_group(output_dir, &id, &file)?;

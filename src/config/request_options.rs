@@ -144,25 +144,43 @@ fn sampling_body(p: &RawParameters, push: &mut impl FnMut(&str, String)) -> Map<
             None => {}
         }
     }
-    match &p.stop {
-        Some(RawStop::One(s)) if s.is_empty() => {
-            push(&path("stop"), "must not be an empty string".into())
-        }
+    insert_stop(p.stop.as_ref(), &mut body, push);
+    insert_extra_body(p, &mut body, push);
+    body
+}
+
+/// `parameters.stop`, one string or a list, none of them empty.
+fn insert_stop(
+    stop: Option<&RawStop>,
+    body: &mut Map<String, Value>,
+    push: &mut impl FnMut(&str, String),
+) {
+    let path = "workload.parameters.stop";
+    match stop {
+        Some(RawStop::One(s)) if s.is_empty() => push(path, "must not be an empty string".into()),
         Some(RawStop::One(s)) => {
             body.insert("stop".into(), s.clone().into());
         }
         Some(RawStop::Many(list)) if list.iter().any(String::is_empty) => {
-            push(&path("stop"), "must not contain an empty string".into())
+            push(path, "must not contain an empty string".into())
         }
         Some(RawStop::Many(list)) => {
             body.insert("stop".into(), list.clone().into());
         }
         None => {}
     }
+}
+
+/// `parameters.extra_body` as it is, but for the fields the tool owns.
+fn insert_extra_body(
+    p: &RawParameters,
+    body: &mut Map<String, Value>,
+    push: &mut impl FnMut(&str, String),
+) {
     for (key, value) in p.extra_body.iter().flatten() {
         if OWNED_FIELDS.contains(&key.as_str()) {
             push(
-                &path(&format!("extra_body.{key}")),
+                &format!("workload.parameters.extra_body.{key}"),
                 format!(
                     "`{key}` is set by the tool or by its own key under workload.parameters; \
                      remove it from extra_body"
@@ -172,7 +190,6 @@ fn sampling_body(p: &RawParameters, push: &mut impl FnMut(&str, String)) -> Map<
             body.insert(key.clone(), value.clone());
         }
     }
-    body
 }
 
 /// Header names are HTTP tokens; values have no control characters (no newline can split a

@@ -125,38 +125,12 @@ fn iteration_warnings(exp: &Experiment, open_file_limit: Option<u64>) -> Vec<Pla
 /// rounds (and, on the simulator, its known speed).
 fn too_short(exp: &Experiment, in_flight: Option<usize>) -> Option<PlanWarning> {
     let w = &exp.workload;
-    let count = w.count as f64;
     let rate = match &w.kind {
         WorkloadKind::Rate { rate } => Some(rate.request_rate),
         _ => w.timing.conversation_rate.map(|r| r.request_rate),
     };
-    let field = "workload.requests.count";
     if let Some(rate) = rate {
-        let by_count = count / rate;
-        let cap = w.timing.duration.map(|d| d.as_secs_f64());
-        let seconds = cap.map_or(by_count, |d| d.min(by_count));
-        if seconds >= MIN_STEADY_SECONDS {
-            return None;
-        }
-        let message = match cap {
-            Some(d) if d < by_count => {
-                return Some(PlanWarning {
-                    field: "workload.duration_s".into(),
-                    message: format!(
-                        "{d} s is shorter than {MIN_STEADY_SECONDS} s: no steady state; schedule for longer"
-                    ),
-                })
-            }
-            _ => format!(
-                "{} requests at {rate} req/s are sent in {seconds:.1} s, shorter than {MIN_STEADY_SECONDS} s: no steady state; use at least {} requests (or duration_s)",
-                w.count,
-                (rate * MIN_STEADY_SECONDS * 2.0).ceil()
-            ),
-        };
-        return Some(PlanWarning {
-            field: field.into(),
-            message,
-        });
+        return open_loop_too_short(exp, rate);
     }
     if w.timing
         .duration
@@ -169,7 +143,43 @@ fn too_short(exp: &Experiment, in_flight: Option<usize>) -> Option<PlanWarning> 
     if matches!(w.kind, WorkloadKind::Single) {
         return None;
     }
-    let slots = in_flight.unwrap_or(1).max(1);
+    closed_loop_too_short(exp, in_flight.unwrap_or(1).max(1))
+}
+
+/// An open-loop run (requests or conversations at `rate` per second) scheduled for less
+/// than a steady state, by its count or its `duration_s` cap.
+fn open_loop_too_short(exp: &Experiment, rate: f64) -> Option<PlanWarning> {
+    let w = &exp.workload;
+    let by_count = w.count as f64 / rate;
+    let cap = w.timing.duration.map(|d| d.as_secs_f64());
+    let seconds = cap.map_or(by_count, |d| d.min(by_count));
+    if seconds >= MIN_STEADY_SECONDS {
+        return None;
+    }
+    let warning = match cap {
+        Some(d) if d < by_count => PlanWarning {
+            field: "workload.duration_s".into(),
+            message: format!(
+                "{d} s is shorter than {MIN_STEADY_SECONDS} s: no steady state; schedule for longer"
+            ),
+        },
+        _ => PlanWarning {
+            field: "workload.requests.count".into(),
+            message: format!(
+                "{} requests at {rate} req/s are sent in {seconds:.1} s, shorter than {MIN_STEADY_SECONDS} s: no steady state; use at least {} requests (or duration_s)",
+                w.count,
+                (rate * MIN_STEADY_SECONDS * 2.0).ceil()
+            ),
+        },
+    };
+    Some(warning)
+}
+
+/// A closed-loop run with `slots` requests in flight: too few rounds per slot, or (on the
+/// simulator) too little time.
+fn closed_loop_too_short(exp: &Experiment, slots: usize) -> Option<PlanWarning> {
+    let w = &exp.workload;
+    let field = "workload.requests.count";
     let rounds = w.count / slots;
     // More slots than requests already has its own warning.
     if slots > 1 && slots <= w.count && rounds < MIN_ROUNDS {
@@ -213,7 +223,6 @@ pub fn extra_args_conflicts(exp: &Experiment) -> Vec<PlanWarning> {
         return out;
     }
     let vllm = exp.framework == Framework::Vllm;
-    let o = &exp.framework_options;
     let field = "framework_options.extra_args";
     let mut conflict = |flag: &str, given: &str, derived: String| {
         let given = format!("{flag} {given}");
@@ -223,6 +232,28 @@ pub fn extra_args_conflicts(exp: &Experiment) -> Vec<PlanWarning> {
             format!("{} contradicts {derived}; remove one of them", given.trim()),
         );
     };
+    server_size_conflicts(exp, vllm, &mut conflict);
+    let enabled = exp.framework_options.enable_prefix_caching;
+    prefix_cache_conflicts(args, vllm, enabled, &mut conflict);
+    model_conflicts(exp, &mut conflict);
+    if let Some((flag, v)) = flag_value(args, &["--port", "--host"]) {
+        conflict(
+            &flag,
+            &v,
+            "the host and port this tool chooses and health-checks".into(),
+        );
+    }
+    out
+}
+
+/// Tensor parallelism, context length and GPU memory flags against the config's values.
+fn server_size_conflicts(
+    exp: &Experiment,
+    vllm: bool,
+    conflict: &mut impl FnMut(&str, &str, String),
+) {
+    let args = &exp.framework_options.extra_args;
+    let o = &exp.framework_options;
     let tp_flags: &[&str] = if vllm {
         &["--tensor-parallel-size", "-tp"]
     } else {
@@ -264,7 +295,11 @@ pub fn extra_args_conflicts(exp: &Experiment) -> Vec<PlanWarning> {
             );
         }
     }
-    prefix_cache_conflicts(args, vllm, o.enable_prefix_caching, &mut conflict);
+}
+
+/// Quantization and served-model-name flags against the `model` section.
+fn model_conflicts(exp: &Experiment, conflict: &mut impl FnMut(&str, &str, String)) {
+    let args = &exp.framework_options.extra_args;
     if let (Some((flag, v)), Some(q)) = (
         flag_value(args, &["--quantization", "-q"]),
         &exp.model.quantization,
@@ -285,14 +320,6 @@ pub fn extra_args_conflicts(exp: &Experiment) -> Vec<PlanWarning> {
             );
         }
     }
-    if let Some((flag, v)) = flag_value(args, &["--port", "--host"]) {
-        conflict(
-            &flag,
-            &v,
-            "the host and port this tool chooses and health-checks".into(),
-        );
-    }
-    out
 }
 
 fn prefix_cache_conflicts(

@@ -38,14 +38,7 @@ pub fn write(a: CellAnswers<'_>) -> (Option<f64>, Vec<String>) {
         let results: Vec<_> = a
             .saved
             .iter()
-            .map(|s| {
-                let file = s
-                    .path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                (file, s.result.clone())
-            })
+            .map(|s| (s.file_name(), s.result.clone()))
             .collect();
         let file = repeat::summarize(&id, a.run_name, a.repeat, &results);
         if let Err(e) = write_group(a.dir, &id, &file) {

@@ -161,28 +161,13 @@ pub fn start(plan: MatrixPlan, providers: ProviderFactory) -> MatrixHandle {
     let mut tasks = Vec::new();
     for (index, cell) in plan.cells.into_iter().enumerate() {
         let labels = (cell.name.clone(), cell.values.clone());
-        let (providers, permits, stop, tx) = (
+        let shared = (
             Arc::clone(&providers),
             Arc::clone(&permits),
             stop.clone(),
             tx.clone(),
         );
-        let task = tokio::spawn(async move {
-            let report =
-                scheduler::run_cell(index, cell, providers, permits, stop, tx.clone()).await;
-            let _ = tx.send(MatrixEvent::Finished {
-                cell: index,
-                report: Box::new(CellReport {
-                    status: report.status,
-                    error: report.error.clone(),
-                    saved: Vec::new(),
-                    search_answer: report.search_answer,
-                    teardown_error: report.teardown_error.clone(),
-                }),
-            });
-            report
-        });
-        tasks.push((labels, task));
+        tasks.push((labels, spawn_cell(index, cell, shared)));
     }
     drop(tx);
     let graceful = stop.graceful.clone();
@@ -209,6 +194,34 @@ pub fn start(plan: MatrixPlan, providers: ProviderFactory) -> MatrixHandle {
         events: rx,
         control: MatrixControl { stop, task },
     }
+}
+
+/// Run one cell in a task of its own; its `Finished` event carries the report without the
+/// saved results (the outcome has them).
+fn spawn_cell(
+    index: usize,
+    cell: CellPlan,
+    (providers, permits, stop, tx): (
+        ProviderFactory,
+        Arc<Semaphore>,
+        scheduler::Stop,
+        mpsc::UnboundedSender<MatrixEvent>,
+    ),
+) -> JoinHandle<CellReport> {
+    tokio::spawn(async move {
+        let report = scheduler::run_cell(index, cell, providers, permits, stop, tx.clone()).await;
+        let _ = tx.send(MatrixEvent::Finished {
+            cell: index,
+            report: Box::new(CellReport {
+                status: report.status,
+                error: report.error.clone(),
+                saved: Vec::new(),
+                search_answer: report.search_answer,
+                teardown_error: report.teardown_error.clone(),
+            }),
+        });
+        report
+    })
 }
 
 /// An error with its causes, one line.
@@ -242,32 +255,8 @@ pub fn summarize(
                 .collect()
         })
         .unwrap_or_default();
-    for CellOutcome {
-        name,
-        values,
-        report,
-    } in &outcome.cells
-    {
-        let mut row = CellRow::new(name, values);
-        row.status = report.status;
-        row.error = report
-            .error
-            .clone()
-            .or_else(|| report.teardown_error.clone());
-        let results: Vec<(String, &crate::results::result::RunResult)> = report
-            .saved
-            .iter()
-            .map(|s| {
-                let file = s
-                    .path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                (file, &s.result)
-            })
-            .collect();
-        row.fill(&results);
-        row.search_answer = report.search_answer;
+    for cell in &outcome.cells {
+        let row = cell_row(cell);
         rows.retain(|r| r.cell != row.cell);
         rows.push(row);
     }
@@ -288,6 +277,29 @@ pub fn summarize(
     };
     file.rank();
     file
+}
+
+/// The summary row of one cell that ran: its status, error and figures.
+fn cell_row(cell: &CellOutcome) -> CellRow {
+    let CellOutcome {
+        name,
+        values,
+        report,
+    } = cell;
+    let mut row = CellRow::new(name, values);
+    row.status = report.status;
+    row.error = report
+        .error
+        .clone()
+        .or_else(|| report.teardown_error.clone());
+    let results: Vec<(String, &crate::results::result::RunResult)> = report
+        .saved
+        .iter()
+        .map(|s| (s.file_name(), &s.result))
+        .collect();
+    row.fill(&results);
+    row.search_answer = report.search_answer;
+    row
 }
 
 /// What the summary needs beyond the outcome.

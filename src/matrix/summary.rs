@@ -301,7 +301,7 @@ pub fn expand_references(references: &[String], dir: &Path) -> Vec<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn row(cell: &str, tps: Option<f64>, usd: Option<f64>) -> CellRow {
@@ -316,7 +316,8 @@ mod tests {
         r
     }
 
-    fn file(cells: Vec<CellRow>) -> MatrixFile {
+    /// A matrix file of `cells` (not ranked), for tests here and in `output::matrix`.
+    pub(crate) fn file(cells: Vec<CellRow>) -> MatrixFile {
         MatrixFile {
             kind: MATRIX_KIND.into(),
             id: "m-matrix-1".into(),

@@ -317,22 +317,52 @@ pub fn render_many(
     }
     let points: Option<Vec<Vec<&RunResult>>> = groups.iter().map(single_point).collect();
     let Some(points) = points else {
-        let mut found = Vec::new();
-        for other in rest {
-            writeln!(
-                out,
-                "{}",
-                style.bold(&format!(
-                    "A: {} vs {}",
-                    printable(&group_id(first)),
-                    printable(&group_id(other))
-                ))
-            )?;
-            found.extend(render_groups(first, other, threshold_pct, style, out)?);
-        }
-        return Ok(found);
+        return render_pairwise_with_a(first, rest, threshold_pct, style, out);
     };
     let judged: Vec<Vec<JudgedRow>> = points[1..].iter().map(|b| judge(&points[0], b)).collect();
+    let table = columns_table(first, rest, &judged, style);
+    writeln!(out, "{table}")?;
+    writeln!(out, "Deltas against A; * significant, ~ within noise (two-sided Mann–Whitney U on per-request samples, α = 0.05; repeat sets: 95 % confidence intervals).")?;
+    let mut found = Vec::new();
+    if let Some(t) = threshold_pct {
+        for (g, rows) in rest.iter().zip(&judged) {
+            found.extend(regressions(rows, t, Some(&group_id(g))));
+        }
+    }
+    Ok(found)
+}
+
+/// Sweeps among more than two: each compared with A pairwise, one after the other.
+fn render_pairwise_with_a(
+    first: &Group,
+    rest: &[Group],
+    threshold_pct: Option<f64>,
+    style: Style,
+    out: &mut dyn Write,
+) -> io::Result<Vec<Regression>> {
+    let mut found = Vec::new();
+    for other in rest {
+        writeln!(
+            out,
+            "{}",
+            style.bold(&format!(
+                "A: {} vs {}",
+                printable(&group_id(first)),
+                printable(&group_id(other))
+            ))
+        )?;
+        found.extend(render_groups(first, other, threshold_pct, style, out)?);
+    }
+    Ok(found)
+}
+
+/// One column per run (A first) and a delta column against A after each other run.
+fn columns_table(
+    first: &Group,
+    rest: &[Group],
+    judged: &[Vec<JudgedRow>],
+    style: Style,
+) -> comfy_table::Table {
     let mut header = vec![
         Cell::new("Metric"),
         Cell::new(format!("A: {}", printable(&group_id(first)))),
@@ -352,20 +382,8 @@ pub fn render_many(
             Cell::new(base.row.metric),
             Cell::new(value(base.row.a, base.row.is_fraction)),
         ];
-        for rows in &judged {
-            let j = &rows[r];
-            let tone = if j.verdict.is_significant() || matches!(j.verdict, Verdict::Untested) {
-                j.row.tone()
-            } else {
-                Tone::Plain
-            };
-            let mark = match j.verdict {
-                Verdict::Significant { .. } => " *",
-                Verdict::WithinNoise { .. } => " ~",
-                Verdict::Untested => "",
-            };
-            row.push(style.cell(tone, value(j.row.b, j.row.is_fraction)));
-            row.push(style.cell(tone, format!("{}{mark}", delta_text(&j.row))));
+        for rows in judged {
+            row.extend(judged_cells(&rows[r], style));
         }
         table.add_row(row);
     }
@@ -374,15 +392,26 @@ pub fn render_many(
             col.set_cell_alignment(CellAlignment::Right);
         }
     }
-    writeln!(out, "{table}")?;
-    writeln!(out, "Deltas against A; * significant, ~ within noise (two-sided Mann–Whitney U on per-request samples, α = 0.05; repeat sets: 95 % confidence intervals).")?;
-    let mut found = Vec::new();
-    if let Some(t) = threshold_pct {
-        for (g, rows) in rest.iter().zip(&judged) {
-            found.extend(regressions(rows, t, Some(&group_id(g))));
-        }
-    }
-    Ok(found)
+    table
+}
+
+/// B's value and its delta, coloured only where the difference is beyond noise (or untested),
+/// the delta marked `*` (significant) or `~` (within noise).
+fn judged_cells(j: &JudgedRow, style: Style) -> [Cell; 2] {
+    let tone = if j.verdict.is_significant() || matches!(j.verdict, Verdict::Untested) {
+        j.row.tone()
+    } else {
+        Tone::Plain
+    };
+    let mark = match j.verdict {
+        Verdict::Significant { .. } => " *",
+        Verdict::WithinNoise { .. } => " ~",
+        Verdict::Untested => "",
+    };
+    [
+        style.cell(tone, value(j.row.b, j.row.is_fraction)),
+        style.cell(tone, format!("{}{mark}", delta_text(&j.row))),
+    ]
 }
 
 #[cfg(test)]

@@ -315,37 +315,12 @@ pub async fn render_progress(
     let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(4);
     let mut lines: HashMap<usize, CellLine> = HashMap::new();
     let bars: Vec<ProgressBar> = if term.bars {
-        let style =
-            ProgressStyle::with_template("{msg}").unwrap_or_else(|_| ProgressStyle::default_bar());
-        names
-            .iter()
-            .map(|n| {
-                let b = multi.add(ProgressBar::new_spinner().with_style(style.clone()));
-                b.set_message(format!("{n:<width$}  queued"));
-                b
-            })
-            .collect()
+        queued_bars(multi, &names, width)
     } else {
         Vec::new()
     };
     while let Some(ev) = events.recv().await {
-        let (cell, due) = match &ev {
-            MatrixEvent::Started { cell } => (*cell, false),
-            MatrixEvent::Run { cell, event } => {
-                let line = lines.entry(*cell).or_insert_with(new_line);
-                (*cell, line.apply(event))
-            }
-            MatrixEvent::Finished { cell, report } => {
-                let line = lines.entry(*cell).or_insert_with(new_line);
-                line.phase = match report.status {
-                    CellStatus::Completed => "done",
-                    CellStatus::Failed => "failed",
-                    CellStatus::Interrupted => "interrupted",
-                    CellStatus::NotStarted => "not started",
-                };
-                (*cell, true)
-            }
-        };
+        let (cell, due) = apply_event(&mut lines, &ev);
         let name = names.get(cell).map(String::as_str).unwrap_or("?");
         // Provider status and warnings (pod ids, termination), once each, named by cell.
         if let MatrixEvent::Run {
@@ -370,6 +345,41 @@ pub async fn render_progress(
     }
 }
 
+/// One spinner line per cell, each showing its name and `queued`.
+fn queued_bars(multi: &MultiProgress, names: &[String], width: usize) -> Vec<ProgressBar> {
+    let style =
+        ProgressStyle::with_template("{msg}").unwrap_or_else(|_| ProgressStyle::default_bar());
+    names
+        .iter()
+        .map(|n| {
+            let b = multi.add(ProgressBar::new_spinner().with_style(style.clone()));
+            b.set_message(format!("{n:<width$}  queued"));
+            b
+        })
+        .collect()
+}
+
+/// `ev` applied to its cell's line: the cell and whether the line is due to be printed.
+fn apply_event(lines: &mut HashMap<usize, CellLine>, ev: &MatrixEvent) -> (usize, bool) {
+    match ev {
+        MatrixEvent::Started { cell } => (*cell, false),
+        MatrixEvent::Run { cell, event } => {
+            let line = lines.entry(*cell).or_insert_with(new_line);
+            (*cell, line.apply(event))
+        }
+        MatrixEvent::Finished { cell, report } => {
+            let line = lines.entry(*cell).or_insert_with(new_line);
+            line.phase = match report.status {
+                CellStatus::Completed => "done",
+                CellStatus::Failed => "failed",
+                CellStatus::Interrupted => "interrupted",
+                CellStatus::NotStarted => "not started",
+            };
+            (*cell, true)
+        }
+    }
+}
+
 fn new_line() -> CellLine {
     CellLine {
         phase: "queued",
@@ -386,7 +396,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::matrix::{CellRow, MATRIX_KIND};
+    use crate::matrix::CellRow;
     use crate::metrics::request::RequestRecord;
 
     fn file() -> MatrixFile {
@@ -397,21 +407,7 @@ mod tests {
         let mut bad = CellRow::new("L40S-vllm", &[]);
         bad.status = CellStatus::Failed;
         bad.error = Some("no capacity for L40S\nsecond line".into());
-        let mut f = MatrixFile {
-            kind: MATRIX_KIND.into(),
-            id: "m-matrix-1".into(),
-            experiment_name: "m".into(),
-            config: "m.yaml".into(),
-            max_parallel_pods: 2,
-            axes: vec!["gpu_type".into()],
-            slo: false,
-            search: false,
-            started_at: chrono::Utc::now(),
-            finished_at: chrono::Utc::now(),
-            interrupted: false,
-            cells: vec![bad, ok],
-            best: Default::default(),
-        };
+        let mut f = crate::matrix::summary::tests::file(vec![bad, ok]);
         f.rank();
         f
     }

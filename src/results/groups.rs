@@ -305,8 +305,7 @@ pub fn write_group<T: Serialize>(dir: &Path, id: &str, value: &T) -> std::io::Re
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::results::result::{Metadata, RunStatus, Summary, SweepInfo};
-    use chrono::TimeZone;
+    use crate::results::result::SweepInfo;
 
     #[test]
     fn sweep_name_drops_the_timestamp_and_collision_suffix() {
@@ -317,31 +316,15 @@ mod tests {
     }
 
     fn write_member(dir: &Path, sweep: &str, index: usize, c: usize, minute: u32) {
-        let result = RunResult {
-            schema_version: Some(1),
-            run_id: format!("{}-c{c}-{}", sweep_name(sweep), minute),
-            status: RunStatus::Completed,
-            experiment: serde_json::json!({}),
-            metadata: Metadata {
-                started_at: Some(
-                    chrono::Utc
-                        .with_ymd_and_hms(2026, 1, 1, 0, minute, 0)
-                        .unwrap(),
-                ),
-                sweep: Some(SweepInfo {
-                    index,
-                    total: 2,
-                    values: BTreeMap::from([("concurrency".to_string(), c)]),
-                    id: Some(sweep.to_string()),
-                    request_rate: None,
-                }),
-                ..Metadata::default()
-            },
-            summary: Summary::default(),
-            requests: Vec::new(),
-            gpu_metrics: None,
-            definitions: None,
-        };
+        let id = format!("{}-c{c}-{}", sweep_name(sweep), minute);
+        let mut result = crate::results::ids::tests::result_at(&id, minute);
+        result.metadata.sweep = Some(SweepInfo {
+            index,
+            total: 2,
+            values: BTreeMap::from([("concurrency".to_string(), c)]),
+            id: Some(sweep.to_string()),
+            request_rate: None,
+        });
         storage::write_result(dir, &result).unwrap();
     }
 

@@ -45,13 +45,18 @@ pub fn resolve_latest(reference: &str, dir: &Path) -> Result<Option<PathBuf>, St
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::results::result::{Metadata, RunResult, RunStatus, Summary};
     use chrono::TimeZone;
 
     fn write(dir: &Path, id: &str, minute: u32) {
-        let result = RunResult {
+        storage::write_result(dir, &result_at(id, minute)).unwrap();
+    }
+
+    /// An empty completed result `id` that started at 2026-01-01 00:`minute` UTC.
+    pub(crate) fn result_at(id: &str, minute: u32) -> RunResult {
+        RunResult {
             schema_version: Some(1),
             run_id: id.into(),
             status: RunStatus::Completed,
@@ -68,8 +73,7 @@ mod tests {
             requests: Vec::new(),
             gpu_metrics: None,
             definitions: None,
-        };
-        storage::write_result(dir, &result).unwrap();
+        }
     }
 
     #[test]

@@ -126,6 +126,16 @@ pub struct SavedRun {
     pub result: RunResult,
 }
 
+impl SavedRun {
+    /// The result file's name (what summaries refer to it by); empty for a path without one.
+    pub fn file_name(&self) -> String {
+        self.path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+}
+
 /// What a finished run left behind.
 #[derive(Debug, Default)]
 pub struct RunOutcome {

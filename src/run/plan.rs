@@ -40,18 +40,7 @@ pub(super) async fn run_plan(plan: RunPlan, bench: Bench) -> Result<(), RunError
                 .collect(),
         });
         if let Some(saved) = run_iteration(&plan, iteration, &bench, &journal).await? {
-            if bench.cancel_token().is_cancelled() {
-                journal.iteration_interrupted(iteration.index, &saved.path);
-            } else {
-                journal.iteration_done(iteration.index, &saved.path);
-            }
-            // The new file holds every request of a partial one an earlier session saved.
-            resume::drop_replaced_partial(
-                plan.resume.as_ref(),
-                iteration.index,
-                &saved.path,
-                &events,
-            );
+            record_saved(&plan, iteration, &bench, &journal, &saved);
         }
     }
     // Ctrl-C: the journal stays so `--resume` continues at the iteration it stopped in.
@@ -71,6 +60,29 @@ pub(super) async fn run_plan(plan: RunPlan, bench: Bench) -> Result<(), RunError
         elapsed: std::time::Duration::ZERO,
     });
     Ok(())
+}
+
+/// The journal marks `saved` done (or interrupted, on Ctrl-C); a partial file of an earlier
+/// session for this iteration goes.
+fn record_saved(
+    plan: &RunPlan,
+    iteration: &Iteration,
+    bench: &Bench,
+    journal: &RunJournal,
+    saved: &SavedRun,
+) {
+    if bench.cancel_token().is_cancelled() {
+        journal.iteration_interrupted(iteration.index, &saved.path);
+    } else {
+        journal.iteration_done(iteration.index, &saved.path);
+    }
+    // The new file holds every request of a partial one an earlier session saved.
+    resume::drop_replaced_partial(
+        plan.resume.as_ref(),
+        iteration.index,
+        &saved.path,
+        bench.events(),
+    );
 }
 
 /// Measure one iteration, build its result and save it. `None` when interrupted before any

@@ -8,7 +8,7 @@ use std::time::Instant;
 use async_trait::async_trait;
 use tokio::task::JoinSet;
 
-use super::engine::{self, HalfFailedBreaker, Position, RequestSender};
+use super::engine::{self, HalfFailedBreaker, RequestSender};
 use super::planned::PlannedRequest;
 use super::{Workload, WorkloadContext, WorkloadOutcome};
 use crate::runners::ChatMessage;
@@ -89,16 +89,7 @@ impl BatchWorkload {
         for &index in batch {
             let sender = sender.clone();
             let request = Arc::clone(&self.requests[index]);
-            set.spawn(async move {
-                sender
-                    .send_planned(
-                        &request,
-                        Position::request(index),
-                        intended,
-                        Default::default(),
-                    )
-                    .await
-            });
+            set.spawn(async move { sender.send_request(&request, index, intended).await });
         }
         let mut any_ok = false;
         while let Some(done) = set.join_next().await {

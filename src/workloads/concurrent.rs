@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::engine::{self, Breaker, HalfFailedBreaker, NoBreaker, Position};
+use super::engine::{self, Breaker, HalfFailedBreaker, NoBreaker};
 use super::planned::PlannedRequest;
 use super::{Workload, WorkloadContext, WorkloadOutcome};
 use crate::runners::ChatMessage;
@@ -76,14 +76,7 @@ impl Workload for ConcurrentWorkload {
             |(index, request), intended| {
                 let sender = sender.clone();
                 async move {
-                    sender
-                        .send_planned(
-                            &request,
-                            Position::request(index),
-                            intended,
-                            Default::default(),
-                        )
-                        .await;
+                    sender.send_request(&request, index, intended).await;
                 }
             },
         )

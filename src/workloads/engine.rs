@@ -88,6 +88,23 @@ impl RequestSender {
         (ok, reply)
     }
 
+    /// Request number `index` of a closed-loop workload (no pacing of its own), intended at
+    /// `intended`. Returns whether it succeeded.
+    pub async fn send_request(
+        &self,
+        request: &PlannedRequest,
+        index: usize,
+        intended: Instant,
+    ) -> bool {
+        self.send_planned(
+            request,
+            Position::request(index),
+            intended,
+            Pacing::default(),
+        )
+        .await
+    }
+
     /// Send a prepared request (any prompt kind, its own output length) and record it with the
     /// token lengths it asked for. Returns whether it succeeded.
     pub async fn send_planned(

@@ -292,48 +292,21 @@ impl RunpodClient {
 
     async fn once(&self, method: Method, path: &str, body: Option<&serde_json::Value>) -> Attempt {
         let url = format!("{}{}", self.base, path);
-        while let Some(until) = self.gate.paused_until() {
-            if until <= tokio::time::Instant::now() {
-                break;
-            }
-            tokio::time::sleep_until(until).await;
-        }
+        self.wait_out_pause().await;
         let Ok(_permit) = self.gate.calls.acquire().await else {
             return Attempt::Fatal(RunpodError::Cancelled);
         };
-        let mut auth = match HeaderValue::from_str(&format!("Bearer {}", self.key.expose())) {
+        let auth = match self.authorization() {
             Ok(v) => v,
-            Err(_) => {
-                return Attempt::Fatal(RunpodError::Settings(
-                    "the API key contains characters not allowed in an HTTP header".into(),
-                ))
-            }
+            Err(e) => return Attempt::Fatal(e),
         };
-        auth.set_sensitive(true);
         let mut req = self.http.request(method, &url).header(AUTHORIZATION, auth);
         if let Some(b) = body {
             req = req.json(b);
         }
         let resp = match req.send().await {
             Ok(r) => r,
-            Err(e) => {
-                let error = RunpodError::Network {
-                    url: url.clone(),
-                    message: describe_reqwest(&e),
-                    attempts: 1,
-                };
-                // A refused connection never reached the server; anything later might have.
-                let retryable = e.is_connect() || e.is_timeout() || e.is_request();
-                return if retryable {
-                    Attempt::Retryable {
-                        error,
-                        retry_after: None,
-                        maybe_created: !e.is_connect(),
-                    }
-                } else {
-                    Attempt::Fatal(error)
-                };
-            }
+            Err(e) => return send_failed(url, &e),
         };
         let status = resp.status();
         let retry_after = parse_retry_after(resp.headers().get(RETRY_AFTER));
@@ -351,6 +324,33 @@ impl RunpodClient {
                 }
             }
         };
+        self.answered(status, retry_after, text)
+    }
+
+    /// Wait while a rate limit has paused every call of this client.
+    async fn wait_out_pause(&self) {
+        while let Some(until) = self.gate.paused_until() {
+            if until <= tokio::time::Instant::now() {
+                break;
+            }
+            tokio::time::sleep_until(until).await;
+        }
+    }
+
+    /// The `Authorization` header, marked sensitive so it is never logged.
+    fn authorization(&self) -> Result<HeaderValue, RunpodError> {
+        let mut auth =
+            HeaderValue::from_str(&format!("Bearer {}", self.key.expose())).map_err(|_| {
+                RunpodError::Settings(
+                    "the API key contains characters not allowed in an HTTP header".into(),
+                )
+            })?;
+        auth.set_sensitive(true);
+        Ok(auth)
+    }
+
+    /// An answer read in full: 429 pauses the client and retries, 5xx retries, the rest is done.
+    fn answered(&self, status: StatusCode, retry_after: Option<Duration>, text: String) -> Attempt {
         if status == StatusCode::TOO_MANY_REQUESTS {
             // Every call of this client waits, not only this one.
             self.gate
@@ -374,6 +374,26 @@ impl RunpodClient {
         } else {
             Attempt::Done { status, body: text }
         }
+    }
+}
+
+/// A request that got no answer: retryable when it may not have reached the server or timed out.
+fn send_failed(url: String, e: &reqwest::Error) -> Attempt {
+    let error = RunpodError::Network {
+        url,
+        message: describe_reqwest(e),
+        attempts: 1,
+    };
+    // A refused connection never reached the server; anything later might have.
+    let retryable = e.is_connect() || e.is_timeout() || e.is_request();
+    if retryable {
+        Attempt::Retryable {
+            error,
+            retry_after: None,
+            maybe_created: !e.is_connect(),
+        }
+    } else {
+        Attempt::Fatal(error)
     }
 }
 

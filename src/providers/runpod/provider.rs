@@ -157,6 +157,42 @@ impl RunpodProvider {
         })
     }
 
+    /// Create the pod, the failure typed (a 400 suggests other GPUs).
+    async fn create(
+        &mut self,
+        request: CreatePodRequest,
+        run_name: String,
+        experiment: &Experiment,
+        events: &EventSink,
+        cancel: &CancellationToken,
+    ) -> Result<CreatedPod, ProviderError> {
+        let gpu_id = request.gpu.id.clone();
+        // Kept in `self` while it runs, so that even if this future is dropped (the caller gave
+        // up on provisioning) `teardown` still waits for the pod and terminates it.
+        let task = self
+            .pending_create
+            .insert(self.spawn_create(request, run_name, events, cancel));
+        let joined = tokio::select! {
+            r = task => r,
+            _ = cancel.cancelled() => return Err(ProviderError::Cancelled),
+        };
+        // No await since the task finished: a finished handle must not be polled again.
+        self.pending_create = None;
+        joined
+            .map_err(ProviderError::Task)?
+            .map_err(|e| self.create_error(e, experiment, &gpu_id))
+    }
+
+    /// The price table's name for the GPU (what the user wrote), else RunPod's id.
+    fn gpu_name(&self, experiment: &Experiment, gpu_id: String) -> String {
+        experiment
+            .infrastructure
+            .gpu_type
+            .as_deref()
+            .and_then(|g| self.prices.lookup(g))
+            .map_or(gpu_id, |g| g.name.clone())
+    }
+
     /// Price-table $/hr for the whole pod.
     fn table_cost(&self, request: &CreatePodRequest) -> Option<f64> {
         let gpu = self.prices.lookup(&request.gpu.id)?;
@@ -301,31 +337,14 @@ impl Provider for RunpodProvider {
         let table_cost = self.table_cost(&request);
         events.info(creating_text(&request, experiment, table_cost));
 
-        // Kept in `self` while it runs, so that even if this future is dropped (the caller gave
-        // up on provisioning) `teardown` still waits for the pod and terminates it.
-        let task = self
-            .pending_create
-            .insert(self.spawn_create(request, run_name, events, cancel));
-        let joined = tokio::select! {
-            r = task => r,
-            _ = cancel.cancelled() => return Err(ProviderError::Cancelled),
-        };
-        // No await since the task finished: a finished handle must not be polled again.
-        self.pending_create = None;
-        let created = joined
-            .map_err(ProviderError::Task)?
-            .map_err(|e| self.create_error(e, experiment, &gpu_id))?;
+        let created = self
+            .create(request, run_name, experiment, events, cancel)
+            .await?;
         let pod_id = created.pod.id.clone();
         events.info(format!("Pod {pod_id} created; waiting for it to run"));
 
         let pod = self.wait_running(&pod_id, events, cancel).await?;
-        // The price table's name for the GPU (what the user wrote), else RunPod's id.
-        let gpu_type = experiment
-            .infrastructure
-            .gpu_type
-            .as_deref()
-            .and_then(|g| self.prices.lookup(g))
-            .map_or(gpu_id, |g| g.name.clone());
+        let gpu_type = self.gpu_name(experiment, gpu_id);
         Ok(ServerHandle {
             base_url: self.settings.proxy_url(&pod_id, SERVER_PORT),
             pod_id: Some(pod_id),

@@ -2,7 +2,6 @@
 //! root, the proxy-URL template and the retry policy. The CLI resolves them from the
 //! environment and the app config; this module only takes values.
 
-use std::fmt;
 use std::time::Duration;
 
 /// Default API root; the client appends `/v2/...`.
@@ -10,48 +9,9 @@ pub const DEFAULT_API_URL: &str = "https://api.runpod.io";
 /// Default template of a pod's HTTP port URL.
 pub const DEFAULT_PROXY_URL_TEMPLATE: &str = "https://{pod_id}-{port}.proxy.runpod.net";
 
-/// A secret string whose `Debug` and `Display` print `***`. Only `expose` reveals it, and the
-/// only caller is the code building the `Authorization` header.
-#[derive(Clone, PartialEq, Eq, Default)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.trim().is_empty()
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
-
-impl From<String> for Secret {
-    fn from(value: String) -> Self {
-        Self(value)
-    }
-}
-
-impl From<&str> for Secret {
-    fn from(value: &str) -> Self {
-        Self(value.to_string())
-    }
-}
+/// The API key: `Debug` and `Display` print `***`; only the code building the
+/// `Authorization` header calls `expose`.
+pub use crate::redact::Secret;
 
 /// Bounded exponential backoff for 429, 5xx and connection errors.
 #[derive(Debug, Clone, Copy, PartialEq)]
