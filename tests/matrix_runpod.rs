@@ -11,13 +11,11 @@ use std::collections::BTreeSet;
 use llm_inf_bench::sim::SimProfile;
 use support::runpod::Lifecycle;
 use support::runpod_bin::{World, MODEL};
-use support::PROMPTS;
 
 /// 3 GPU types × 2 GPU counts = 6 cells, 3 at a time.
 fn matrix_config(w: &World, name: &str, count: usize, concurrency: usize) -> std::path::PathBuf {
-    w.sb.write("prompts.jsonl", PROMPTS);
-    w.sb.write(
-        &format!("{name}.yaml"),
+    w.sb.config(
+        name,
         &format!(
             r#"name: {name}
 model: {{name: "{MODEL}"}}

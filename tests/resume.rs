@@ -12,6 +12,7 @@ use std::sync::mpsc;
 
 use support::process::{spawn, wait_for_line};
 use support::sim::SimYaml;
+use support::table::rows;
 use support::Sandbox;
 
 /// Start `run <config>` (a path relative to the sandbox); output lines arrive on the channel.
@@ -258,11 +259,10 @@ fn sigint_mid_sweep_then_resume_continues_at_the_interrupted_iteration() {
         .split(&format!("Sweep {run_id}\n"))
         .nth(1)
         .unwrap_or_else(|| panic!("no sweep table in\n{stdout}"));
-    let swept: Vec<&str> = table
-        .lines()
-        .filter(|l| l.starts_with('│'))
+    let swept: Vec<String> = rows(table)
+        .into_iter()
         .skip(1)
-        .filter_map(|l| l.trim_matches('│').split('┆').next().map(str::trim))
+        .filter_map(|r| r.into_iter().next())
         .collect();
     assert_eq!(swept, ["1", "2", "2"], "{table}");
     let all = result_files(&sb);

@@ -9,29 +9,16 @@ mod support;
 use std::path::Path;
 
 use support::process::{signal, spawn, wait_for_line};
+use support::sim::SimYaml;
+use support::table::rows;
 use support::{Sandbox, PROMPTS};
 
 fn sweep_config(sb: &Sandbox, name: &str) -> String {
-    sb.write("prompts.jsonl", PROMPTS);
     let file = format!("{name}.yaml");
-    sb.write(
-        &file,
-        &format!(
-            r#"name: {name}
-model: {{name: sim/tiny}}
-framework: vllm
-infrastructure:
-  provider: simulated
-  simulation: {{seed: 3, decode_step_ms: 1.0, base_ttft_ms: 1.0}}
-workload:
-  type: concurrent
-  requests: {{source: prompts.jsonl, count: 12}}
-  parameters: {{max_tokens: 8, ignore_eos: true}}
-  sweep: {{concurrency: [1, 2, 4]}}
-metrics: {{sample_interval_ms: 100, output_dir: results}}
-"#
-        ),
-    );
+    SimYaml::seeded_concurrent(name, "1.0")
+        .sweep("concurrency: [1, 2, 4]")
+        .count(12)
+        .write(sb, &file);
     file
 }
 
@@ -44,19 +31,6 @@ fn stdout_of(sb: &Sandbox, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     text
-}
-
-/// Cells of the table rows (`│ a ┆ b │`).
-fn rows(text: &str) -> Vec<Vec<String>> {
-    text.lines()
-        .filter(|l| l.starts_with('│'))
-        .map(|l| {
-            l.trim_matches('│')
-                .split('┆')
-                .map(|c| c.trim().to_string())
-                .collect()
-        })
-        .collect()
 }
 
 fn sweep_id(sb: &Sandbox) -> String {

@@ -13,7 +13,7 @@ use llm_inf_bench::providers::runpod::Ledger;
 use llm_inf_bench::sim::{SimProfile, SimServer};
 
 use super::runpod::FakeRunpod;
-use super::{Sandbox, PROMPTS};
+use super::Sandbox;
 
 /// A recognisable fake key: it must never show up in any output or file.
 pub const KEY: &str = "rpa_E2E_SECRET_KEY_0123456789";
@@ -176,9 +176,8 @@ impl World {
         concurrency: usize,
         max_tokens: u32,
     ) -> PathBuf {
-        self.sb.write("prompts.jsonl", PROMPTS);
-        self.sb.write(
-            &format!("{name}.yaml"),
+        self.sb.config(
+            name,
             &format!(
                 r#"name: {name}
 model: {{name: "{MODEL}"}}

@@ -37,6 +37,12 @@ impl Sandbox {
         path
     }
 
+    /// `<name>.yaml` holding `yaml`, beside the `prompts.jsonl` (`PROMPTS`) it may read.
+    pub fn config(&self, name: &str, yaml: &str) -> PathBuf {
+        self.write("prompts.jsonl", PROMPTS);
+        self.write(&format!("{name}.yaml"), yaml)
+    }
+
     /// The binary with a private app dir, no colour, no RunPod key from the environment.
     pub fn cmd(&self) -> Command {
         let mut cmd = Command::cargo_bin("llm-inf-bench").expect("binary");
