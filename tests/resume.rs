@@ -65,13 +65,7 @@ fn journal_records(path: &Path) -> usize {
 
 /// `list` names the interrupted run and prints the exact command that resumes it.
 fn assert_listed_as_interrupted(sb: &Sandbox, run_id: &str, cfg_name: &str) {
-    let out = sb
-        .cmd()
-        .args(["list", "--dir", "results"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = sb.stdout_of(&["list", "--dir", "results"]);
     assert!(text.contains("Interrupted runs"), "{text}");
     assert!(text.contains(&format!("{run_id}  interrupted")), "{text}");
     let expected = format!("resume: llm-inf-bench run {cfg_name} --resume {run_id}");

@@ -22,17 +22,6 @@ fn sweep_config(sb: &Sandbox, name: &str) -> String {
     file
 }
 
-fn stdout_of(sb: &Sandbox, args: &[&str]) -> String {
-    let out = sb.cmd().args(args).output().expect("run");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}\n{text}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text
-}
-
 fn sweep_id(sb: &Sandbox) -> String {
     let r = &sb.results_json()[0];
     r["metadata"]["sweep"]["id"]
@@ -45,7 +34,7 @@ fn sweep_id(sb: &Sandbox) -> String {
 fn a_sweep_prints_one_table_and_show_finds_it_by_id_name_and_latest() {
     let sb = Sandbox::new();
     let cfg = sweep_config(&sb, "tbl");
-    let run = stdout_of(&sb, &["run", &cfg]);
+    let run = sb.stdout_of(&["run", &cfg]);
     let id = sweep_id(&sb);
     assert!(run.contains(&format!("Sweep {id}\n")), "{run}");
     let table = &run[run.find(&format!("Sweep {id}")).unwrap()..];
@@ -59,13 +48,13 @@ fn a_sweep_prints_one_table_and_show_finds_it_by_id_name_and_latest() {
 
     // The same table from the files: by sweep id and by sweep name.
     for reference in [id.as_str(), "tbl"] {
-        let shown = stdout_of(&sb, &["show", reference]);
+        let shown = sb.stdout_of(&["show", reference]);
         assert_eq!(rows(&shown), t, "show {reference}:\n{shown}");
     }
     // latest is the last iteration, latest~2 the first.
-    let latest = stdout_of(&sb, &["show", "latest"]);
+    let latest = sb.stdout_of(&["show", "latest"]);
     assert!(latest.starts_with("tbl-c4-"), "{latest}");
-    let first = stdout_of(&sb, &["show", "latest~2"]);
+    let first = sb.stdout_of(&["show", "latest~2"]);
     assert!(first.starts_with("tbl-c1-"), "{first}");
     let out = sb.cmd().args(["show", "latest~3"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -75,14 +64,14 @@ fn a_sweep_prints_one_table_and_show_finds_it_by_id_name_and_latest() {
         String::from_utf8_lossy(&out.stderr)
     );
     // export and report take latest too.
-    let csv = stdout_of(&sb, &["export", "latest", "--format", "csv"]);
+    let csv = sb.stdout_of(&["export", "latest", "--format", "csv"]);
     assert_eq!(csv.lines().count(), 13, "header + 12 requests");
-    stdout_of(&sb, &["report", "latest~1", "latest", "-o", "r.html"]);
+    sb.stdout_of(&["report", "latest~1", "latest", "-o", "r.html"]);
     let html = std::fs::read_to_string(sb.path().join("r.html")).expect("report");
     assert!(html.contains("tbl-c2-") && html.contains("tbl-c4-"));
 
     // compare of three runs: a column each, deltas against the first, noise marks.
-    let cmp = stdout_of(&sb, &["compare", "latest~2", "latest~1", "latest"]);
+    let cmp = sb.stdout_of(&["compare", "latest~2", "latest~1", "latest"]);
     let c = rows(&cmp);
     assert_eq!(c[0].len(), 6, "{cmp}");
     assert!(
@@ -104,9 +93,9 @@ fn a_sweep_prints_one_table_and_show_finds_it_by_id_name_and_latest() {
 fn compare_of_two_sweep_names_matches_iterations_by_swept_value() {
     let sb = Sandbox::new();
     let cfg = sweep_config(&sb, "base");
-    stdout_of(&sb, &["run", &cfg, "--name", "before"]);
-    stdout_of(&sb, &["run", &cfg, "--name", "after"]);
-    let cmp = stdout_of(&sb, &["compare", "before", "after"]);
+    sb.stdout_of(&["run", &cfg, "--name", "before"]);
+    sb.stdout_of(&["run", &cfg, "--name", "after"]);
+    let cmp = sb.stdout_of(&["compare", "before", "after"]);
     for point in ["concurrency=1", "concurrency=2", "concurrency=4"] {
         assert!(cmp.contains(point), "{point} missing:\n{cmp}");
     }
@@ -190,7 +179,7 @@ metrics: {output_dir: results}
 fn run_names_keep_unicode_and_refuse_a_leading_dash() {
     let sb = Sandbox::new();
     let cfg = sweep_config(&sb, "n");
-    stdout_of(&sb, &["run", &cfg, "--name", "qwen-日本語 ü"]);
+    sb.stdout_of(&["run", &cfg, "--name", "qwen-日本語 ü"]);
     let files = sb.result_files();
     assert_eq!(files.len(), 3);
     for f in &files {
@@ -288,10 +277,7 @@ fn model_override_names_the_served_model() {
     let (mut server, url) = support::process::start_simulator(&sb, "4", "served-name");
     let cfg = sweep_config(&sb, "m");
     // Without the override the simulator answers 404 for sim/tiny; with it every request is ok.
-    stdout_of(
-        &sb,
-        &["run", &cfg, "--server-url", &url, "--model", "served-name"],
-    );
+    sb.stdout_of(&["run", &cfg, "--server-url", &url, "--model", "served-name"]);
     for r in sb.results_json() {
         assert_eq!(r["summary"]["failed_requests"], 0);
         assert_eq!(r["experiment"]["model"]["name"], "served-name");

@@ -8,7 +8,7 @@ mod support;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use support::process::{spawn, wait_for_line};
+use support::process::killed_mid_run;
 use support::sim::SimYaml;
 use support::Sandbox;
 
@@ -49,13 +49,7 @@ fn result_id(path: &Path) -> String {
 }
 
 fn list(sb: &Sandbox) -> String {
-    let out = sb
-        .cmd()
-        .args(["list", "--dir", "results"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    sb.stdout_of(&["list", "--dir", "results"])
 }
 
 fn run_in(sb: &Sandbox, args: &[&str]) -> std::process::Child {
@@ -158,13 +152,7 @@ fn a_sweep_with_repeated_values_prints_the_ids_it_writes() {
 fn a_resumed_run_keeps_its_id() {
     let sb = Sandbox::new();
     config(&sb, "crash.yaml", 300, "");
-    let (mut child, rx) = spawn(&sb, &["run", "crash.yaml"]);
-    let line = wait_for_line(&rx, |l| l.trim().starts_with("Run id "));
-    let id = printed_run_id(&line);
-    wait_for_line(&rx, |l| l.contains("60/300"));
-    // SAFETY: kill(2) on our own child.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGKILL) }, 0);
-    child.wait().unwrap();
+    let id = killed_mid_run(&sb, "crash.yaml", "60/300");
     let journal = sb.results().join(format!("{id}.journal.jsonl"));
     assert!(journal.exists(), "the journal is named by the printed id");
     assert!(list(&sb).contains(&format!("--resume {id}")));

@@ -8,7 +8,7 @@ mod support;
 
 use std::process::Output;
 
-use support::process::{spawn, wait_for_line};
+use support::process::{killed_mid_run, spawn, wait_for_line, wait_for_run_id};
 use support::sim::SimYaml;
 use support::Sandbox;
 
@@ -143,23 +143,11 @@ fn a_full_disk_everywhere_says_what_the_journal_misses_and_resume_measures_it_ag
     assert_all_requests(&sb.results_json()[0], 20);
 }
 
-/// Kill a run mid-way; returns its id (its journal and a lock file nobody holds stay).
-fn crashed_run(sb: &Sandbox) -> String {
-    let (mut child, rx) = spawn(sb, &["run", "exp.yaml"]);
-    let line = wait_for_line(&rx, |l| l.trim().starts_with("Run id "));
-    let id = line.trim().trim_start_matches("Run id ").to_string();
-    wait_for_line(&rx, |l| l.contains("60/300"));
-    // SAFETY: kill(2) on our own child.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGKILL) }, 0);
-    child.wait().unwrap();
-    id
-}
-
 #[test]
 fn a_second_resume_of_one_run_is_refused_and_a_dead_holders_lock_is_taken_over() {
     let sb = Sandbox::new();
     config(&sb, 300);
-    let id = crashed_run(&sb);
+    let id = killed_mid_run(&sb, "exp.yaml", "60/300");
     let lock = sb.results().join(format!("{id}.lock"));
     assert!(
         lock.exists(),
@@ -196,8 +184,7 @@ fn a_run_still_going_cannot_be_resumed() {
     let sb = Sandbox::new();
     config(&sb, 300);
     let (mut child, rx) = spawn(&sb, &["run", "exp.yaml"]);
-    let line = wait_for_line(&rx, |l| l.trim().starts_with("Run id "));
-    let id = line.trim().trim_start_matches("Run id ").to_string();
+    let id = wait_for_run_id(&rx);
     let out = sb
         .cmd()
         .args(["run", "exp.yaml", "--resume", &id])

@@ -57,6 +57,18 @@ impl Sandbox {
         cmd
     }
 
+    /// The binary's stdout for `args`; panics with its stderr unless it succeeds.
+    pub fn stdout_of(&self, args: &[&str]) -> String {
+        let out = self.cmd().args(args).output().expect("run");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}\n{text}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    }
+
     /// Result files written so far, sorted by name.
     pub fn result_files(&self) -> Vec<PathBuf> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(self.results())
