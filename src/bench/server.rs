@@ -394,6 +394,28 @@ mod tests {
     }
 
     #[test]
+    fn a_chat_body_gives_its_schedule_and_how_the_reply_ends() {
+        let end = |body: &str| chat_schedule(body.as_bytes()).map(|(p, e)| (p, e.tokens, e.finish));
+        let paced = Pace::Scheduled {
+            ttft: Duration::from_micros(80),
+            itl: Duration::from_micros(15),
+        };
+        let ok = |model: &str, max: u32| format!(r#"{{"model":"{model}","max_tokens":{max}}}"#);
+        assert_eq!(end(&ok("burst", 4)), Some((Pace::Burst, 4, "length")));
+        assert_eq!(end(&ok("burst", 0)), Some((Pace::Burst, 1, "length")));
+        assert_eq!(
+            end(&ok("ttft=80,itl=15,eos=2", 4)),
+            Some((paced, 2, "stop"))
+        );
+        assert_eq!(
+            end(&ok("ttft=80,itl=15,eos=9", 4)),
+            Some((paced, 4, "length"))
+        );
+        assert_eq!(end(&ok("ttft=80", 4)), None);
+        assert_eq!(end("not json"), None);
+    }
+
+    #[test]
     fn only_running_out_of_descriptors_keeps_the_accept_loop_going() {
         let err = std::io::Error::from_raw_os_error;
         assert!(is_out_of_descriptors(&err(libc::EMFILE)));
