@@ -10,19 +10,14 @@ use std::collections::BTreeSet;
 
 use llm_inf_bench::sim::SimProfile;
 use support::runpod::Lifecycle;
-use support::runpod_bin::{World, MODEL};
-use support::PROMPTS;
+use support::runpod_bin::World;
 
 /// 3 GPU types × 2 GPU counts = 6 cells, 3 at a time.
 fn matrix_config(w: &World, name: &str, count: usize, concurrency: usize) -> std::path::PathBuf {
-    w.sb.write("prompts.jsonl", PROMPTS);
-    w.sb.write(
-        &format!("{name}.yaml"),
+    w.runpod_config(
+        name,
         &format!(
-            r#"name: {name}
-model: {{name: "{MODEL}"}}
-framework: vllm
-framework_options: {{max_model_len: 4096}}
+            r#"framework_options: {{max_model_len: 4096}}
 infrastructure: {{provider: runpod, cloud_type: community}}
 matrix:
   gpu_type: [A100-80GB, H100-80GB, L40S]

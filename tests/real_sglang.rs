@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 use support::real_server::{
-    check_multi_turn, check_requests, figure, results_named, run_timed, PROMPTS,
+    check_multi_turn, check_requests, figure, results_named, run_timed, write_config,
 };
 use support::sglang_server::{
     env, leftovers, server_env, sglang_shm_files, Env, ManualServer, CPU_ARGS, MARK_VAR, SERVED,
@@ -29,14 +29,14 @@ const SWEEP: &str = "  type: concurrent\n  requests: {source: prompts.jsonl, cou
 /// A config for `provider: local` running the real SGLang; `workload` is the YAML of the
 /// workload section's body.
 fn local_config(sb: &Sandbox, e: &Env, name: &str, workload: &str) -> PathBuf {
-    sb.write("prompts.jsonl", PROMPTS);
     let args: Vec<String> = ["--served-model-name", SERVED]
         .iter()
         .chain(CPU_ARGS)
         .map(|a| format!("'{a}'"))
         .collect();
-    sb.write(
-        &format!("{name}.yaml"),
+    write_config(
+        sb,
+        name,
         &format!(
             r#"name: {name}
 model: {{name: {model}}}

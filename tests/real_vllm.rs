@@ -50,13 +50,21 @@ fn server_env(e: &Env) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// A config for `provider: local` running the real vLLM; `workload` is the YAML of the
-/// workload section's body.
-fn local_config(sb: &Sandbox, e: &Env, name: &str, workload: &str) -> PathBuf {
-    local_config_with_args(sb, e, name, "", workload)
+/// The environment, a sandbox and in it a config for `provider: local` running the real
+/// vLLM; `workload` is the YAML of the workload section's body.
+fn local_setup(name: &str, workload: &str) -> (Env, Sandbox, PathBuf) {
+    local_setup_with_args(name, "", workload)
 }
 
-/// [`local_config`] with `extra` (`a, b, `) put first in `infrastructure.local.args`.
+/// [`local_setup`] with `extra` (`a, b, `) put first in `infrastructure.local.args`.
+fn local_setup_with_args(name: &str, extra: &str, workload: &str) -> (Env, Sandbox, PathBuf) {
+    let e = env();
+    let sb = Sandbox::new();
+    let cfg = local_config_with_args(&sb, &e, name, extra, workload);
+    (e, sb, cfg)
+}
+
+/// The config of [`local_setup_with_args`].
 fn local_config_with_args(
     sb: &Sandbox,
     e: &Env,
@@ -64,9 +72,9 @@ fn local_config_with_args(
     extra: &str,
     workload: &str,
 ) -> PathBuf {
-    sb.write("prompts.jsonl", PROMPTS);
-    sb.write(
-        &format!("{name}.yaml"),
+    real_server::write_config(
+        sb,
+        name,
         &format!(
             r#"name: {name}
 model: {{name: {model}}}
@@ -100,6 +108,23 @@ fn run_ok(sb: &Sandbox, e: &Env, args: &[&str]) -> String {
         args.join(" ")
     );
     stdout
+}
+
+/// `run <cfg>`, which must exit 0 and leave no vLLM process behind: its stdout and the
+/// result files.
+fn run_local(sb: &Sandbox, e: &Env, cfg: &Path) -> (String, Vec<Value>) {
+    let stdout = run_ok(sb, e, &["run", cfg.to_str().expect("path")]);
+    assert_no_leftovers(e);
+    (stdout, sb.results_json())
+}
+
+/// The one result of a local run, checked by [`check_result`] and [`check_local`].
+fn check_one_local<'a>(sb: &Sandbox, results: &'a [Value], max_tokens: u64) -> &'a Value {
+    assert_eq!(results.len(), 1);
+    let r = &results[0];
+    check_result(r, max_tokens);
+    check_local(sb, r);
+    r
 }
 
 /// What every result must show: all requests succeeded with exactly `max_tokens` tokens
@@ -162,17 +187,11 @@ fn assert_no_leftovers(e: &Env) {
 #[test]
 #[ignore = "needs the real vLLM: run .ci/real-vllm.sh"]
 fn local_concurrent_sweep_then_compare() {
-    let e = env();
-    let sb = Sandbox::new();
-    let cfg = local_config(
-        &sb,
-        &e,
+    let (e, sb, cfg) = local_setup(
         "real-sweep",
         "  type: concurrent\n  requests: {source: prompts.jsonl, count: 12}\n  parameters: {max_tokens: 64, ignore_eos: true}\n  sweep: {concurrency: [1, 4]}",
     );
-    run_ok(&sb, &e, &["run", cfg.to_str().expect("path")]);
-    assert_no_leftovers(&e);
-    let results = sb.results_json();
+    let (_, results) = run_local(&sb, &e, &cfg);
     assert_eq!(results.len(), 2, "one result per sweep value");
     for r in &results {
         check_result(r, 64);
@@ -214,46 +233,29 @@ fn local_concurrent_sweep_then_compare() {
 #[test]
 #[ignore = "needs the real vLLM: run .ci/real-vllm.sh"]
 fn local_batch() {
-    let e = env();
-    let sb = Sandbox::new();
-    let cfg = local_config(
-        &sb,
-        &e,
+    let (e, sb, cfg) = local_setup(
         "real-batch",
         "  type: batch\n  batch_size: 4\n  requests: {source: prompts.jsonl, count: 8}\n  parameters: {max_tokens: 48, ignore_eos: true}",
     );
-    run_ok(&sb, &e, &["run", cfg.to_str().expect("path")]);
-    assert_no_leftovers(&e);
-    let results = sb.results_json();
-    assert_eq!(results.len(), 1);
-    check_result(&results[0], 48);
-    check_local(&sb, &results[0]);
+    let (_, results) = run_local(&sb, &e, &cfg);
+    check_one_local(&sb, &results, 48);
 }
 
 #[test]
 #[ignore = "needs the real vLLM: run .ci/real-vllm.sh"]
 fn local_multi_turn_hits_the_prefix_cache() {
-    let e = env();
-    let sb = Sandbox::new();
     // ~300 tokens shared by every conversation, then each turn resends the whole history:
     // both must be served from vLLM's prefix cache.
     let words = "the quick brown fox jumps over lazy dog benchmark token stream server model";
     let prefix = vec![words; 25].join(" ");
-    let cfg = local_config(
-        &sb,
-        &e,
+    let (e, sb, cfg) = local_setup(
         "real-multi-turn",
         &format!(
             "  type: multi_turn\n  concurrency: 2\n  requests: {{source: prompts.jsonl, count: 3}}\n  parameters: {{max_tokens: 32, ignore_eos: true}}\n  conversation:\n    turns: 3\n    system_prompt: 'You are a helpful model.'\n    user_messages: ['tell me more about the cat', 'and the dog']\n    shared_prefix: '{prefix}'"
         ),
     );
-    run_ok(&sb, &e, &["run", cfg.to_str().expect("path")]);
-    assert_no_leftovers(&e);
-    let results = sb.results_json();
-    assert_eq!(results.len(), 1);
-    let r = &results[0];
-    check_result(r, 32);
-    check_local(&sb, r);
+    let (_, results) = run_local(&sb, &e, &cfg);
+    let r = check_one_local(&sb, &results, 32);
     assert_eq!(r["requests"].as_array().map(Vec::len), Some(9));
     check_multi_turn(r);
 }
@@ -261,11 +263,7 @@ fn local_multi_turn_hits_the_prefix_cache() {
 #[test]
 #[ignore = "needs the real vLLM: run .ci/real-vllm.sh"]
 fn local_server_that_fails_to_start_is_reported_at_once() {
-    let e = env();
-    let sb = Sandbox::new();
-    let cfg = local_config(
-        &sb,
-        &e,
+    let (e, sb, cfg) = local_setup(
         "real-bad-flag",
         "  type: single\n  requests: {source: prompts.jsonl, count: 1}\n  parameters: {max_tokens: 4}",
     );
@@ -439,18 +437,12 @@ fn check_exact_lengths(r: &Value) -> (usize, usize) {
 #[test]
 #[ignore = "needs the real vLLM: run .ci/real-vllm.sh"]
 fn local_completions_synthetic_prompts_are_token_exact() {
-    let e = env();
-    let sb = Sandbox::new();
     // The tokenizer is the model folder's own tokenizer.json (model.name is that folder).
-    let cfg = local_config(
-        &sb,
-        &e,
+    let (e, sb, cfg) = local_setup(
         "real-synthetic",
         "  type: concurrent\n  concurrency: 4\n  api: completions\n  requests:\n    count: 24\n    synthetic:\n      input_tokens: {dist: normal, mean: 200, std: 50, min: 50, max: 400}\n      output_tokens: 32\n      seed: 7",
     );
-    run_ok(&sb, &e, &["run", cfg.to_str().expect("path")]);
-    assert_no_leftovers(&e);
-    let results = sb.results_json();
+    let (_, results) = run_local(&sb, &e, &cfg);
     let r = &results[0];
     let (exact, total) = check_exact_lengths(r);
     eprintln!("  synthetic completions: {exact}/{total} requests token-exact");
@@ -462,23 +454,17 @@ fn local_completions_synthetic_prompts_are_token_exact() {
 #[test]
 #[ignore = "needs the real vLLM: run .ci/real-vllm.sh"]
 fn local_trace_replay_is_exact_and_hits_the_prefix_cache() {
-    let e = env();
-    let sb = Sandbox::new();
     let trace =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/traces/mooncake-small.jsonl");
     // block_size 64: the longest prompt (10 blocks) plus its output fits the 1024 context.
-    let cfg = local_config(
-        &sb,
-        &e,
+    let (e, sb, cfg) = local_setup(
         "real-trace",
         &format!(
             "  type: trace\n  api: completions\n  trace: {{file: '{}', format: mooncake, time_scale: 0.5, block_size: 64}}",
             trace.display()
         ),
     );
-    run_ok(&sb, &e, &["run", cfg.to_str().expect("path")]);
-    assert_no_leftovers(&e);
-    let results = sb.results_json();
+    let (_, results) = run_local(&sb, &e, &cfg);
     let r = &results[0];
     let (exact, total) = check_exact_lengths(r);
     let ideal = f64_at(r, "/summary/tokens/ideal_block_reuse_ratio");
@@ -502,11 +488,7 @@ fn local_trace_replay_is_exact_and_hits_the_prefix_cache() {
 #[test]
 #[ignore = "needs the real vLLM: run .ci/real-vllm.sh"]
 fn local_server_with_a_generated_api_key_and_request_options() {
-    let e = env();
-    let sb = Sandbox::new();
-    let cfg = local_config_with_args(
-        &sb,
-        &e,
+    let (e, sb, cfg) = local_setup_with_args(
         "real-secured",
         "--api-key, ",
         "  type: concurrent\n  concurrency: 2\n  requests: {source: prompts.jsonl, count: 6}\n  \
@@ -514,13 +496,8 @@ fn local_server_with_a_generated_api_key_and_request_options() {
          min_tokens: 8, presence_penalty: 0.1, frequency_penalty: 0.1, \
          extra_body: {repetition_penalty: 1.05}}\n  headers: {X-Bench: real}\n  timeout_s: 300",
     );
-    let stdout = run_ok(&sb, &e, &["run", cfg.to_str().expect("path")]);
-    assert_no_leftovers(&e);
-    let results = sb.results_json();
-    assert_eq!(results.len(), 1);
-    let r = &results[0];
-    check_result(r, 32);
-    check_local(&sb, r);
+    let (stdout, results) = run_local(&sb, &e, &cfg);
+    let r = check_one_local(&sb, &results, 32);
     for key in ["p90", "p99_9", "std"] {
         assert!(r["summary"]["ttft"][key].is_number(), "ttft.{key}");
     }

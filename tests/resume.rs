@@ -12,6 +12,7 @@ use std::sync::mpsc;
 
 use support::process::{spawn, wait_for_line};
 use support::sim::SimYaml;
+use support::table::rows;
 use support::Sandbox;
 
 /// Start `run <config>` (a path relative to the sandbox); output lines arrive on the channel.
@@ -64,13 +65,7 @@ fn journal_records(path: &Path) -> usize {
 
 /// `list` names the interrupted run and prints the exact command that resumes it.
 fn assert_listed_as_interrupted(sb: &Sandbox, run_id: &str, cfg_name: &str) {
-    let out = sb
-        .cmd()
-        .args(["list", "--dir", "results"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = sb.stdout_of(&["list", "--dir", "results"]);
     assert!(text.contains("Interrupted runs"), "{text}");
     assert!(text.contains(&format!("{run_id}  interrupted")), "{text}");
     let expected = format!("resume: llm-inf-bench run {cfg_name} --resume {run_id}");
@@ -258,11 +253,10 @@ fn sigint_mid_sweep_then_resume_continues_at_the_interrupted_iteration() {
         .split(&format!("Sweep {run_id}\n"))
         .nth(1)
         .unwrap_or_else(|| panic!("no sweep table in\n{stdout}"));
-    let swept: Vec<&str> = table
-        .lines()
-        .filter(|l| l.starts_with('│'))
+    let swept: Vec<String> = rows(table)
+        .into_iter()
         .skip(1)
-        .filter_map(|l| l.trim_matches('│').split('┆').next().map(str::trim))
+        .filter_map(|r| r.into_iter().next())
         .collect();
     assert_eq!(swept, ["1", "2", "2"], "{table}");
     let all = result_files(&sb);

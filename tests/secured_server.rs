@@ -28,6 +28,25 @@ fn config(framework: &str, simulation: &str) -> String {
 }
 
 /// Every file under `dir` as text.
+/// `run <cfg> <extra…>`, stopped if it hangs.
+fn run_cfg(sb: &Sandbox, cfg: &Path, extra: &[&str]) -> std::process::Output {
+    sb.cmd()
+        .arg("run")
+        .arg(cfg)
+        .args(extra)
+        .timeout(HANG_GUARD)
+        .output()
+        .unwrap()
+}
+
+/// [`run_cfg`], which must succeed; its stderr.
+fn run_ok(sb: &Sandbox, cfg: &Path, extra: &[&str]) -> String {
+    let out = run_cfg(sb, cfg, extra);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    stderr
+}
+
 fn all_text(dir: &Path) -> String {
     let mut out = String::new();
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
@@ -50,13 +69,7 @@ fn a_simulator_started_to_require_a_key_gets_a_generated_one_used_for_requests_a
         "exp.yaml",
         &config("sglang", "{require_api_key: true, decode_step_ms: 0.5}"),
     );
-    let out = sb
-        .cmd()
-        .arg("run")
-        .arg(&cfg)
-        .timeout(HANG_GUARD)
-        .output()
-        .unwrap();
+    let out = run_cfg(&sb, &cfg, &[]);
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),
@@ -194,16 +207,7 @@ fn an_external_server_key_comes_from_flag_env_or_app_config_in_that_order() {
         "  headers: {Authorization: Bearer sk-header-value}\n  parameters:",
     );
     let cfg = sb.write("exp-header.yaml", &with_header);
-    let out = sb
-        .cmd()
-        .arg("run")
-        .arg(&cfg)
-        .args(["--server-url", &url, "--api-key", KEY])
-        .timeout(HANG_GUARD)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let stderr = run_ok(&sb, &cfg, &["--server-url", &url, "--api-key", KEY]);
     assert!(
         stderr.contains("workload.headers sets Authorization"),
         "{stderr}"
@@ -265,15 +269,7 @@ fn a_local_server_started_with_a_bare_api_key_flag_gets_a_generated_key() {
             bin.display()
         ),
     );
-    let out = sb
-        .cmd()
-        .arg("run")
-        .arg(&cfg)
-        .timeout(HANG_GUARD)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    let stderr = run_ok(&sb, &cfg, &[]);
     assert!(
         stderr.contains("--api-key ***"),
         "the command line hides the key: {stderr}"

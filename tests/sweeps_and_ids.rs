@@ -9,54 +9,17 @@ mod support;
 use std::path::Path;
 
 use support::process::{signal, spawn, wait_for_line};
+use support::sim::SimYaml;
+use support::table::rows;
 use support::{Sandbox, PROMPTS};
 
 fn sweep_config(sb: &Sandbox, name: &str) -> String {
-    sb.write("prompts.jsonl", PROMPTS);
     let file = format!("{name}.yaml");
-    sb.write(
-        &file,
-        &format!(
-            r#"name: {name}
-model: {{name: sim/tiny}}
-framework: vllm
-infrastructure:
-  provider: simulated
-  simulation: {{seed: 3, decode_step_ms: 1.0, base_ttft_ms: 1.0}}
-workload:
-  type: concurrent
-  requests: {{source: prompts.jsonl, count: 12}}
-  parameters: {{max_tokens: 8, ignore_eos: true}}
-  sweep: {{concurrency: [1, 2, 4]}}
-metrics: {{sample_interval_ms: 100, output_dir: results}}
-"#
-        ),
-    );
+    SimYaml::seeded_concurrent(name, "1.0")
+        .sweep("concurrency: [1, 2, 4]")
+        .count(12)
+        .write(sb, &file);
     file
-}
-
-fn stdout_of(sb: &Sandbox, args: &[&str]) -> String {
-    let out = sb.cmd().args(args).output().expect("run");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}\n{text}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text
-}
-
-/// Cells of the table rows (`│ a ┆ b │`).
-fn rows(text: &str) -> Vec<Vec<String>> {
-    text.lines()
-        .filter(|l| l.starts_with('│'))
-        .map(|l| {
-            l.trim_matches('│')
-                .split('┆')
-                .map(|c| c.trim().to_string())
-                .collect()
-        })
-        .collect()
 }
 
 fn sweep_id(sb: &Sandbox) -> String {
@@ -71,7 +34,7 @@ fn sweep_id(sb: &Sandbox) -> String {
 fn a_sweep_prints_one_table_and_show_finds_it_by_id_name_and_latest() {
     let sb = Sandbox::new();
     let cfg = sweep_config(&sb, "tbl");
-    let run = stdout_of(&sb, &["run", &cfg]);
+    let run = sb.stdout_of(&["run", &cfg]);
     let id = sweep_id(&sb);
     assert!(run.contains(&format!("Sweep {id}\n")), "{run}");
     let table = &run[run.find(&format!("Sweep {id}")).unwrap()..];
@@ -85,13 +48,13 @@ fn a_sweep_prints_one_table_and_show_finds_it_by_id_name_and_latest() {
 
     // The same table from the files: by sweep id and by sweep name.
     for reference in [id.as_str(), "tbl"] {
-        let shown = stdout_of(&sb, &["show", reference]);
+        let shown = sb.stdout_of(&["show", reference]);
         assert_eq!(rows(&shown), t, "show {reference}:\n{shown}");
     }
     // latest is the last iteration, latest~2 the first.
-    let latest = stdout_of(&sb, &["show", "latest"]);
+    let latest = sb.stdout_of(&["show", "latest"]);
     assert!(latest.starts_with("tbl-c4-"), "{latest}");
-    let first = stdout_of(&sb, &["show", "latest~2"]);
+    let first = sb.stdout_of(&["show", "latest~2"]);
     assert!(first.starts_with("tbl-c1-"), "{first}");
     let out = sb.cmd().args(["show", "latest~3"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -101,14 +64,14 @@ fn a_sweep_prints_one_table_and_show_finds_it_by_id_name_and_latest() {
         String::from_utf8_lossy(&out.stderr)
     );
     // export and report take latest too.
-    let csv = stdout_of(&sb, &["export", "latest", "--format", "csv"]);
+    let csv = sb.stdout_of(&["export", "latest", "--format", "csv"]);
     assert_eq!(csv.lines().count(), 13, "header + 12 requests");
-    stdout_of(&sb, &["report", "latest~1", "latest", "-o", "r.html"]);
+    sb.stdout_of(&["report", "latest~1", "latest", "-o", "r.html"]);
     let html = std::fs::read_to_string(sb.path().join("r.html")).expect("report");
     assert!(html.contains("tbl-c2-") && html.contains("tbl-c4-"));
 
     // compare of three runs: a column each, deltas against the first, noise marks.
-    let cmp = stdout_of(&sb, &["compare", "latest~2", "latest~1", "latest"]);
+    let cmp = sb.stdout_of(&["compare", "latest~2", "latest~1", "latest"]);
     let c = rows(&cmp);
     assert_eq!(c[0].len(), 6, "{cmp}");
     assert!(
@@ -130,9 +93,9 @@ fn a_sweep_prints_one_table_and_show_finds_it_by_id_name_and_latest() {
 fn compare_of_two_sweep_names_matches_iterations_by_swept_value() {
     let sb = Sandbox::new();
     let cfg = sweep_config(&sb, "base");
-    stdout_of(&sb, &["run", &cfg, "--name", "before"]);
-    stdout_of(&sb, &["run", &cfg, "--name", "after"]);
-    let cmp = stdout_of(&sb, &["compare", "before", "after"]);
+    sb.stdout_of(&["run", &cfg, "--name", "before"]);
+    sb.stdout_of(&["run", &cfg, "--name", "after"]);
+    let cmp = sb.stdout_of(&["compare", "before", "after"]);
     for point in ["concurrency=1", "concurrency=2", "concurrency=4"] {
         assert!(cmp.contains(point), "{point} missing:\n{cmp}");
     }
@@ -216,7 +179,7 @@ metrics: {output_dir: results}
 fn run_names_keep_unicode_and_refuse_a_leading_dash() {
     let sb = Sandbox::new();
     let cfg = sweep_config(&sb, "n");
-    stdout_of(&sb, &["run", &cfg, "--name", "qwen-日本語 ü"]);
+    sb.stdout_of(&["run", &cfg, "--name", "qwen-日本語 ü"]);
     let files = sb.result_files();
     assert_eq!(files.len(), 3);
     for f in &files {
@@ -314,10 +277,7 @@ fn model_override_names_the_served_model() {
     let (mut server, url) = support::process::start_simulator(&sb, "4", "served-name");
     let cfg = sweep_config(&sb, "m");
     // Without the override the simulator answers 404 for sim/tiny; with it every request is ok.
-    stdout_of(
-        &sb,
-        &["run", &cfg, "--server-url", &url, "--model", "served-name"],
-    );
+    sb.stdout_of(&["run", &cfg, "--server-url", &url, "--model", "served-name"]);
     for r in sb.results_json() {
         assert_eq!(r["summary"]["failed_requests"], 0);
         assert_eq!(r["experiment"]["model"]["name"], "served-name");

@@ -8,32 +8,20 @@ mod support;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use support::process::{spawn, wait_for_line};
-use support::{Sandbox, PROMPTS};
+use support::process::killed_mid_run;
+use support::sim::SimYaml;
+use support::Sandbox;
 
 /// The hook that fixes the time run ids are made from: both runs start "in the same second".
 const ID_TIME: (&str, &str) = ("LLM_INF_BENCH_ID_TIME", "20261202-010203");
 
-fn config(sb: &Sandbox, name: &str, count: usize, extra: &str) -> std::path::PathBuf {
-    sb.write("prompts.jsonl", PROMPTS);
-    sb.write(
-        name,
-        &format!(
-            r#"name: ids
-model: {{name: sim/tiny}}
-framework: vllm
-infrastructure:
-  provider: simulated
-  simulation: {{seed: 3, decode_step_ms: 2.0, base_ttft_ms: 2.0}}
-workload:
-  type: concurrent
-  concurrency: 2
-  requests: {{source: prompts.jsonl, count: {count}}}
-  parameters: {{max_tokens: 8, ignore_eos: true}}
-{extra}metrics: {{sample_interval_ms: 100, output_dir: results}}
-"#
-        ),
-    )
+/// `file`: a run of `count` requests; `sweep`: the body of a sweep (empty: none).
+fn config(sb: &Sandbox, file: &str, count: usize, sweep: &str) -> std::path::PathBuf {
+    SimYaml::seeded_concurrent("ids", "2.0")
+        .workload("type: concurrent, concurrency: 2")
+        .sweep(sweep)
+        .count(count)
+        .write(sb, file)
 }
 
 /// `  Run id <id>` from the progress output: the run's (and its journal's) id.
@@ -61,13 +49,7 @@ fn result_id(path: &Path) -> String {
 }
 
 fn list(sb: &Sandbox) -> String {
-    let out = sb
-        .cmd()
-        .args(["list", "--dir", "results"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    sb.stdout_of(&["list", "--dir", "results"])
 }
 
 fn run_in(sb: &Sandbox, args: &[&str]) -> std::process::Child {
@@ -137,7 +119,7 @@ fn a_second_run_in_the_same_second_does_not_reuse_a_finished_runs_id() {
 #[test]
 fn a_sweep_with_repeated_values_prints_the_ids_it_writes() {
     let sb = Sandbox::new();
-    config(&sb, "sweep.yaml", 4, "  sweep: {concurrency: [2, 2]}\n");
+    config(&sb, "sweep.yaml", 4, "concurrency: [2, 2]");
     // Twice in the same second: the second sweep's names collide with the first's.
     for _ in 0..2 {
         let out = run_in(&sb, &["run", "sweep.yaml"])
@@ -170,13 +152,7 @@ fn a_sweep_with_repeated_values_prints_the_ids_it_writes() {
 fn a_resumed_run_keeps_its_id() {
     let sb = Sandbox::new();
     config(&sb, "crash.yaml", 300, "");
-    let (mut child, rx) = spawn(&sb, &["run", "crash.yaml"]);
-    let line = wait_for_line(&rx, |l| l.trim().starts_with("Run id "));
-    let id = printed_run_id(&line);
-    wait_for_line(&rx, |l| l.contains("60/300"));
-    // SAFETY: kill(2) on our own child.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGKILL) }, 0);
-    child.wait().unwrap();
+    let id = killed_mid_run(&sb, "crash.yaml", "60/300");
     let journal = sb.results().join(format!("{id}.journal.jsonl"));
     assert!(journal.exists(), "the journal is named by the printed id");
     assert!(list(&sb).contains(&format!("--resume {id}")));

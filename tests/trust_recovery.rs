@@ -8,32 +8,18 @@ mod support;
 
 use std::process::Output;
 
-use support::process::{spawn, wait_for_line};
-use support::{Sandbox, PROMPTS};
+use support::process::{killed_mid_run, spawn, wait_for_line, wait_for_run_id};
+use support::sim::SimYaml;
+use support::Sandbox;
 
 const FAIL_RESULT: &str = "LLM_INF_BENCH_FAIL_RESULT_WRITE";
 const FAIL_JOURNAL_AFTER: &str = "LLM_INF_BENCH_FAIL_JOURNAL_AFTER";
 
 fn config(sb: &Sandbox, count: usize) {
-    sb.write("prompts.jsonl", PROMPTS);
-    sb.write(
-        "exp.yaml",
-        &format!(
-            r#"name: rec
-model: {{name: sim/tiny}}
-framework: vllm
-infrastructure:
-  provider: simulated
-  simulation: {{seed: 3, decode_step_ms: 2.0, base_ttft_ms: 2.0}}
-workload:
-  type: concurrent
-  concurrency: 2
-  requests: {{source: prompts.jsonl, count: {count}}}
-  parameters: {{max_tokens: 8, ignore_eos: true}}
-metrics: {{sample_interval_ms: 100, output_dir: results}}
-"#
-        ),
-    );
+    SimYaml::seeded_concurrent("rec", "2.0")
+        .workload("type: concurrent, concurrency: 2")
+        .count(count)
+        .write(sb, "exp.yaml");
 }
 
 fn text(out: &Output) -> (String, String) {
@@ -41,6 +27,19 @@ fn text(out: &Output) -> (String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// `run` of 20 requests in a new sandbox with the failure hooks `env` set.
+fn run_20_with(env: &[(&str, &str)]) -> (Sandbox, Output) {
+    let sb = Sandbox::new();
+    config(&sb, 20);
+    let out = sb
+        .cmd()
+        .args(["run", "exp.yaml"])
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (sb, out)
 }
 
 /// The `llm-inf-bench run … --resume <id>` line the error gives, as arguments.
@@ -80,14 +79,7 @@ fn assert_all_requests(result: &serde_json::Value, n: usize) {
 
 #[test]
 fn a_full_disk_keeps_the_summary_and_the_journal_and_says_how_to_resume() {
-    let sb = Sandbox::new();
-    config(&sb, 20);
-    let out = sb
-        .cmd()
-        .args(["run", "exp.yaml"])
-        .env(FAIL_RESULT, "1")
-        .output()
-        .unwrap();
+    let (sb, out) = run_20_with(&[(FAIL_RESULT, "1")]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     // The summary of what was measured is still printed.
@@ -118,15 +110,8 @@ fn a_full_disk_keeps_the_summary_and_the_journal_and_says_how_to_resume() {
 
 #[test]
 fn journal_write_failures_are_said_once_collapsed_and_lose_nothing() {
-    let sb = Sandbox::new();
-    config(&sb, 20);
     // The header, the iteration line and one record fit; everything after fails.
-    let out = sb
-        .cmd()
-        .args(["run", "exp.yaml"])
-        .env(FAIL_JOURNAL_AFTER, "3")
-        .output()
-        .unwrap();
+    let (sb, out) = run_20_with(&[(FAIL_JOURNAL_AFTER, "3")]);
     let (_, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
     let said: Vec<&str> = stderr
@@ -145,15 +130,7 @@ fn journal_write_failures_are_said_once_collapsed_and_lose_nothing() {
 
 #[test]
 fn a_full_disk_everywhere_says_what_the_journal_misses_and_resume_measures_it_again() {
-    let sb = Sandbox::new();
-    config(&sb, 20);
-    let out = sb
-        .cmd()
-        .args(["run", "exp.yaml"])
-        .env(FAIL_RESULT, "1")
-        .env(FAIL_JOURNAL_AFTER, "5")
-        .output()
-        .unwrap();
+    let (sb, out) = run_20_with(&[(FAIL_RESULT, "1"), (FAIL_JOURNAL_AFTER, "5")]);
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
@@ -166,23 +143,11 @@ fn a_full_disk_everywhere_says_what_the_journal_misses_and_resume_measures_it_ag
     assert_all_requests(&sb.results_json()[0], 20);
 }
 
-/// Kill a run mid-way; returns its id (its journal and a lock file nobody holds stay).
-fn crashed_run(sb: &Sandbox) -> String {
-    let (mut child, rx) = spawn(sb, &["run", "exp.yaml"]);
-    let line = wait_for_line(&rx, |l| l.trim().starts_with("Run id "));
-    let id = line.trim().trim_start_matches("Run id ").to_string();
-    wait_for_line(&rx, |l| l.contains("60/300"));
-    // SAFETY: kill(2) on our own child.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGKILL) }, 0);
-    child.wait().unwrap();
-    id
-}
-
 #[test]
 fn a_second_resume_of_one_run_is_refused_and_a_dead_holders_lock_is_taken_over() {
     let sb = Sandbox::new();
     config(&sb, 300);
-    let id = crashed_run(&sb);
+    let id = killed_mid_run(&sb, "exp.yaml", "60/300");
     let lock = sb.results().join(format!("{id}.lock"));
     assert!(
         lock.exists(),
@@ -219,8 +184,7 @@ fn a_run_still_going_cannot_be_resumed() {
     let sb = Sandbox::new();
     config(&sb, 300);
     let (mut child, rx) = spawn(&sb, &["run", "exp.yaml"]);
-    let line = wait_for_line(&rx, |l| l.trim().starts_with("Run id "));
-    let id = line.trim().trim_start_matches("Run id ").to_string();
+    let id = wait_for_run_id(&rx);
     let out = sb
         .cmd()
         .args(["run", "exp.yaml", "--resume", &id])

@@ -9,26 +9,14 @@
 
 mod support;
 
+use support::sim::SimYaml;
 use support::{Sandbox, PROMPTS};
 
-fn sim_config(sb: &Sandbox, name: &str, metrics: &str) {
-    sb.write("prompts.jsonl", PROMPTS);
-    sb.write(
-        name,
-        &format!(
-            r#"name: st
-model: {{name: sim/tiny}}
-framework: vllm
-infrastructure:
-  provider: simulated
-  simulation: {{seed: 3, decode_step_ms: 1.0, base_ttft_ms: 1.0}}
-workload:
-  type: single
-  requests: {{source: prompts.jsonl, count: 2}}
-  parameters: {{max_tokens: 4}}
-{metrics}"#
-        ),
-    );
+/// Two single requests; `metrics`: the `metrics` keys (empty: no section, the defaults).
+fn sim_config(sb: &Sandbox, file: &str, metrics: &str) {
+    SimYaml::seeded("st", "1.0")
+        .metrics(metrics)
+        .write(sb, file);
 }
 
 fn json_files(dir: &std::path::Path) -> usize {
@@ -46,7 +34,7 @@ fn the_app_configs_output_dir_is_the_last_default() {
     let sb = Sandbox::new();
     sb.write("home/config.yaml", "defaults:\n  output_dir: app-out\n");
     sim_config(&sb, "plain.yaml", "");
-    sim_config(&sb, "own.yaml", "metrics: {output_dir: exp-out}\n");
+    sim_config(&sb, "own.yaml", "output_dir: exp-out");
     sb.cmd().args(["run", "plain.yaml"]).assert().success();
     assert_eq!(
         json_files(&sb.path().join("app-out")),

@@ -242,38 +242,10 @@ pub async fn run(opts: &BenchOptions, nofile_limit: Option<u64>) -> BenchReport 
     };
     let mut lean_pool = Vec::new();
     if opts.memory {
-        // 1024 streams even with --quick: what a stream costs shows at scale.
-        let n = 1024;
-        // Warm up: runtime threads, allocator arenas, the first connections.
-        let _ = measure::memory_per_stream(&srv.base, 64, Duration::from_millis(200)).await;
-        match measure::memory_per_stream(&srv.base, n, Duration::from_secs(2)).await {
-            Ok((bytes, per_token)) => {
-                report.memory = Some(MemoryRow {
-                    streams: n,
-                    max_tokens: measure::MEMORY_MAX_TOKENS,
-                    reply_tokens: measure::MEMORY_REPLY_TOKENS,
-                    bytes_per_stream: bytes,
-                    bytes_per_token_timing: per_token,
-                })
-            }
-            Err(e) => report.errors.push(format!("memory: {e}")),
-        }
-        srv.lateness().await;
+        memory_section(&srv, &mut report).await;
     }
     if opts.accuracy {
-        for case in ACCURACY {
-            match accuracy_row(&srv, &mut lean_pool, case, opts.quick).await {
-                Ok(row) => report.accuracy.push(row),
-                Err(e) => report.errors.push(format!("accuracy c={}: {e}", case.0)),
-            }
-        }
-        let per_token = report
-            .accuracy
-            .iter()
-            .find_map(|r| r.client.bytes_per_token_timing);
-        if let (Some(m), Some(b)) = (report.memory.as_mut(), per_token) {
-            m.bytes_per_token_timing.get_or_insert(b);
-        }
+        accuracy_section(&srv, &mut lean_pool, opts.quick, &mut report).await;
     }
     if opts.ceiling {
         match ceiling_row(&srv, &mut lean_pool, opts.quick).await {
@@ -282,29 +254,83 @@ pub async fn run(opts: &BenchOptions, nofile_limit: Option<u64>) -> BenchReport 
         }
     }
     if opts.open_loop {
-        use crate::config::PacerClock;
-        for (rate, full, quick) in open_loop::OPEN_LOOP {
-            let seconds = if opts.quick { quick } else { full };
-            for clock in [PacerClock::Thread, PacerClock::Tokio] {
-                match open_loop::row(&srv, rate, seconds, clock).await {
-                    Ok(row) => report.open_loop.push(row),
-                    Err(e) => report.errors.push(format!("open loop {rate}/s: {e}")),
-                }
-            }
-        }
-        vllm_rows(&srv, opts.quick, &mut report).await;
+        open_loop_section(&srv, opts.quick, &mut report).await;
     }
     drop(srv);
     if opts.startup {
-        let exe = opts.exe.clone();
-        let runs = if opts.quick { 5 } else { 21 };
-        match tokio::task::spawn_blocking(move || startup::measure(&exe, runs)).await {
-            Ok(Ok(s)) => report.startup = Some(s),
-            Ok(Err(e)) => report.errors.push(format!("startup: {e}")),
-            Err(e) => report.errors.push(format!("startup: {e}")),
-        }
+        startup_section(opts, &mut report).await;
     }
     report
+}
+
+/// RSS per in-flight stream.
+async fn memory_section(srv: &ServerProcess, report: &mut BenchReport) {
+    // 1024 streams even with --quick: what a stream costs shows at scale.
+    let n = 1024;
+    // Warm up: runtime threads, allocator arenas, the first connections.
+    let _ = measure::memory_per_stream(&srv.base, 64, Duration::from_millis(200)).await;
+    match measure::memory_per_stream(&srv.base, n, Duration::from_secs(2)).await {
+        Ok((bytes, per_token)) => {
+            report.memory = Some(MemoryRow {
+                streams: n,
+                max_tokens: measure::MEMORY_MAX_TOKENS,
+                reply_tokens: measure::MEMORY_REPLY_TOKENS,
+                bytes_per_stream: bytes,
+                bytes_per_token_timing: per_token,
+            })
+        }
+        Err(e) => report.errors.push(format!("memory: {e}")),
+    }
+    srv.lateness().await;
+}
+
+/// One accuracy row per `ACCURACY` case; fills in the memory section's bytes per token
+/// timing when the memory run could not measure it.
+async fn accuracy_section(
+    srv: &ServerProcess,
+    lean_pool: &mut Vec<tokio::net::TcpStream>,
+    quick: bool,
+    report: &mut BenchReport,
+) {
+    for case in ACCURACY {
+        match accuracy_row(srv, lean_pool, case, quick).await {
+            Ok(row) => report.accuracy.push(row),
+            Err(e) => report.errors.push(format!("accuracy c={}: {e}", case.0)),
+        }
+    }
+    let per_token = report
+        .accuracy
+        .iter()
+        .find_map(|r| r.client.bytes_per_token_timing);
+    if let (Some(m), Some(b)) = (report.memory.as_mut(), per_token) {
+        m.bytes_per_token_timing.get_or_insert(b);
+    }
+}
+
+/// Each open-loop rate under both pacer clocks, then `vllm bench serve` at the same rates.
+async fn open_loop_section(srv: &ServerProcess, quick: bool, report: &mut BenchReport) {
+    use crate::config::PacerClock;
+    for (rate, full, short) in open_loop::OPEN_LOOP {
+        let seconds = if quick { short } else { full };
+        for clock in [PacerClock::Thread, PacerClock::Tokio] {
+            match open_loop::row(srv, rate, seconds, clock).await {
+                Ok(row) => report.open_loop.push(row),
+                Err(e) => report.errors.push(format!("open loop {rate}/s: {e}")),
+            }
+        }
+    }
+    vllm_rows(srv, quick, report).await;
+}
+
+/// Start-up time of `--help` and `run --dry-run` (after the server is gone).
+async fn startup_section(opts: &BenchOptions, report: &mut BenchReport) {
+    let exe = opts.exe.clone();
+    let runs = if opts.quick { 5 } else { 21 };
+    match tokio::task::spawn_blocking(move || startup::measure(&exe, runs)).await {
+        Ok(Ok(s)) => report.startup = Some(s),
+        Ok(Err(e)) => report.errors.push(format!("startup: {e}")),
+        Err(e) => report.errors.push(format!("startup: {e}")),
+    }
 }
 
 /// `vllm bench serve` at each open-loop rate, or why it cannot run.

@@ -155,6 +155,33 @@ struct ChatBody {
     max_tokens: u32,
 }
 
+/// The schedule a chat request asks for (in its model name) and how its reply ends; `None`
+/// when the body or the schedule does not parse.
+fn chat_schedule(body: &[u8]) -> Option<(Pace, Ending)> {
+    let b = serde_json::from_slice::<ChatBody>(body).ok()?;
+    let eos = stop_after(&b.model);
+    let pace = Pace::parse(&b.model)?;
+    let max_tokens = b.max_tokens.max(1);
+    let tokens = eos.map_or(max_tokens, |e| e.clamp(1, max_tokens));
+    let finish = if tokens < max_tokens {
+        "stop"
+    } else {
+        "length"
+    };
+    Some((pace, Ending { tokens, finish }))
+}
+
+/// The lateness and connection count since the last `/stats` (and reset them), as JSON.
+fn take_stats_json(samples: &Samples) -> String {
+    let taken = samples.lock().map(|mut s| std::mem::take(&mut *s));
+    let (late, connections) = taken.unwrap_or_default();
+    let stats = Lateness {
+        connections,
+        ..Lateness::of(late)
+    };
+    serde_json::to_string(&stats).unwrap_or_default()
+}
+
 async fn connection(mut sock: TcpStream, samples: Samples) -> std::io::Result<()> {
     let mut buf = Vec::with_capacity(4096);
     // Burst responses are identical for a given length: built once per connection.
@@ -164,24 +191,9 @@ async fn connection(mut sock: TcpStream, samples: Samples) -> std::io::Result<()
         let arrived = Instant::now();
         match req.path.as_str() {
             "/v1/chat/completions" => {
-                let Some((pace, max_tokens, eos)) = serde_json::from_slice::<ChatBody>(&req.body)
-                    .ok()
-                    .and_then(|b| {
-                        let eos = stop_after(&b.model);
-                        Some((Pace::parse(&b.model)?, b.max_tokens.max(1), eos))
-                    })
-                else {
+                let Some((pace, ending)) = chat_schedule(&req.body) else {
                     plain(&mut sock, "400 Bad Request", "bad schedule").await?;
                     continue;
-                };
-                let tokens = eos.map_or(max_tokens, |e| e.clamp(1, max_tokens));
-                let ending = Ending {
-                    tokens,
-                    finish: if tokens < max_tokens {
-                        "stop"
-                    } else {
-                        "length"
-                    },
                 };
                 late.clear();
                 match pace {
@@ -202,13 +214,7 @@ async fn connection(mut sock: TcpStream, samples: Samples) -> std::io::Result<()
                 }
             }
             "/stats" => {
-                let taken = samples.lock().map(|mut s| std::mem::take(&mut *s));
-                let (late, connections) = taken.unwrap_or_default();
-                let stats = Lateness {
-                    connections,
-                    ..Lateness::of(late)
-                };
-                let json = serde_json::to_string(&stats).unwrap_or_default();
+                let json = take_stats_json(&samples);
                 plain(&mut sock, "200 OK", &json).await?;
             }
             _ => plain(&mut sock, "200 OK", "{}").await?,
@@ -385,6 +391,28 @@ mod tests {
             let b: ChatBody = serde_json::from_str(body).unwrap();
             assert_eq!((b.model.as_str(), b.max_tokens), ("burst", 4));
         }
+    }
+
+    #[test]
+    fn a_chat_body_gives_its_schedule_and_how_the_reply_ends() {
+        let end = |body: &str| chat_schedule(body.as_bytes()).map(|(p, e)| (p, e.tokens, e.finish));
+        let paced = Pace::Scheduled {
+            ttft: Duration::from_micros(80),
+            itl: Duration::from_micros(15),
+        };
+        let ok = |model: &str, max: u32| format!(r#"{{"model":"{model}","max_tokens":{max}}}"#);
+        assert_eq!(end(&ok("burst", 4)), Some((Pace::Burst, 4, "length")));
+        assert_eq!(end(&ok("burst", 0)), Some((Pace::Burst, 1, "length")));
+        assert_eq!(
+            end(&ok("ttft=80,itl=15,eos=2", 4)),
+            Some((paced, 2, "stop"))
+        );
+        assert_eq!(
+            end(&ok("ttft=80,itl=15,eos=9", 4)),
+            Some((paced, 4, "length"))
+        );
+        assert_eq!(end(&ok("ttft=80", 4)), None);
+        assert_eq!(end("not json"), None);
     }
 
     #[test]

@@ -166,43 +166,61 @@ fn render(r: &BenchReport, out: &mut dyn Write) -> std::io::Result<()> {
         "cores: {}, open-file limit: {:?}",
         r.cores, r.nofile_limit
     )?;
-    if !r.accuracy.is_empty() {
-        writeln!(
-            out,
-            "\nACCURACY: measured - (truth + server's mean lateness), ms"
-        )?;
-        writeln!(
-            out,
-            " conc client TTFTp50  TTFTp99  TBTp50   TBTp99   E2Ep50   E2Ep99     tok/s failed   cpu send-lag"
-        )?;
-        for row in &r.accuracy {
-            accuracy_line(out, "ours", row, &row.client, row.server.mean_us / 1000.0)?;
-            accuracy_line(
-                out,
-                "lean",
-                row,
-                &row.lean,
-                row.lean_server.mean_us / 1000.0,
-            )?;
-            writeln!(
-                out,
-                "      schedule TTFT {} ms ITL {} ms x{}; ideal {:.0} tok/s; ours {:.1}% of lean; \
-                 server lateness mean/p50/p99 {:.2}/{:.2}/{:.2} ms; new connections ours {} \
-                 lean {}; load {:.2}",
-                row.ttft_ms,
-                row.itl_ms,
-                row.tokens,
-                row.ideal_tokens_per_s,
-                100.0 * row.client.tokens_per_s / row.lean.tokens_per_s,
-                row.server.mean_us / 1000.0,
-                row.server.p50_us / 1000.0,
-                row.server.p99_us / 1000.0,
-                row.server.connections,
-                row.lean_server.connections,
-                row.loadavg.unwrap_or(f64::NAN),
-            )?;
-        }
+    render_accuracy(r, out)?;
+    render_ceiling(r, out)?;
+    render_memory_and_startup(r, out)?;
+    render_open_loop(r, out)?;
+    for e in &r.errors {
+        writeln!(out, "\nerror: {e}")?;
     }
+    Ok(())
+}
+
+/// The ACCURACY section: per concurrency, ours and the lean client against the schedule.
+fn render_accuracy(r: &BenchReport, out: &mut dyn Write) -> std::io::Result<()> {
+    if r.accuracy.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "\nACCURACY: measured - (truth + server's mean lateness), ms"
+    )?;
+    writeln!(
+        out,
+        " conc client TTFTp50  TTFTp99  TBTp50   TBTp99   E2Ep50   E2Ep99     tok/s failed   cpu send-lag"
+    )?;
+    for row in &r.accuracy {
+        accuracy_line(out, "ours", row, &row.client, row.server.mean_us / 1000.0)?;
+        accuracy_line(
+            out,
+            "lean",
+            row,
+            &row.lean,
+            row.lean_server.mean_us / 1000.0,
+        )?;
+        writeln!(
+            out,
+            "      schedule TTFT {} ms ITL {} ms x{}; ideal {:.0} tok/s; ours {:.1}% of lean; \
+             server lateness mean/p50/p99 {:.2}/{:.2}/{:.2} ms; new connections ours {} \
+             lean {}; load {:.2}",
+            row.ttft_ms,
+            row.itl_ms,
+            row.tokens,
+            row.ideal_tokens_per_s,
+            100.0 * row.client.tokens_per_s / row.lean.tokens_per_s,
+            row.server.mean_us / 1000.0,
+            row.server.p50_us / 1000.0,
+            row.server.p99_us / 1000.0,
+            row.server.connections,
+            row.lean_server.connections,
+            row.loadavg.unwrap_or(f64::NAN),
+        )?;
+    }
+    Ok(())
+}
+
+/// The CEILING section: chunks per second at saturation.
+fn render_ceiling(r: &BenchReport, out: &mut dyn Write) -> std::io::Result<()> {
     if let Some(c) = &r.ceiling {
         writeln!(
             out,
@@ -220,6 +238,11 @@ fn render(r: &BenchReport, out: &mut dyn Write) -> std::io::Result<()> {
             c.lean.cpu_utilization * 100.0
         )?;
     }
+    Ok(())
+}
+
+/// The MEMORY and START-UP sections.
+fn render_memory_and_startup(r: &BenchReport, out: &mut dyn Write) -> std::io::Result<()> {
     if let Some(m) = &r.memory {
         writeln!(
             out,
@@ -240,10 +263,6 @@ fn render(r: &BenchReport, out: &mut dyn Write) -> std::io::Result<()> {
             "\nSTART-UP: --help {:.1} ms (best {:.1}); run --dry-run {:.1} ms (best {:.1})",
             s.help_ms_median, s.help_ms_min, s.dry_run_ms_median, s.dry_run_ms_min
         )?;
-    }
-    render_open_loop(r, out)?;
-    for e in &r.errors {
-        writeln!(out, "\nerror: {e}")?;
     }
     Ok(())
 }

@@ -11,6 +11,7 @@
 //!   against it
 //! - `dashboard` (+ `dashboard/webdriver.rs`): an in-process dashboard, a WebSocket and a
 //!   WebDriver client
+//! - `table`: the cells of the tables the binary prints
 //! - `real_server`, `sglang_server`: real inference servers started by hand (real suites)
 #![allow(dead_code)]
 
@@ -30,5 +31,6 @@ pub mod sandbox;
 pub mod sglang_server;
 pub mod sim;
 pub mod stream_server;
+pub mod table;
 
 pub use sandbox::{closed_port_url, f64_at, Sandbox, PROMPTS};

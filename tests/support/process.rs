@@ -43,6 +43,24 @@ pub fn wait_for_line(rx: &mpsc::Receiver<String>, what: impl Fn(&str) -> bool) -
     }
 }
 
+/// Wait for the `Run id <id>` progress line; the id.
+pub fn wait_for_run_id(rx: &mpsc::Receiver<String>) -> String {
+    let line = wait_for_line(rx, |l| l.trim().starts_with("Run id "));
+    line.trim().trim_start_matches("Run id ").to_string()
+}
+
+/// `run <cfg>` killed with SIGKILL once a progress line contains `at`; the run's id (its
+/// journal and a lock file nobody holds stay).
+pub fn killed_mid_run(sb: &Sandbox, cfg: &str, at: &str) -> String {
+    let (mut child, rx) = spawn(sb, &["run", cfg]);
+    let id = wait_for_run_id(&rx);
+    wait_for_line(&rx, |l| l.contains(at));
+    // SAFETY: kill(2) on our own child.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGKILL) }, 0);
+    child.wait().expect("wait");
+    id
+}
+
 pub fn signal(child: &Child, sig: i32) {
     // SAFETY: plain kill(2) on our own child's pid.
     let rc = unsafe { libc::kill(child.id() as i32, sig) };

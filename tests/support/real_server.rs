@@ -48,6 +48,12 @@ pub fn yaml_env(env: &[(&'static str, String)]) -> String {
     pairs.join(", ")
 }
 
+/// `<name>.yaml` holding `yaml`, beside the `prompts.jsonl` ([`PROMPTS`]) it may read.
+pub fn write_config(sb: &Sandbox, name: &str, yaml: &str) -> PathBuf {
+    sb.write("prompts.jsonl", PROMPTS);
+    sb.write(&format!("{name}.yaml"), yaml)
+}
+
 /// A config for `--server-url` or the simulator (no server section of its own).
 pub fn url_config(
     sb: &Sandbox,
@@ -57,9 +63,9 @@ pub fn url_config(
     provider: &str,
     workload: &str,
 ) -> PathBuf {
-    sb.write("prompts.jsonl", PROMPTS);
-    sb.write(
-        &format!("{name}.yaml"),
+    write_config(
+        sb,
+        name,
         &format!(
             "name: {name}\nmodel: {{name: {model}}}\nframework: {framework}\n\
              infrastructure: {{provider: {provider}}}\nworkload:\n{workload}\n\

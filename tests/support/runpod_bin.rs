@@ -13,7 +13,7 @@ use llm_inf_bench::providers::runpod::Ledger;
 use llm_inf_bench::sim::{SimProfile, SimServer};
 
 use super::runpod::FakeRunpod;
-use super::{Sandbox, PROMPTS};
+use super::Sandbox;
 
 /// A recognisable fake key: it must never show up in any output or file.
 pub const KEY: &str = "rpa_E2E_SECRET_KEY_0123456789";
@@ -176,14 +176,10 @@ impl World {
         concurrency: usize,
         max_tokens: u32,
     ) -> PathBuf {
-        self.sb.write("prompts.jsonl", PROMPTS);
-        self.sb.write(
-            &format!("{name}.yaml"),
+        self.runpod_config(
+            name,
             &format!(
-                r#"name: {name}
-model: {{name: "{MODEL}"}}
-framework: vllm
-framework_options: {{max_model_len: 4096, gpu_memory_utilization: 0.9, enable_prefix_caching: true}}
+                r#"framework_options: {{max_model_len: 4096, gpu_memory_utilization: 0.9, enable_prefix_caching: true}}
 infrastructure: {{provider: runpod, gpu_type: {gpu}, gpu_count: {gpu_count}, cloud_type: community}}
 workload:
   type: concurrent
@@ -193,6 +189,15 @@ workload:
 metrics: {{collect_gpu_metrics: true, sample_interval_ms: 20, output_dir: results}}
 "#
             ),
+        )
+    }
+
+    /// `<name>.yaml`: the experiment `name` of vLLM serving [`MODEL`], then `rest` (the
+    /// other top-level keys).
+    pub fn runpod_config(&self, name: &str, rest: &str) -> PathBuf {
+        self.sb.config(
+            name,
+            &format!("name: {name}\nmodel: {{name: \"{MODEL}\"}}\nframework: vllm\n{rest}"),
         )
     }
 

@@ -37,6 +37,12 @@ impl Sandbox {
         path
     }
 
+    /// `<name>.yaml` holding `yaml`, beside the `prompts.jsonl` (`PROMPTS`) it may read.
+    pub fn config(&self, name: &str, yaml: &str) -> PathBuf {
+        self.write("prompts.jsonl", PROMPTS);
+        self.write(&format!("{name}.yaml"), yaml)
+    }
+
     /// The binary with a private app dir, no colour, no RunPod key from the environment.
     pub fn cmd(&self) -> Command {
         let mut cmd = Command::cargo_bin("llm-inf-bench").expect("binary");
@@ -49,6 +55,18 @@ impl Sandbox {
             .env_remove("OPENAI_API_KEY")
             .current_dir(self.path());
         cmd
+    }
+
+    /// The binary's stdout for `args`; panics with its stderr unless it succeeds.
+    pub fn stdout_of(&self, args: &[&str]) -> String {
+        let out = self.cmd().args(args).output().expect("run");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}\n{text}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
     }
 
     /// Result files written so far, sorted by name.

@@ -31,6 +31,7 @@ pub struct SimYaml {
     /// `workload.requests.count` (the source is `prompts.jsonl`).
     pub count: usize,
     pub parameters: String,
+    /// `metrics` keys; empty: no `metrics` section (the defaults).
     pub metrics: String,
     /// Raw YAML appended after `metrics` (top-level blocks such as `slo:`).
     pub extra: String,
@@ -51,6 +52,23 @@ impl SimYaml {
             metrics: "collect_gpu_metrics: false, output_dir: results".into(),
             extra: String::new(),
         }
+    }
+
+    /// The seeded, fast profile (`seed: 3`; `step_ms`, e.g. `"2.0"`, per decode step and
+    /// for the first token).
+    pub fn seeded(name: &str, step_ms: &str) -> Self {
+        Self::new(name).simulation(&format!(
+            "seed: 3, decode_step_ms: {step_ms}, base_ttft_ms: {step_ms}"
+        ))
+    }
+
+    /// [`SimYaml::seeded`] with `type: concurrent` requests of 8 tokens each (`ignore_eos`),
+    /// server metrics sampled every 100 ms.
+    pub fn seeded_concurrent(name: &str, step_ms: &str) -> Self {
+        Self::seeded(name, step_ms)
+            .workload("type: concurrent")
+            .parameters("max_tokens: 8, ignore_eos: true")
+            .metrics("sample_interval_ms: 100, output_dir: results")
     }
 
     text_setters!(
@@ -84,17 +102,21 @@ impl SimYaml {
         if !self.simulation.is_empty() {
             infra += &format!(", simulation: {{{}}}", self.simulation);
         }
+        let metrics = if self.metrics.is_empty() {
+            String::new()
+        } else {
+            format!("metrics: {{{}}}\n", self.metrics)
+        };
         format!(
             "name: \"{}\"\nmodel: {{name: \"{}\"}}\nframework: {}\ninfrastructure: {{{infra}}}\n\
              workload: {{{}, requests: {{source: prompts.jsonl, count: {}}}, parameters: {{{}}}}}\n\
-             metrics: {{{}}}\n{}",
+             {metrics}{}",
             self.name,
             self.model,
             self.framework,
             self.workload,
             self.count,
             self.parameters,
-            self.metrics,
             self.extra,
         )
     }
