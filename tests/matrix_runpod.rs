@@ -245,6 +245,19 @@ fn a_second_sigint_while_teardowns_wait_still_terminates_every_pod() {
     p.signal(libc::SIGINT);
     // A teardown's DELETE is now held by the fake; interrupt again while it waits.
     w.rt.block_on(w.fake.terminate_seen());
+    // Every cell saves its partial result before its teardown starts: wait (polling the
+    // fake's state) until all three DELETEs are held, so the second Ctrl-C lands while every
+    // teardown waits, not while a cell is still saving.
+    while w
+        .fake
+        .calls()
+        .iter()
+        .filter(|c| c.method == "DELETE")
+        .count()
+        < 3
+    {
+        std::thread::yield_now();
+    }
     p.signal(libc::SIGINT);
     p.wait_for(|l| l.contains("teardown of every server still runs"));
     assert!(!w.fake.live_pods().is_empty(), "not yet terminated");
