@@ -193,6 +193,14 @@ fn a_run_still_going_cannot_be_resumed() {
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("already being run or resumed"), "{stderr}");
+    // `list` shows it as going on, with no resume command, while it runs.
+    let listed = sb.stdout_of(&["list", "--dir", "results"]);
+    assert!(listed.contains("Runs still going"), "{listed}");
+    assert!(
+        listed.contains(&format!("{id}  running (pid {})", child.id())),
+        "{listed}"
+    );
+    assert!(!listed.contains("resume:"), "{listed}");
     support::process::signal(&child, libc::SIGINT);
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));

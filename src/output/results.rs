@@ -62,6 +62,36 @@ pub fn render_interrupted(
     Ok(())
 }
 
+/// Runs whose journal another process still writes (it holds the run's lock): not
+/// interrupted, so no resume command.
+pub fn render_running(
+    running: &[(&JournalState, Option<u32>)],
+    style: Style,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    if running.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "\n{}",
+        style.bold("Runs still going (in another process):")
+    )?;
+    for (state, pid) in running {
+        let pid = pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
+        writeln!(
+            out,
+            "  {}  running{pid}  started {}  {} request(s) so far, {}/{} iteration(s) done",
+            style.bold(&printable(&state.run_id)),
+            state.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
+            state.completed_requests(),
+            state.finished.len(),
+            state.iterations
+        )?;
+    }
+    Ok(())
+}
+
 /// The `list` table; unreadable files are listed under it with the reason.
 pub fn render_list(
     entries: &[ResultEntry],

@@ -38,6 +38,18 @@ pub fn lock_path(dir: &Path, run_id: &str) -> PathBuf {
     dir.join(format!("{run_id}{LOCK_SUFFIX}"))
 }
 
+/// Whether another process holds `run_id`'s lock now (its run or resume is still going):
+/// `Some(pid)` (the pid when the file names one), `None` when nobody does. The probe takes the
+/// lock for an instant when it is free, and never creates or removes the file.
+pub fn holder(dir: &Path, run_id: &str) -> Option<Option<u32>> {
+    let mut file = File::open(lock_path(dir, run_id)).ok()?;
+    match try_lock(&file) {
+        Ok(false) => Some(read_pid(&mut file)),
+        // Free (closing `file` releases it again), or it cannot be told: not running.
+        _ => None,
+    }
+}
+
 impl RunLock {
     /// Take the lock of `run_id` in `dir`, or say which process holds it.
     pub fn acquire(dir: &Path, run_id: &str) -> Result<Self, LockError> {
@@ -149,6 +161,25 @@ mod tests {
         assert!(!lock_path(dir.path(), "r-1").exists());
         let again = RunLock::acquire(dir.path(), "r-1").unwrap();
         drop(again);
+    }
+
+    #[test]
+    fn holder_tells_a_held_lock_from_a_free_or_missing_one() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(holder(dir.path(), "r"), None, "no lock file");
+        let lock = RunLock::acquire(dir.path(), "r").unwrap();
+        assert_eq!(holder(dir.path(), "r"), Some(Some(std::process::id())));
+        // The probe left the lock with its holder.
+        assert!(RunLock::acquire(dir.path(), "r").is_err());
+        drop(lock);
+        assert_eq!(holder(dir.path(), "r"), None);
+        // A file a killed process left (its pid, no flock) is not a running run.
+        std::fs::write(lock_path(dir.path(), "r"), "4242\n").unwrap();
+        assert_eq!(holder(dir.path(), "r"), None);
+        assert!(
+            lock_path(dir.path(), "r").exists(),
+            "the probe removes nothing"
+        );
     }
 
     #[test]
