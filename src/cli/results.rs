@@ -60,25 +60,18 @@ pub fn list(
     results_out::render_list(&entries, dir, style, out)?;
     // A journal whose run still holds its lock belongs to a run going on now, not to an
     // interrupted one: listed apart, without a resume command.
-    let (running, interrupted): (Vec<_>, Vec<_>) = crate::results::journal::list(dir)
-        .into_iter()
-        .map(|(path, state)| {
-            let holder = state
-                .as_ref()
-                .ok()
-                .and_then(|s| crate::results::run_lock::holder(dir, &s.run_id));
-            (path, state, holder)
-        })
-        .partition(|(_, _, holder)| holder.is_some());
-    let running: Vec<_> = running
-        .iter()
-        .filter_map(|(_, state, holder)| Some((state.as_ref().ok()?, holder.flatten())))
-        .collect();
+    let mut running = Vec::new();
+    let mut interrupted = Vec::new();
+    for (path, state) in crate::results::journal::list(dir) {
+        match state {
+            Ok(s) => match crate::results::run_lock::holder(dir, &s.run_id) {
+                Some(pid) => running.push((s, pid)),
+                None => interrupted.push((path, Ok(s))),
+            },
+            Err(e) => interrupted.push((path, Err(e))),
+        }
+    }
     results_out::render_running(&running, style, out)?;
-    let interrupted: Vec<_> = interrupted
-        .into_iter()
-        .map(|(path, state, _)| (path, state))
-        .collect();
     results_out::render_interrupted(&interrupted, style, out)?;
     Ok(())
 }

@@ -39,15 +39,7 @@ pub fn render_interrupted(
     for (_, state) in journals {
         match state {
             Ok(state) => {
-                writeln!(
-                    out,
-                    "  {}  interrupted  started {}  {} request(s) saved, {}/{} iteration(s) done",
-                    style.bold(&printable(&state.run_id)),
-                    state.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
-                    state.completed_requests(),
-                    state.finished.len(),
-                    state.iterations
-                )?;
+                journal_line(state, "interrupted", "saved", style, out)?;
                 writeln!(out, "    resume: {}", printable(&state.resume_command()))?;
             }
             // The error names the file.
@@ -65,7 +57,7 @@ pub fn render_interrupted(
 /// Runs whose journal another process still writes (it holds the run's lock): not
 /// interrupted, so no resume command.
 pub fn render_running(
-    running: &[(&JournalState, Option<u32>)],
+    running: &[(JournalState, Option<u32>)],
     style: Style,
     out: &mut dyn Write,
 ) -> io::Result<()> {
@@ -78,18 +70,32 @@ pub fn render_running(
         style.bold("Runs still going (in another process):")
     )?;
     for (state, pid) in running {
-        let pid = pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
-        writeln!(
-            out,
-            "  {}  running{pid}  started {}  {} request(s) so far, {}/{} iteration(s) done",
-            style.bold(&printable(&state.run_id)),
-            state.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
-            state.completed_requests(),
-            state.finished.len(),
-            state.iterations
-        )?;
+        let label = match pid {
+            Some(p) => format!("running (pid {p})"),
+            None => "running".to_string(),
+        };
+        journal_line(state, &label, "so far", style, out)?;
     }
     Ok(())
+}
+
+/// `<run id>  <label>  started …  N request(s) <when>, i/n iteration(s) done`.
+fn journal_line(
+    state: &JournalState,
+    label: &str,
+    when: &str,
+    style: Style,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "  {}  {label}  started {}  {} request(s) {when}, {}/{} iteration(s) done",
+        style.bold(&printable(&state.run_id)),
+        state.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
+        state.completed_requests(),
+        state.finished.len(),
+        state.iterations
+    )
 }
 
 /// The `list` table; unreadable files are listed under it with the reason.
