@@ -17,7 +17,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::engine::{self, Collector, HalfFailedBreaker, RequestSender};
+use super::engine::{self, HalfFailedBreaker, RequestSender};
 use super::pacer_clock;
 use super::{WorkloadContext, WorkloadOutcome};
 use crate::config::PacerClock;
@@ -74,13 +74,11 @@ impl Arrival {
     }
 }
 
-/// Spawn `task(unit, arrival)` at each unit's offset from now; at most `cap` tasks hold a slot
-/// at once. Stops scheduling when `stop` is cancelled, then waits for every spawned task.
 /// An open-loop workload's whole run (rate, trace): one collector with the half-failed
 /// breaker, one sender, and each `(index, unit)` handed to `send` at its deadline with its
 /// pacing; the unit's slot under `cap` is held until `send` returns.
 pub(crate) async fn run_open_loop<U, F, Fut>(
-    ctx: WorkloadContext,
+    mut ctx: WorkloadContext,
     units: Vec<((usize, U), Duration)>,
     cap: Option<usize>,
     send: F,
@@ -91,20 +89,8 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     let planned = units.len();
-    let stop = ctx.cancel.child_token();
-    let collector = Collector::spawn(
-        ctx.events.clone(),
-        ctx.on_record,
-        Box::new(HalfFailedBreaker::new(planned)),
-        stop.clone(),
-        ctx.timing.warmup,
-    );
-    let sender = RequestSender::new(
-        Arc::clone(&ctx.runner),
-        ctx.params.clone(),
-        collector.sender(),
-        stop.clone(),
-    );
+    let breaker = Box::new(HalfFailedBreaker::new(planned));
+    let (collector, sender, stop) = engine::start_measuring(&mut ctx, breaker);
     let task_sender = sender.clone();
     let send = Arc::new(send);
     run_paced(
@@ -135,6 +121,8 @@ where
     }
 }
 
+/// Spawn `task(unit, arrival)` at each unit's offset from now; at most `cap` tasks hold a slot
+/// at once. Stops scheduling when `stop` is cancelled, then waits for every spawned task.
 pub(crate) async fn run_paced<U, F, Fut>(
     units: Vec<(U, Duration)>,
     cap: Option<usize>,
